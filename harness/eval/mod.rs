@@ -1,0 +1,56 @@
+//! Evaluation on the held-out split: loss, token accuracy and exact match over answer tokens.
+
+use crate::data::{Batch, Example};
+use crate::model::Decoder;
+use crate::train::target_logits;
+use anyhow::Result;
+use candle_core::{DType, D};
+use serde::{Deserialize, Serialize};
+
+/// Held-out metrics (teacher-forced; exact match under teacher forcing equals greedy decoding's,
+/// since a sequence is all right only if every next-token argmax is right).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EvalResult {
+    /// Mean cross-entropy per target token (nats).
+    pub loss: f64,
+    /// Fraction of target tokens whose argmax is right.
+    pub token_accuracy: f64,
+    /// Fraction of sequences with every target token right.
+    pub exact_match: f64,
+    pub examples: usize,
+    pub target_tokens: usize,
+}
+
+pub fn evaluate(model: &Decoder, examples: &[Example], batch_size: usize) -> Result<EvalResult> {
+    let (mut loss_sum, mut right, mut tokens, mut exact) = (0.0f64, 0usize, 0usize, 0usize);
+    for chunk in examples.chunks(batch_size.max(1)) {
+        let batch = Batch::new(chunk, model.device())?;
+        let logits = target_logits(model, &batch)?;
+        let loss = batch_loss_from_logits(&logits, &batch)?;
+        loss_sum += loss * batch.n_targets as f64;
+        let pred: Vec<u32> = logits.argmax(D::Minus1)?.to_vec1()?;
+        let gold: Vec<u32> = batch.targets.to_vec1()?;
+        let mut offset = 0;
+        for e in chunk {
+            let n = e.loss_mask.iter().filter(|&&m| m).count();
+            let ok = (offset..offset + n).filter(|&i| pred[i] == gold[i]).count();
+            right += ok;
+            exact += usize::from(ok == n);
+            offset += n;
+        }
+        tokens += batch.n_targets;
+    }
+    Ok(EvalResult {
+        loss: loss_sum / tokens.max(1) as f64,
+        token_accuracy: right as f64 / tokens.max(1) as f64,
+        exact_match: exact as f64 / examples.len().max(1) as f64,
+        examples: examples.len(),
+        target_tokens: tokens,
+    })
+}
+
+fn batch_loss_from_logits(logits: &candle_core::Tensor, batch: &Batch) -> Result<f64> {
+    Ok(crate::model::ops::cross_entropy(logits, &batch.targets)?
+        .to_dtype(DType::F64)?
+        .to_scalar::<f64>()?)
+}

@@ -1,0 +1,192 @@
+//! The `ftbench` command line.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use ftbench::record::load_dir;
+use ftbench::{model, report, runner, suite};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "ftbench",
+    version,
+    about = "Measure fine-tuning methods (full, LoRA, QLoRA): memory, speed, accuracy"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every cell of a suite not yet recorded, then write its report.
+    Run {
+        suite: PathBuf,
+        /// Records go to RESULTS/<suite name>/.
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+        /// The report goes to REPORTS/<suite name>/.
+        #[arg(long, default_value = "reports")]
+        reports: PathBuf,
+        /// Re-run cells that already have a record.
+        #[arg(long)]
+        force: bool,
+        /// Re-run cells whose record is not ok (oom, timeout, error).
+        #[arg(long)]
+        retry_failed: bool,
+    },
+    /// Check suite files; print the number of cells of each.
+    Validate { suites: Vec<PathBuf> },
+    /// List every cell of a suite with its stable id, and whether it is recorded.
+    Plan {
+        suite: PathBuf,
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+    },
+    /// Write CSV and HTML reports from one or more result folders.
+    Report {
+        dirs: Vec<PathBuf>,
+        /// Output folder (default: reports/<name of the first folder>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// List model presets, tasks and suite knobs.
+    List,
+    /// Run one cell (what the runner spawns): reads the cell as JSON on stdin, writes events
+    /// as JSON lines on stdout.
+    #[command(hide = true)]
+    Cell,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Run {
+            suite,
+            results,
+            reports,
+            force,
+            retry_failed,
+        } => {
+            let opts = runner::RunOptions {
+                results_root: results,
+                reports_root: reports,
+                force,
+                retry_failed,
+                exe: std::env::current_exe().context("cannot locate the ftbench binary to spawn cells")?,
+                progress: std::io::stderr().is_terminal(),
+            };
+            let s = runner::run_suite(&suite, &opts)?;
+            println!(
+                "{} cells run ({} ok, {} failed), {} already recorded. Records: {}  Report: {}",
+                s.ran,
+                s.ok,
+                s.failed,
+                s.skipped,
+                s.results_dir.display(),
+                s.report_dir.join("index.html").display()
+            );
+        }
+        Command::Validate { suites } => {
+            anyhow::ensure!(!suites.is_empty(), "name at least one suite file");
+            for path in suites {
+                let (s, cells) = suite::load(&path)?;
+                println!("{}: ok — suite `{}`, {} cells", path.display(), s.name, cells.len());
+            }
+        }
+        Command::Plan { suite: path, results } => {
+            let (s, cells) = suite::load(&path)?;
+            let dir = results.join(&s.name);
+            let recorded = if dir.exists() { load_dir(&dir)?.0 } else { Vec::new() };
+            let mut t = Table::new();
+            t.load_preset(UTF8_FULL_CONDENSED)
+                .set_header(["id", "cell", "model", "method", "hw", "seed", "steps", "batch×seq", "record"]);
+            for c in &cells {
+                let status = recorded
+                    .iter()
+                    .find(|r| r.cell.id == c.id)
+                    .map_or("pending".to_string(), |r| r.status.as_str().to_string());
+                let k = &c.knobs;
+                t.add_row([
+                    c.id.clone(),
+                    c.label.clone(),
+                    c.model.clone(),
+                    c.method.to_string(),
+                    c.hardware.clone(),
+                    c.seed.to_string(),
+                    k.steps.to_string(),
+                    format!(
+                        "{}×{}{}",
+                        k.batch_size,
+                        k.seq_len,
+                        if k.grad_accum > 1 {
+                            format!(" ×{}", k.grad_accum)
+                        } else {
+                            String::new()
+                        }
+                    ),
+                    status,
+                ]);
+            }
+            println!(
+                "suite `{}` ({}): {} cells; records in {}",
+                s.name,
+                path.display(),
+                cells.len(),
+                dir.display()
+            );
+            println!("{t}");
+        }
+        Command::Report { dirs, out } => {
+            anyhow::ensure!(!dirs.is_empty(), "name at least one results folder (e.g. results/quickstart)");
+            let out = out.unwrap_or_else(|| {
+                PathBuf::from("reports").join(dirs[0].file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "report".into()))
+            });
+            let f = report::write_report(&dirs, &out)?;
+            println!(
+                "{} records{} → {}, {}, {}",
+                f.records,
+                if f.problems > 0 {
+                    format!(" ({} unreadable files skipped)", f.problems)
+                } else {
+                    String::new()
+                },
+                f.html.display(),
+                f.cells_csv.display(),
+                f.groups_csv.display()
+            );
+        }
+        Command::List => {
+            println!("Model presets (suites name them `preset:NAME`; random weights, seeded):");
+            for (name, what) in model::PRESETS {
+                let cfg = model::preset(name).expect("listed preset");
+                println!("  {name:<14} {:>8.1}M params  {what}", cfg.num_parameters() as f64 / 1e6);
+            }
+            println!("\nTasks (knob `task`):");
+            for (name, what) in ftbench::data::TASKS {
+                println!("  {name:<14} {what}");
+            }
+            println!("\nKnobs (in `defaults`, as grid axes, in `together` points):");
+            let d = serde_json::to_value(suite::Knobs::default())?;
+            for (name, ty, doc) in suite::Knobs::DOCS {
+                println!("  {name:<20} {ty:<7} default {:<10} {}", d[name].to_string(), doc.trim());
+            }
+        }
+        Command::Cell => {
+            let mut input = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut input).context("reading the cell from stdin")?;
+            let cell: suite::Cell = serde_json::from_str(&input).context("the cell on stdin is not valid JSON for this ftbench")?;
+            runner::run_cell(&cell, &mut std::io::stdout().lock())?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,189 @@
+//! The decoder's configuration, with Hugging Face `config.json` field names (Llama, Mistral,
+//! SmolLM2 and Qwen2-style fields), and the built-in shape presets.
+
+use serde::{Deserialize, Serialize};
+
+/// A Llama-family decoder configuration. Field names follow transformers' `LlamaConfig`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LlamaConfig {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    /// Key/value heads (grouped-query attention); equals `num_attention_heads` for plain MHA.
+    pub num_key_value_heads: usize,
+    /// Per-head width; `hidden_size / num_attention_heads` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_dim: Option<usize>,
+    pub max_position_embeddings: usize,
+    pub rms_norm_eps: f64,
+    pub rope_theta: f64,
+    /// The LM head reuses the token embedding matrix.
+    #[serde(default)]
+    pub tie_word_embeddings: bool,
+    /// Standard deviation of the random initialisation (transformers' `initializer_range`).
+    #[serde(default = "default_init")]
+    pub initializer_range: f64,
+}
+
+fn default_init() -> f64 {
+    0.02
+}
+
+impl LlamaConfig {
+    pub fn head_dim(&self) -> usize {
+        self.head_dim.unwrap_or(self.hidden_size / self.num_attention_heads)
+    }
+
+    /// Checks the shape constraints the decoder relies on. The error names the field.
+    pub fn check(&self) -> Result<(), String> {
+        let nonzero = [
+            ("vocab_size", self.vocab_size),
+            ("hidden_size", self.hidden_size),
+            ("intermediate_size", self.intermediate_size),
+            ("num_hidden_layers", self.num_hidden_layers),
+            ("num_attention_heads", self.num_attention_heads),
+            ("num_key_value_heads", self.num_key_value_heads),
+            ("max_position_embeddings", self.max_position_embeddings),
+        ];
+        for (k, v) in nonzero {
+            if v == 0 {
+                return Err(format!("{k}: must be positive, found 0"));
+            }
+        }
+        if self.num_attention_heads % self.num_key_value_heads != 0 {
+            return Err(format!(
+                "num_key_value_heads: must divide num_attention_heads ({}), found {}",
+                self.num_attention_heads, self.num_key_value_heads
+            ));
+        }
+        if self.head_dim.is_none() && self.hidden_size % self.num_attention_heads != 0 {
+            return Err(format!(
+                "hidden_size: must be a multiple of num_attention_heads ({}), found {}",
+                self.num_attention_heads, self.hidden_size
+            ));
+        }
+        if self.head_dim() % 2 != 0 {
+            return Err(format!(
+                "head_dim: rotary embeddings need an even head width, found {}",
+                self.head_dim()
+            ));
+        }
+        if !(self.rms_norm_eps > 0.0 && self.rope_theta > 0.0) {
+            return Err("rms_norm_eps and rope_theta: must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// Parameter count by the shapes (embedding counted once when tied).
+    pub fn num_parameters(&self) -> usize {
+        let (h, i, hd) = (self.hidden_size, self.intermediate_size, self.head_dim());
+        let q = self.num_attention_heads * hd;
+        let kv = self.num_key_value_heads * hd;
+        let attn = h * q + 2 * h * kv + q * h;
+        let mlp = 3 * h * i;
+        let layer = attn + mlp + 2 * h;
+        let embed = self.vocab_size * h;
+        let head = if self.tie_word_embeddings { 0 } else { embed };
+        embed + self.num_hidden_layers * layer + h + head
+    }
+}
+
+/// Built-in presets: (name, what it is).
+pub const PRESETS: &[(&str, &str)] = &[
+    (
+        "tiny",
+        "2 layers, 64 wide, GQA 4/2 heads, vocab 256, untied: tests and quick checks",
+    ),
+    (
+        "smollm2-135m",
+        "SmolLM2-135M shape: 30 layers, 576 wide, GQA 9/3, vocab 49152, tied",
+    ),
+    ("llama2-7b", "Llama-2-7B shape: 32 layers, 4096 wide, MHA 32 heads, vocab 32000"),
+    (
+        "mistral-7b",
+        "Mistral-7B-v0.1 shape: 32 layers, 4096 wide, GQA 32/8, MLP 14336, vocab 32000",
+    ),
+    (
+        "llama3-8b",
+        "Llama-3-8B shape: 32 layers, 4096 wide, GQA 32/8, MLP 14336, vocab 128256",
+    ),
+];
+
+/// The configuration of a preset, or `None` for an unknown name.
+pub fn preset(name: &str) -> Option<LlamaConfig> {
+    let base = LlamaConfig {
+        vocab_size: 32000,
+        hidden_size: 4096,
+        intermediate_size: 11008,
+        num_hidden_layers: 32,
+        num_attention_heads: 32,
+        num_key_value_heads: 32,
+        head_dim: None,
+        max_position_embeddings: 4096,
+        rms_norm_eps: 1e-5,
+        rope_theta: 10000.0,
+        tie_word_embeddings: false,
+        initializer_range: 0.02,
+    };
+    Some(match name {
+        "tiny" => LlamaConfig {
+            vocab_size: 256,
+            hidden_size: 64,
+            intermediate_size: 160,
+            num_hidden_layers: 2,
+            num_attention_heads: 4,
+            num_key_value_heads: 2,
+            max_position_embeddings: 512,
+            ..base
+        },
+        "smollm2-135m" => LlamaConfig {
+            vocab_size: 49152,
+            hidden_size: 576,
+            intermediate_size: 1536,
+            num_hidden_layers: 30,
+            num_attention_heads: 9,
+            num_key_value_heads: 3,
+            max_position_embeddings: 8192,
+            rope_theta: 100000.0,
+            tie_word_embeddings: true,
+            initializer_range: 0.041666666666666664,
+            ..base
+        },
+        "llama2-7b" => base,
+        "mistral-7b" => LlamaConfig {
+            intermediate_size: 14336,
+            num_key_value_heads: 8,
+            max_position_embeddings: 32768,
+            ..base
+        },
+        "llama3-8b" => LlamaConfig {
+            vocab_size: 128256,
+            intermediate_size: 14336,
+            num_key_value_heads: 8,
+            max_position_embeddings: 8192,
+            rope_theta: 500000.0,
+            ..base
+        },
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preset_parameter_counts_match_the_published_models() {
+        // Published totals: SmolLM2-135M 134.5M, Llama-2-7B 6.74B, Mistral-7B 7.24B, Llama-3-8B 8.03B.
+        let count = |n| preset(n).unwrap().num_parameters();
+        assert_eq!(count("smollm2-135m"), 134_515_008);
+        assert_eq!(count("llama2-7b"), 6_738_415_616);
+        assert_eq!(count("mistral-7b"), 7_241_732_096);
+        assert_eq!(count("llama3-8b"), 8_030_261_248);
+        for (name, _) in PRESETS {
+            preset(name).unwrap().check().unwrap();
+        }
+    }
+}

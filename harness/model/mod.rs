@@ -1,0 +1,13 @@
+//! Models: Hugging Face-compatible configs, presets with seeded random weights, and a
+//! differentiable Llama-family decoder.
+
+mod config;
+mod decoder;
+mod init;
+pub mod ops;
+mod spec;
+
+pub use config::{preset, LlamaConfig, PRESETS};
+pub use decoder::{Decoder, Layer};
+pub use init::{random_weights, Weights};
+pub use spec::ModelSpec;

@@ -1,0 +1,110 @@
+//! The decoder's building blocks, composed from candle ops that all record a backward pass.
+//!
+//! candle's fused `softmax_last_dim`, `rms_norm` and `rope` drop gradients silently (see
+//! DESIGN.md); nothing here uses them. Every function has a finite-difference gradient test
+//! in tests/gradients.rs.
+
+use candle_core::{DType, Device, Result, Tensor, D};
+
+/// RMSNorm: x / sqrt(mean(x²) + eps) * weight, over the last dimension.
+pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
+    let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
+    let inv = (ms + eps)?.sqrt()?.recip()?;
+    x.broadcast_mul(&inv)?.broadcast_mul(weight)
+}
+
+/// Rotary-embedding tables for positions 0..seq_len, in the half-split layout transformers
+/// uses (`rotate_half`): cos and sin of shape (seq_len, head_dim).
+#[derive(Debug, Clone)]
+pub struct RopeTables {
+    pub cos: Tensor,
+    pub sin: Tensor,
+}
+
+impl RopeTables {
+    pub fn new(head_dim: usize, theta: f64, seq_len: usize, dtype: DType, device: &Device) -> Result<Self> {
+        let half = head_dim / 2;
+        let mut cos = Vec::with_capacity(seq_len * head_dim);
+        let mut sin = Vec::with_capacity(seq_len * head_dim);
+        for pos in 0..seq_len {
+            let row: Vec<f64> = (0..half)
+                .map(|i| pos as f64 * theta.powf(-2.0 * i as f64 / head_dim as f64))
+                .collect();
+            // The two halves share frequencies: cat([freqs, freqs]).
+            for _ in 0..2 {
+                cos.extend(row.iter().map(|a| a.cos()));
+                sin.extend(row.iter().map(|a| a.sin()));
+            }
+        }
+        let cos = Tensor::from_vec(cos, (seq_len, head_dim), device)?.to_dtype(dtype)?;
+        let sin = Tensor::from_vec(sin, (seq_len, head_dim), device)?.to_dtype(dtype)?;
+        Ok(RopeTables { cos, sin })
+    }
+}
+
+/// Applies rotary embeddings to x of shape (batch, heads, seq, head_dim):
+/// x·cos + rotate_half(x)·sin, rotate_half(x) = cat(-x₂, x₁).
+pub fn rope(x: &Tensor, t: &RopeTables) -> Result<Tensor> {
+    let (_, _, seq, hd) = x.dims4()?;
+    let cos = t.cos.narrow(0, 0, seq)?;
+    let sin = t.sin.narrow(0, 0, seq)?;
+    let x1 = x.narrow(D::Minus1, 0, hd / 2)?;
+    let x2 = x.narrow(D::Minus1, hd / 2, hd / 2)?;
+    let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
+    x.broadcast_mul(&cos)?.broadcast_add(&rotated.broadcast_mul(&sin)?)
+}
+
+/// Numerically stable softmax over the last dimension, differentiable.
+pub fn softmax(x: &Tensor) -> Result<Tensor> {
+    candle_nn::ops::softmax(x, D::Minus1)
+}
+
+/// Causal grouped-query attention.
+///
+/// q: (batch, heads, seq, head_dim); k, v: (batch, kv_heads, seq, head_dim), heads a multiple
+/// of kv_heads (query head j reads key/value head j / (heads / kv_heads), as transformers'
+/// `repeat_kv`). The queries of one group are stacked along the sequence axis so each key and
+/// value is used in place, never copied per query head. Returns (batch, heads, seq, head_dim).
+pub fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
+    let (b, h, t, hd) = q.dims4()?;
+    let kvh = k.dim(1)?;
+    let rep = h / kvh;
+    let q = q.reshape((b, kvh, rep * t, hd))?;
+    let scale = 1.0 / (hd as f64).sqrt();
+    let scores = (q.matmul(&k.t()?)? * scale)?; // (b, kvh, rep*t, t)
+    let mask = causal_mask(rep, t, q.dtype(), q.device())?;
+    let probs = softmax(&scores.broadcast_add(&mask)?)?;
+    probs.matmul(v)?.reshape((b, h, t, hd))
+}
+
+/// Additive mask of shape (rep*seq, seq): row r is query position r % seq; 0 where the key
+/// position is ≤ the query position, -inf after it.
+pub fn causal_mask(rep: usize, t: usize, dtype: DType, device: &Device) -> Result<Tensor> {
+    let mut m = Vec::with_capacity(rep * t * t);
+    for _ in 0..rep {
+        for i in 0..t {
+            m.extend((0..t).map(|j| if j <= i { 0.0f32 } else { f32::NEG_INFINITY }));
+        }
+    }
+    Tensor::from_vec(m, (rep * t, t), device)?.to_dtype(dtype)
+}
+
+/// SwiGLU gate: silu(gate) * up.
+pub fn swiglu(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
+    gate.silu()? * up
+}
+
+/// Token embedding lookup: ids (batch, seq) u32 → (batch, seq, hidden). The backward pass
+/// scatters into the rows used.
+pub fn embedding(table: &Tensor, ids: &Tensor) -> Result<Tensor> {
+    let (b, t) = ids.dims2()?;
+    let h = table.dim(1)?;
+    table.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, h))
+}
+
+/// Mean cross-entropy of `logits` (n, vocab) against `targets` (n) u32, in the logits' dtype.
+pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    let logp = candle_nn::ops::log_softmax(logits, D::Minus1)?;
+    let picked = logp.gather(&targets.unsqueeze(1)?, 1)?;
+    picked.mean_all()?.neg()
+}

@@ -1,0 +1,51 @@
+//! The environment a cell ran in, stored in every record.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Environment {
+    pub ftbench_version: String,
+    /// Commit the binary was built from (`git describe --always --dirty`), or "unknown".
+    pub git_commit: String,
+    pub os: String,
+    pub kernel: String,
+    pub cpu_model: String,
+    /// Logical CPUs the machine has.
+    pub logical_cpus: usize,
+    /// Compute threads the cell used (rayon pool and candle's matmul threads).
+    pub threads: usize,
+    pub total_memory_bytes: Option<u64>,
+    pub candle_version: String,
+}
+
+impl Environment {
+    /// The environment of this process (call it in the cell's process, after thread setup).
+    pub fn detect() -> Environment {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu_model = cpuinfo
+            .lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let total_memory_bytes = meminfo
+            .lines()
+            .find(|l| l.starts_with("MemTotal:"))
+            .and_then(|l| l["MemTotal:".len()..].trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|k| k * 1024);
+        Environment {
+            ftbench_version: env!("CARGO_PKG_VERSION").to_string(),
+            git_commit: env!("FTBENCH_GIT_COMMIT").to_string(),
+            os: std::env::consts::OS.to_string(),
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default(),
+            cpu_model,
+            logical_cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            threads: rayon::current_num_threads(),
+            total_memory_bytes,
+            candle_version: "0.11.1".to_string(),
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! Measurement: process memory (RSS) and the environment a number was measured in.
+
+mod env;
+mod rss;
+mod stats;
+
+pub use env::Environment;
+pub use rss::{current_rss_bytes, peak_rss_bytes};
+pub use stats::{summarize, Summary};

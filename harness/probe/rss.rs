@@ -1,0 +1,31 @@
+//! Resident set size of this process, from procfs (Linux). The peak of a child process is
+//! taken by the runner from wait4's rusage instead (it survives the child's death).
+
+/// Current resident set size (VmRSS), in bytes; `None` where procfs is absent.
+pub fn current_rss_bytes() -> Option<u64> {
+    status_kib("VmRSS:").map(|k| k * 1024)
+}
+
+/// Peak resident set size so far (VmHWM, the high-water mark), in bytes.
+pub fn peak_rss_bytes() -> Option<u64> {
+    status_kib("VmHWM:").map(|k| k * 1024)
+}
+
+fn status_kib(key: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    line[key.len()..].trim().trim_end_matches("kB").trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rss_grows_with_a_touched_allocation() {
+        let before = super::current_rss_bytes().expect("procfs");
+        let v = vec![1u8; 64 << 20];
+        let after = super::current_rss_bytes().unwrap();
+        assert!(after >= before + (60 << 20), "{before} -> {after}");
+        assert!(super::peak_rss_bytes().unwrap() >= after);
+        drop(v);
+    }
+}

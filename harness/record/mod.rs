@@ -1,0 +1,9 @@
+//! Run records: one JSON file per cell, schema-versioned, written atomically. This is ftbench's
+//! on-disk contract (like criterion's estimates.json): fields are only ever added; a change
+//! in meaning bumps `schema_version`.
+
+mod io;
+mod schema;
+
+pub use io::{load_dir, record_path, write_atomic, LoadProblem};
+pub use schema::{Conditions, Memory, ModelInfo, Record, Status, StepPoint, SuiteRef, Timing, RECORD_SCHEMA_VERSION};

@@ -1,0 +1,146 @@
+//! Record schema v1.
+
+use crate::eval::EvalResult;
+use crate::probe::Environment;
+use crate::suite::Cell;
+use serde::{Deserialize, Serialize};
+
+pub const RECORD_SCHEMA_VERSION: u32 = 1;
+
+/// How a cell ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    /// Out of memory: killed by the OOM killer or an allocation failed.
+    Oom,
+    /// Ran past its `timeout_s` and was killed.
+    Timeout,
+    /// Anything else; `reason` says what.
+    Error,
+}
+
+impl Status {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Oom => "oom",
+            Status::Timeout => "timeout",
+            Status::Error => "error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SuiteRef {
+    pub name: String,
+    /// The suite file as given on the command line.
+    pub file: String,
+}
+
+/// The conditions every number of the record was measured under.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Conditions {
+    pub device: String,
+    /// Dtype of weights, activations and gradients.
+    pub compute_dtype: String,
+    /// Dtype of the optimizer's moments.
+    pub optimizer_state_dtype: String,
+    pub batch_size: u32,
+    pub seq_len: u32,
+    pub grad_accum: u32,
+    /// Tokens processed per optimizer update (batch_size · seq_len · grad_accum).
+    pub tokens_per_step: u64,
+    pub steps: u32,
+    pub seed: u64,
+    /// Activation recompute (gradient checkpointing).
+    pub recompute: bool,
+    pub task: String,
+    /// Compute threads requested (0 = all cores); the environment has the count used.
+    pub threads_requested: u32,
+}
+
+/// What the model and method hold.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ModelInfo {
+    pub params_total: u64,
+    pub params_trainable: u64,
+    /// 100 · trainable / total.
+    pub trainable_percent: f64,
+    pub layers: usize,
+    pub hidden_size: usize,
+    pub vocab_size: usize,
+    /// Bytes of dense weights (tensor bytes).
+    pub weight_bytes: u64,
+    /// Bytes of one full set of gradients of the trainable parameters (tensor bytes).
+    pub grad_bytes: u64,
+    /// Bytes of optimizer state (tensor bytes).
+    pub optimizer_state_bytes: u64,
+}
+
+/// Memory of the cell's process. View: process RSS (resident set size), in bytes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Memory {
+    /// Which memory view the numbers are.
+    pub view: String,
+    /// Peak RSS of the whole child process (wait4's ru_maxrss): the number to compare.
+    pub peak_rss_bytes: Option<u64>,
+    /// RSS before the model was built (binary, libraries, allocator).
+    pub baseline_rss_bytes: Option<u64>,
+    /// RSS once the model, method and optimizer state were set up.
+    pub after_load_rss_bytes: Option<u64>,
+    /// peak − baseline: what the run itself cost.
+    pub peak_above_baseline_bytes: Option<u64>,
+}
+
+/// Step times. The first `timing_warmup_steps` are reported apart from the steady ones.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Timing {
+    pub warmup_step_s: Vec<f64>,
+    pub steady_step_s: Vec<f64>,
+    pub median_step_s: Option<f64>,
+    pub mean_step_s: Option<f64>,
+    /// Sample standard deviation of the steady step times.
+    pub stddev_step_s: Option<f64>,
+    /// tokens_per_step / median steady step time.
+    pub tokens_per_s: Option<f64>,
+    pub load_s: Option<f64>,
+    pub eval_s: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StepPoint {
+    pub step: u32,
+    pub loss: f64,
+    pub lr: f64,
+    pub grad_norm: f64,
+    pub secs: f64,
+    pub rss_bytes: Option<u64>,
+}
+
+/// One cell's record.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Record {
+    pub schema_version: u32,
+    pub suite: SuiteRef,
+    pub cell: Cell,
+    pub status: Status,
+    /// Why the cell did not end `ok`.
+    pub reason: Option<String>,
+    /// When the cell started (RFC 3339, UTC).
+    pub started_at: String,
+    /// Wall time of the whole child process.
+    pub wall_s: f64,
+    pub conditions: Conditions,
+    /// Absent when the child died before reporting it.
+    pub environment: Option<Environment>,
+    pub model: Option<ModelInfo>,
+    pub memory: Memory,
+    pub timing: Timing,
+    /// Every optimizer update, in order.
+    pub steps: Vec<StepPoint>,
+    pub final_train_loss: Option<f64>,
+    pub eval: Option<EvalResult>,
+    /// Where the child's full stderr was kept, relative to the record.
+    pub log: Option<String>,
+}

@@ -1,0 +1,157 @@
+//! Spawning a cell's process and watching it: events as they arrive, a wall-clock limit,
+//! and the exit status and peak RSS from wait4 (which a crashed or killed child still has).
+
+use super::events::Event;
+use crate::suite::Cell;
+use anyhow::{Context, Result};
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How the child process ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChildExit {
+    Code(i32),
+    Signal(i32),
+    /// Killed by the runner at the cell's `timeout_s`.
+    TimedOut,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChildOutcome {
+    pub events: Vec<Event>,
+    pub exit: ChildExit,
+    /// Peak RSS of the child (ru_maxrss), bytes.
+    pub peak_rss_bytes: Option<u64>,
+    /// The last lines the child wrote to stderr.
+    pub stderr_tail: Vec<String>,
+    /// stdout lines that were not events (kept for the reason of a failure).
+    pub stray_stdout: Vec<String>,
+    pub wall_s: f64,
+}
+
+const TAIL_LINES: usize = 40;
+
+/// Runs `exe cell` for `cell`, calling `on_event` for each event as it arrives. The child's
+/// whole stderr is copied to `log` when given.
+pub fn run_child(exe: &Path, cell: &Cell, log: Option<&Path>, mut on_event: impl FnMut(&Event)) -> Result<ChildOutcome> {
+    let mut cmd = Command::new(exe);
+    cmd.arg("cell").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    if cell.knobs.threads > 0 {
+        cmd.env("RAYON_NUM_THREADS", cell.knobs.threads.to_string());
+    }
+    let start = Instant::now();
+    let mut child = cmd.spawn().with_context(|| format!("cannot start {}", exe.display()))?;
+    let pid = child.id() as libc::pid_t;
+    {
+        let mut stdin = child.stdin.take().expect("piped");
+        // A child that dies at once closes its stdin: that shows up in its exit status below.
+        let _ = stdin.write_all(serde_json::to_string(cell)?.as_bytes());
+    }
+
+    let (tx, rx) = mpsc::channel::<Result<Event, String>>();
+    let stdout = child.stdout.take().expect("piped");
+    let out_thread = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let parsed = serde_json::from_str::<Event>(&line).map_err(|_| line);
+            if tx.send(parsed).is_err() {
+                break;
+            }
+        }
+    });
+    let stderr = child.stderr.take().expect("piped");
+    let mut log_file = match log {
+        Some(p) => {
+            if let Some(d) = p.parent() {
+                std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+            }
+            Some(std::fs::File::create(p).with_context(|| format!("cannot create log {}", p.display()))?)
+        }
+        None => None,
+    };
+    let err_thread = std::thread::spawn(move || {
+        let mut tail = VecDeque::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(f) = log_file.as_mut() {
+                let _ = writeln!(f, "{line}");
+            }
+            if tail.len() == TAIL_LINES {
+                tail.pop_front();
+            }
+            tail.push_back(line);
+        }
+        Vec::from(tail)
+    });
+
+    let deadline = start + Duration::from_secs(cell.knobs.timeout_s as u64);
+    let (mut events, mut stray) = (Vec::new(), Vec::new());
+    let mut handle = |msg: Result<Event, String>, events: &mut Vec<Event>, stray: &mut Vec<String>| match msg {
+        Ok(e) => {
+            on_event(&e);
+            events.push(e);
+        }
+        Err(line) => stray.push(line),
+    };
+    let mut timed_out = false;
+    let (status, rusage) = loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(msg) => handle(msg, &mut events, &mut stray),
+            Err(mpsc::RecvTimeoutError::Timeout) | Err(mpsc::RecvTimeoutError::Disconnected) => {}
+        }
+        if let Some(done) = wait4(pid, false)? {
+            break done;
+        }
+        if Instant::now() >= deadline && !timed_out {
+            timed_out = true;
+            // SAFETY: plain syscall on the child's pid, which is not reaped yet.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            break wait4(pid, true)?.expect("blocking wait4 returns the child");
+        }
+    };
+    let _ = out_thread.join();
+    for msg in rx.try_iter() {
+        handle(msg, &mut events, &mut stray);
+    }
+    let stderr_tail = err_thread.join().unwrap_or_default();
+    let exit = if timed_out {
+        ChildExit::TimedOut
+    } else if libc::WIFSIGNALED(status) {
+        ChildExit::Signal(libc::WTERMSIG(status))
+    } else {
+        ChildExit::Code(libc::WEXITSTATUS(status))
+    };
+    let peak = (rusage.ru_maxrss > 0).then(|| rusage.ru_maxrss as u64 * 1024);
+    Ok(ChildOutcome {
+        events,
+        exit,
+        peak_rss_bytes: peak,
+        stderr_tail,
+        stray_stdout: stray,
+        wall_s: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// wait4 on one pid: `Some((status, rusage))` once it has exited.
+fn wait4(pid: libc::pid_t, block: bool) -> Result<Option<(i32, libc::rusage)>> {
+    let mut status = 0;
+    // SAFETY: rusage is plain old data; wait4 fills it.
+    let mut rusage: libc::rusage = unsafe { std::mem::zeroed() };
+    let flags = if block { 0 } else { libc::WNOHANG };
+    loop {
+        // SAFETY: valid pointers to locals.
+        let r = unsafe { libc::wait4(pid, &mut status, flags, &mut rusage) };
+        if r == pid {
+            return Ok(Some((status, rusage)));
+        }
+        if r == 0 {
+            return Ok(None);
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            return Err(err).context("waiting for the cell's process");
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Turning what a cell's process reported (and how it ended) into its record.
+
+use super::child::{ChildExit, ChildOutcome};
+use super::events::Event;
+use crate::probe::summarize;
+use crate::record::{Conditions, Memory, Record, Status, StepPoint, SuiteRef, Timing, RECORD_SCHEMA_VERSION};
+use crate::suite::Cell;
+
+/// The record of `cell` from its process's outcome. Whatever the child reported before it
+/// failed (steps, memory) is kept.
+pub fn record_of(suite: SuiteRef, cell: &Cell, started_at: String, out: &ChildOutcome, log: Option<String>) -> Record {
+    let k = &cell.knobs;
+    let mut environment = None;
+    let mut model = None;
+    let mut memory = Memory {
+        view: "process RSS (resident set size)".into(),
+        peak_rss_bytes: out.peak_rss_bytes,
+        ..Default::default()
+    };
+    let mut timing = Timing::default();
+    let mut steps = Vec::new();
+    let mut eval = None;
+    let mut done = false;
+    for e in &out.events {
+        match e {
+            Event::Started {
+                environment: env,
+                baseline_rss_bytes,
+            } => {
+                environment = Some(env.clone());
+                memory.baseline_rss_bytes = *baseline_rss_bytes;
+            }
+            Event::Loaded {
+                model: m,
+                load_s,
+                rss_bytes,
+            } => {
+                model = Some(m.clone());
+                timing.load_s = Some(*load_s);
+                memory.after_load_rss_bytes = *rss_bytes;
+            }
+            Event::Step {
+                step,
+                loss,
+                lr,
+                grad_norm,
+                secs,
+                rss_bytes,
+                ..
+            } => {
+                steps.push(StepPoint {
+                    step: *step,
+                    loss: *loss,
+                    lr: *lr,
+                    grad_norm: *grad_norm,
+                    secs: *secs,
+                    rss_bytes: *rss_bytes,
+                });
+            }
+            Event::Eval { result, secs } => {
+                eval = Some(result.clone());
+                timing.eval_s = Some(*secs);
+            }
+            Event::Done { peak_rss_bytes } => {
+                done = true;
+                memory.peak_rss_bytes = memory.peak_rss_bytes.or(*peak_rss_bytes);
+            }
+        }
+    }
+    if let (Some(p), Some(b)) = (memory.peak_rss_bytes, memory.baseline_rss_bytes) {
+        memory.peak_above_baseline_bytes = Some(p.saturating_sub(b));
+    }
+    let warm = (k.timing_warmup_steps as usize).min(steps.len());
+    timing.warmup_step_s = steps[..warm].iter().map(|s| s.secs).collect();
+    timing.steady_step_s = steps[warm..].iter().map(|s| s.secs).collect();
+    let tokens_per_step = k.batch_size as u64 * k.seq_len as u64 * k.grad_accum as u64;
+    if let Some(s) = summarize(&timing.steady_step_s) {
+        timing.median_step_s = Some(s.median);
+        timing.mean_step_s = Some(s.mean);
+        timing.stddev_step_s = s.stddev;
+        timing.tokens_per_s = Some(tokens_per_step as f64 / s.median);
+    }
+    let (status, reason) = classify(out, done);
+    Record {
+        schema_version: RECORD_SCHEMA_VERSION,
+        suite,
+        cell: cell.clone(),
+        status,
+        reason,
+        started_at,
+        wall_s: out.wall_s,
+        conditions: Conditions {
+            device: cell.hardware.clone(),
+            compute_dtype: "f32".into(),
+            optimizer_state_dtype: "f32".into(),
+            batch_size: k.batch_size,
+            seq_len: k.seq_len,
+            grad_accum: k.grad_accum,
+            tokens_per_step,
+            steps: k.steps,
+            seed: cell.seed,
+            recompute: false,
+            task: k.task.clone(),
+            threads_requested: k.threads,
+        },
+        environment,
+        model,
+        memory,
+        timing,
+        final_train_loss: steps.last().map(|s| s.loss),
+        steps,
+        eval,
+        log,
+    }
+}
+
+/// The status and, unless ok, the reason in the child's own words where it gave any.
+fn classify(out: &ChildOutcome, done: bool) -> (Status, Option<String>) {
+    let tail = &out.stderr_tail;
+    let said = |prefix: &str| {
+        tail.iter()
+            .rev()
+            .find(|l| l.starts_with(prefix))
+            .map(|l| l[prefix.len()..].trim().to_string())
+    };
+    let alloc_failure = tail.iter().rev().find(|l| l.contains("memory allocation of")).cloned();
+    let last_lines = || {
+        let mut v: Vec<&str> = tail.iter().rev().take(6).map(String::as_str).collect();
+        v.reverse();
+        v.join(" | ")
+    };
+    match &out.exit {
+        ChildExit::TimedOut => (
+            Status::Timeout,
+            Some(format!("killed after the cell's timeout_s ({} s of wall time)", out.wall_s.round())),
+        ),
+        ChildExit::Code(0) if done => (Status::Ok, None),
+        ChildExit::Code(0) => (Status::Error, Some("the cell's process exited without finishing its report".into())),
+        ChildExit::Code(c) => {
+            if let Some(line) = alloc_failure {
+                (Status::Oom, Some(line))
+            } else if let Some(msg) = said("error:") {
+                (Status::Error, Some(msg))
+            } else if let Some(p) = tail.iter().find(|l| l.contains("panicked at")) {
+                (Status::Error, Some(format!("panic: {p} {}", last_lines())))
+            } else {
+                (Status::Error, Some(format!("exit code {c}: {}", last_lines())))
+            }
+        }
+        ChildExit::Signal(libc::SIGKILL) => (
+            Status::Oom,
+            Some(format!(
+                "killed by SIGKILL, not by ftbench: the kernel's OOM killer (peak RSS {:.2} GB)",
+                out.peak_rss_bytes.unwrap_or(0) as f64 / 1e9
+            )),
+        ),
+        ChildExit::Signal(libc::SIGABRT) if alloc_failure.is_some() => (Status::Oom, alloc_failure),
+        ChildExit::Signal(s) => (Status::Error, Some(format!("killed by signal {s}: {}", last_lines()))),
+    }
+}

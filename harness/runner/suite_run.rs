@@ -1,0 +1,155 @@
+//! Running a whole suite: every cell not yet recorded, one child process at a time, with a
+//! progress bar over cells and steps, then the report.
+
+use super::child::run_child;
+use super::events::Event;
+use super::record_of::record_of;
+use crate::record::{load_dir, record_path, write_atomic, Record, Status, SuiteRef};
+use crate::suite;
+use anyhow::{Context, Result};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Records go to `results_root/<suite name>/`.
+    pub results_root: PathBuf,
+    /// The report goes to `reports_root/<suite name>/`.
+    pub reports_root: PathBuf,
+    /// Re-run cells that already have a record.
+    pub force: bool,
+    /// Re-run cells whose record is not `ok`.
+    pub retry_failed: bool,
+    /// The `ftbench` binary to spawn for each cell (normally this one).
+    pub exe: PathBuf,
+    /// Show progress bars (when stderr is a terminal).
+    pub progress: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunSummary {
+    pub ran: usize,
+    pub skipped: usize,
+    pub ok: usize,
+    pub failed: usize,
+    pub results_dir: PathBuf,
+    pub report_dir: PathBuf,
+}
+
+pub fn run_suite(path: &Path, opts: &RunOptions) -> Result<RunSummary> {
+    let (suite, cells) = suite::load(path)?;
+    let results_dir = opts.results_root.join(&suite.name);
+    let report_dir = opts.reports_root.join(&suite.name);
+    std::fs::create_dir_all(&results_dir).with_context(|| format!("cannot create {}", results_dir.display()))?;
+    let (existing, _) = load_dir(&results_dir)?;
+    let mut summary = RunSummary {
+        results_dir: results_dir.clone(),
+        report_dir: report_dir.clone(),
+        ..Default::default()
+    };
+
+    let todo: Vec<_> = cells
+        .iter()
+        .filter(|c| match existing.iter().find(|r| r.cell.id == c.id) {
+            _ if opts.force => true,
+            None => true,
+            Some(r) => opts.retry_failed && r.status != Status::Ok,
+        })
+        .collect();
+    summary.skipped = cells.len() - todo.len();
+
+    let mp = MultiProgress::with_draw_target(if opts.progress {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    });
+    let cells_bar = mp.add(ProgressBar::new(todo.len() as u64));
+    cells_bar.set_style(
+        ProgressStyle::with_template("{prefix:>6} [{bar:30}] {pos}/{len} cells  {elapsed_precise}")
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    cells_bar.set_prefix(suite.name.clone());
+    let steps_bar = mp.add(ProgressBar::new(0));
+    steps_bar.set_style(
+        ProgressStyle::with_template("{prefix:>6} [{bar:30}] {pos}/{len} steps  {msg}")
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    steps_bar.set_prefix("cell");
+    let say = |line: String| {
+        if opts.progress {
+            mp.println(line).ok();
+        } else {
+            eprintln!("{line}");
+        }
+    };
+    if summary.skipped > 0 {
+        say(format!(
+            "{}: {} of {} cells already recorded in {} (--force re-runs them)",
+            suite.name,
+            summary.skipped,
+            cells.len(),
+            results_dir.display()
+        ));
+    }
+
+    for cell in todo {
+        steps_bar.set_length(cell.knobs.steps as u64);
+        steps_bar.set_position(0);
+        steps_bar.set_message(cell.label.clone());
+        let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        let log_rel = format!("logs/{}.stderr.log", cell.id);
+        let outcome = run_child(&opts.exe, cell, Some(&results_dir.join(&log_rel)), |e| {
+            if let Event::Step { step, loss, .. } = e {
+                steps_bar.set_position(*step as u64);
+                steps_bar.set_message(format!("{}  loss {loss:.4}", cell.label));
+            }
+        })?;
+        let record = record_of(
+            SuiteRef {
+                name: suite.name.clone(),
+                file: path.display().to_string(),
+            },
+            cell,
+            started_at,
+            &outcome,
+            Some(log_rel),
+        );
+        let file = record_path(&results_dir, &cell.id);
+        write_atomic(&file, &record)?;
+        say(one_line(&record));
+        summary.ran += 1;
+        if record.status == Status::Ok {
+            summary.ok += 1;
+        } else {
+            summary.failed += 1;
+        }
+        cells_bar.inc(1);
+    }
+    steps_bar.finish_and_clear();
+    cells_bar.finish_and_clear();
+    crate::report::write_report(&[results_dir], &report_dir)?;
+    Ok(summary)
+}
+
+/// One line per finished cell, with the conditions of its numbers.
+pub fn one_line(r: &Record) -> String {
+    let c = &r.conditions;
+    let head = format!("{} [{}] {}", r.status.as_str(), r.cell.id, r.cell.label);
+    if r.status != Status::Ok {
+        return format!("{head}: {}", r.reason.as_deref().unwrap_or("no reason given"));
+    }
+    let gb = |b: Option<u64>| b.map_or("?".into(), |b| format!("{:.2} GB", b as f64 / 1e9));
+    format!(
+        "{head}: {:.1} tokens/s, peak RSS {} (batch {} x {} tokens, {}, {} steps, seed {}), eval loss {}",
+        r.timing.tokens_per_s.unwrap_or(f64::NAN),
+        gb(r.memory.peak_rss_bytes),
+        c.batch_size,
+        c.seq_len,
+        c.compute_dtype,
+        c.steps,
+        c.seed,
+        r.eval.as_ref().map_or("?".into(), |e| format!("{:.4}", e.loss)),
+    )
+}

@@ -1,0 +1,225 @@
+//! The knobs a suite can set: in `defaults`, as a grid axis, in a `together` point or an
+//! `exclude` pattern.
+//!
+//! One macro declares every knob with its type, default and meaning, so the places a knob
+//! can appear (and the resolved cell) can never disagree on its name or type.
+
+use super::schema::{default_hardware, default_seeds, Method};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+macro_rules! knobs {
+    ($( $(#[doc = $doc:literal])* $name:ident : $ty:ty = $default:expr ;)*) => {
+        /// Every knob's resolved value for one cell.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct Knobs {
+            $( $(#[doc = $doc])* pub $name: $ty, )*
+        }
+
+        impl Default for Knobs {
+            fn default() -> Self {
+                Knobs { $( $name: $default, )* }
+            }
+        }
+
+        /// Knob values set by `defaults`, a `together` point or an `exclude` pattern.
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct KnobOverrides {
+            $( #[serde(default, skip_serializing_if = "Option::is_none")] pub $name: Option<$ty>, )*
+        }
+
+        /// The grid: the four fixed axes, every knob as an optional axis, and `together` axes.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct Grid {
+            /// Model specs: `preset:NAME`.
+            pub models: Vec<String>,
+            /// Fine-tuning methods.
+            pub methods: Vec<Method>,
+            /// Where cells run.
+            #[serde(default = "default_hardware")]
+            pub hardware: Vec<String>,
+            /// Seeds: model initialisation, data order. One cell per seed.
+            #[serde(default = "default_seeds")]
+            pub seeds: Vec<u64>,
+            /// Axes whose points set several fields at once (values that must move together),
+            /// by axis name.
+            #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+            pub together: BTreeMap<String, Vec<Point>>,
+            $( #[serde(default, skip_serializing_if = "Option::is_none")] pub $name: Option<Vec<$ty>>, )*
+        }
+
+        /// A partial cell: a `together` point or an `exclude` pattern. Unset fields match anything.
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct Point {
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub model: Option<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub method: Option<Method>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub hardware: Option<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub seed: Option<u64>,
+            $( #[serde(default, skip_serializing_if = "Option::is_none")] pub $name: Option<$ty>, )*
+        }
+
+        impl Knobs {
+            /// Every knob's name, in declaration order.
+            pub const NAMES: &'static [&'static str] = &[$( stringify!($name), )*];
+            /// (name, type, what it trades) for every knob, for `ftbench list`.
+            pub const DOCS: &'static [(&'static str, &'static str, &'static str)] =
+                &[$( (stringify!($name), stringify!($ty), concat!($($doc),*)), )*];
+
+            /// Applies every value `o` sets.
+            pub fn apply(&mut self, o: &KnobOverrides) {
+                $( if let Some(v) = &o.$name { self.$name = v.clone(); } )*
+            }
+
+            /// Whether every value `o` sets equals this cell's.
+            pub fn matches(&self, o: &KnobOverrides) -> bool {
+                true $( && o.$name.as_ref().map_or(true, |v| *v == self.$name) )*
+            }
+        }
+
+        impl KnobOverrides {
+            /// Names of the knobs this sets.
+            pub fn names(&self) -> Vec<&'static str> {
+                let mut v = Vec::new();
+                $( if self.$name.is_some() { v.push(stringify!($name)); } )*
+                v
+            }
+        }
+
+        impl Grid {
+            /// (knob name, one point per value) for every knob axis present.
+            pub fn knob_axes(&self) -> Vec<(&'static str, Vec<Point>)> {
+                let mut v = Vec::new();
+                $( if let Some(values) = &self.$name {
+                    v.push((stringify!($name), values.iter().map(|x| Point {
+                        $name: Some(x.clone()), ..Default::default()
+                    }).collect()));
+                } )*
+                v
+            }
+        }
+
+        impl Point {
+            /// The knob values this point sets.
+            pub fn knobs(&self) -> KnobOverrides {
+                KnobOverrides { $( $name: self.$name.clone(), )* }
+            }
+
+            /// Names of every field this point sets.
+            pub fn names(&self) -> Vec<&'static str> {
+                let mut v = Vec::new();
+                if self.model.is_some() { v.push("model"); }
+                if self.method.is_some() { v.push("method"); }
+                if self.hardware.is_some() { v.push("hardware"); }
+                if self.seed.is_some() { v.push("seed"); }
+                v.extend(self.knobs().names());
+                v
+            }
+        }
+    };
+}
+
+knobs! {
+    /// Optimizer updates to run. More steps: better loss and timing statistics, longer cells.
+    steps: u32 = 10;
+    /// Sequences per micro-batch. Larger: more tokens/s, more activation memory.
+    batch_size: u32 = 1;
+    /// Micro-batches summed into one update: the effective batch without the activation memory.
+    grad_accum: u32 = 1;
+    /// Tokens per sequence. Longer: more memory for activations and attention (quadratic).
+    seq_len: u32 = 128;
+    /// Peak learning rate after warm-up.
+    lr: f64 = 1e-3;
+    /// Updates of linear learning-rate warm-up from 0 to `lr`.
+    warmup_steps: u32 = 2;
+    /// The cosine schedule decays to `lr * min_lr_ratio` at the last step.
+    min_lr_ratio: f64 = 0.1;
+    /// Decoupled AdamW weight decay.
+    weight_decay: f64 = 0.0;
+    /// AdamW β1.
+    adam_beta1: f64 = 0.9;
+    /// AdamW β2.
+    adam_beta2: f64 = 0.999;
+    /// AdamW ε.
+    adam_eps: f64 = 1e-8;
+    /// Clip the global gradient norm to this value; 0 disables clipping.
+    max_grad_norm: f64 = 1.0;
+    /// The training task (see `ftbench tasks`): what is learned and which tokens carry loss.
+    task: String = "reverse".to_string();
+    /// Held-out examples evaluated after training (they never appear in training batches).
+    eval_examples: u32 = 16;
+    /// First steps whose times are reported separately as warm-up (allocations, caches).
+    timing_warmup_steps: u32 = 2;
+    /// Compute threads for the cell's process; 0 = every available core.
+    threads: u32 = 0;
+    /// Wall-clock limit for the cell's process; past it the cell is killed and recorded as timeout.
+    timeout_s: u32 = 1800;
+}
+
+impl Knobs {
+    /// Checks values no cell can run with. Errors are (knob, what was expected).
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        let positive = [
+            ("steps", self.steps),
+            ("batch_size", self.batch_size),
+            ("grad_accum", self.grad_accum),
+            ("eval_examples", self.eval_examples),
+            ("timeout_s", self.timeout_s),
+        ];
+        for (name, v) in positive {
+            if v == 0 {
+                return Err((name, "must be at least 1, found 0".into()));
+            }
+        }
+        if self.seq_len < 8 {
+            return Err(("seq_len", format!("must be at least 8 tokens, found {}", self.seq_len)));
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(("lr", format!("must be a positive number, found {}", self.lr)));
+        }
+        if self.warmup_steps > self.steps {
+            return Err((
+                "warmup_steps",
+                format!("must not exceed steps ({}), found {}", self.steps, self.warmup_steps),
+            ));
+        }
+        if self.timing_warmup_steps >= self.steps {
+            return Err((
+                "timing_warmup_steps",
+                format!(
+                    "must leave at least one timed step: below steps ({}), found {}",
+                    self.steps, self.timing_warmup_steps
+                ),
+            ));
+        }
+        for (name, v) in [
+            ("min_lr_ratio", self.min_lr_ratio),
+            ("adam_beta1", self.adam_beta1),
+            ("adam_beta2", self.adam_beta2),
+        ] {
+            if !(0.0..1.0).contains(&v) && !(name == "min_lr_ratio" && v == 1.0) {
+                return Err((name, format!("must be in [0, 1), found {v}")));
+            }
+        }
+        for (name, v) in [
+            ("weight_decay", self.weight_decay),
+            ("adam_eps", self.adam_eps),
+            ("max_grad_norm", self.max_grad_norm),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err((name, format!("must be a non-negative number, found {v}")));
+            }
+        }
+        if let Err(e) = crate::data::TaskKind::parse(&self.task) {
+            return Err(("task", e));
+        }
+        Ok(())
+    }
+}

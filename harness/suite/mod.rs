@@ -1,0 +1,11 @@
+//! Suites: the declarative YAML grids (schema v1), their validation and expansion into cells.
+
+mod expand;
+mod knobs;
+mod load;
+mod schema;
+
+pub use expand::{expand, Cell};
+pub use knobs::{Grid, KnobOverrides, Knobs, Point};
+pub use load::{load, parse, SuiteError};
+pub use schema::{Method, Suite, SUITE_SCHEMA_VERSION};
