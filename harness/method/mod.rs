@@ -4,4 +4,4 @@ mod build;
 mod linear;
 
 pub use build::{build, Trainable};
-pub use linear::Linear;
+pub use linear::{matmul_t, Linear};

@@ -158,3 +158,36 @@ fn classify(out: &ChildOutcome, done: bool) -> (Status, Option<String>) {
         ChildExit::Signal(s) => (Status::Error, Some(format!("killed by signal {s}: {}", last_lines()))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(exit: ChildExit, stderr: &[&str]) -> ChildOutcome {
+        ChildOutcome {
+            events: vec![],
+            exit,
+            peak_rss_bytes: Some(3_000_000_000),
+            stderr_tail: stderr.iter().map(|s| s.to_string()).collect(),
+            stray_stdout: vec![],
+            wall_s: 12.0,
+        }
+    }
+
+    #[test]
+    fn statuses_and_reasons() {
+        let (s, r) = classify(&outcome(ChildExit::Signal(libc::SIGKILL), &[]), false);
+        assert_eq!(s, Status::Oom);
+        assert!(r.unwrap().contains("OOM killer (peak RSS 3.00 GB)"));
+        let (s, r) = classify(&outcome(ChildExit::Code(1), &["warning: x", "error: training step 3: shape mismatch"]), false);
+        assert_eq!((s, r.as_deref()), (Status::Error, Some("training step 3: shape mismatch")));
+        let (s, r) = classify(&outcome(ChildExit::Signal(libc::SIGABRT), &["memory allocation of 8589934592 bytes failed"]), false);
+        assert_eq!((s, r.as_deref()), (Status::Oom, Some("memory allocation of 8589934592 bytes failed")));
+        assert_eq!(classify(&outcome(ChildExit::TimedOut, &[]), false).0, Status::Timeout);
+        assert_eq!(classify(&outcome(ChildExit::Code(0), &[]), true), (Status::Ok, None));
+        assert_eq!(classify(&outcome(ChildExit::Code(0), &[]), false).0, Status::Error);
+        let (s, r) = classify(&outcome(ChildExit::Signal(libc::SIGSEGV), &["boom"]), false);
+        assert_eq!(s, Status::Error);
+        assert!(r.unwrap().contains("signal 11: boom"));
+    }
+}

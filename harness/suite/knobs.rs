@@ -34,9 +34,11 @@ macro_rules! knobs {
         #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
         #[serde(deny_unknown_fields)]
         pub struct Grid {
-            /// Model specs: `preset:NAME`.
+            /// Model specs: `preset:NAME` (or set `model` in a together axis).
+            #[serde(default)]
             pub models: Vec<String>,
-            /// Fine-tuning methods.
+            /// Fine-tuning methods (or set `method` in a together axis).
+            #[serde(default)]
             pub methods: Vec<Method>,
             /// Where cells run.
             #[serde(default = "default_hardware")]

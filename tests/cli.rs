@@ -1,0 +1,165 @@
+//! End-to-end runs of the `ftbench` binary on tiny models, in temporary folders.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn ftbench(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ftbench")).args(args).current_dir(dir).output().expect("ftbench runs")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn records(dir: &Path) -> Vec<Value> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "json")).collect();
+    files.sort();
+    files.iter().map(|f| serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap()).collect()
+}
+
+const SUITE: &str = r#"
+schema: 1
+name: e2e
+description: tiny end-to-end run with one impossible cell
+defaults: {steps: 4, timing_warmup_steps: 1, warmup_steps: 1, batch_size: 2, eval_examples: 4, lr: 0.01}
+grid:
+  models: [preset:tiny]
+  methods: [full]
+  seeds: [0, 1]
+  together:
+    length:
+      - {seq_len: 16}
+      - {seq_len: 600}   # tiny has max_position_embeddings 512: this cell must fail
+exclude:
+  - {seq_len: 600, seed: 1}
+"#;
+
+#[test]
+fn suite_runs_end_to_end_records_failures_and_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(dir.join("e2e.yaml"), SUITE).unwrap();
+
+    let plan = ftbench(dir, &["plan", "e2e.yaml"]);
+    assert!(plan.status.success(), "{}", text(&plan));
+    assert_eq!(text(&plan).matches("pending").count(), 3, "{}", text(&plan));
+
+    let run = ftbench(dir, &["run", "e2e.yaml"]);
+    let out = text(&run);
+    assert!(run.status.success(), "a failed cell does not fail the suite: {out}");
+    assert!(out.contains("3 cells run (2 ok, 1 failed)"), "{out}");
+
+    let recs = records(&dir.join("results/e2e"));
+    assert_eq!(recs.len(), 3);
+    let failed: Vec<&Value> = recs.iter().filter(|r| r["status"] != "ok").collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["status"], "error");
+    let reason = failed[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("seq_len 600 exceeds the model's max_position_embeddings (512)"), "{reason}");
+    assert_eq!(failed[0]["cell"]["knobs"]["seq_len"], 600);
+
+    for r in recs.iter().filter(|r| r["status"] == "ok") {
+        assert_eq!(r["schema_version"], 1);
+        assert_eq!(r["steps"].as_array().unwrap().len(), 4);
+        assert_eq!(r["timing"]["warmup_step_s"].as_array().unwrap().len(), 1);
+        assert_eq!(r["timing"]["steady_step_s"].as_array().unwrap().len(), 3);
+        assert!(r["timing"]["tokens_per_s"].as_f64().unwrap() > 0.0);
+        assert_eq!(r["conditions"]["tokens_per_step"], 32);
+        assert_eq!(r["conditions"]["recompute"], false);
+        assert!(r["memory"]["peak_rss_bytes"].as_u64().unwrap() > 1 << 20);
+        assert!(r["memory"]["peak_rss_bytes"].as_u64() >= r["memory"]["after_load_rss_bytes"].as_u64());
+        assert!(r["environment"]["threads"].as_u64().unwrap() >= 1);
+        assert!(!r["environment"]["cpu_model"].as_str().unwrap().is_empty());
+        assert!(r["model"]["params_trainable"] == r["model"]["params_total"]);
+        let eval = &r["eval"];
+        assert_eq!(eval["examples"], 4);
+        assert!(eval["loss"].as_f64().unwrap().is_finite());
+        let losses: Vec<f64> = r["steps"].as_array().unwrap().iter().map(|s| s["loss"].as_f64().unwrap()).collect();
+        assert!(losses.iter().all(|l| l.is_finite()));
+        assert!(losses[3] < losses[0], "training lowers the loss: {losses:?}");
+        assert!(dir.join("results/e2e").join(r["log"].as_str().unwrap()).exists());
+    }
+
+    // The report lists every cell and the failure with its reason.
+    let html = std::fs::read_to_string(dir.join("reports/e2e/index.html")).unwrap();
+    assert!(html.contains("Failed cells") && html.contains("exceeds the model&#x27;s max_position_embeddings"), "escaped reason in the HTML");
+    assert_eq!(html.matches("<td class=\"bad\">error</td>").count(), 2, "in the cell table and the failures table");
+    let csv = std::fs::read_to_string(dir.join("reports/e2e/cells.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+    assert!(csv.lines().next().unwrap().starts_with("suite,cell_id,label,model,method"));
+    let summary = std::fs::read_to_string(dir.join("reports/e2e/summary.csv")).unwrap();
+    assert!(summary.contains(",2,2,0 1,"), "the 16-token configuration groups two ok seeds: {summary}");
+
+    // A second run skips recorded cells and leaves their records alone.
+    let before = std::fs::read_to_string(dir.join("results/e2e").join(format!("{}.json", recs[0]["cell"]["id"].as_str().unwrap()))).unwrap();
+    let again = ftbench(dir, &["run", "e2e.yaml"]);
+    assert!(text(&again).contains("0 cells run") && text(&again).contains("3 already recorded"), "{}", text(&again));
+    let after = std::fs::read_to_string(dir.join("results/e2e").join(format!("{}.json", recs[0]["cell"]["id"].as_str().unwrap()))).unwrap();
+    assert_eq!(before, after);
+
+    // --retry-failed re-runs only the failed cell; --force re-runs all, with the same losses (seeded).
+    let retry = ftbench(dir, &["run", "e2e.yaml", "--retry-failed"]);
+    assert!(text(&retry).contains("1 cells run (0 ok, 1 failed), 2 already recorded"), "{}", text(&retry));
+    let forced = ftbench(dir, &["run", "e2e.yaml", "--force"]);
+    assert!(text(&forced).contains("3 cells run"), "{}", text(&forced));
+    let recs2 = records(&dir.join("results/e2e"));
+    for (a, b) in recs.iter().zip(&recs2) {
+        let losses = |r: &Value| r["steps"].as_array().unwrap().iter().map(|s| s["loss"].as_f64().unwrap()).collect::<Vec<_>>();
+        assert_eq!(losses(a), losses(b), "same seed, same losses");
+        assert_eq!(a["eval"], b["eval"]);
+    }
+    let plan = ftbench(dir, &["plan", "e2e.yaml"]);
+    assert_eq!(text(&plan).matches(" ok ").count(), 2, "{}", text(&plan));
+}
+
+#[test]
+fn a_cell_past_its_timeout_is_recorded_as_timeout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let suite = "schema: 1\nname: slow\ndefaults: {steps: 100000, timeout_s: 2, seq_len: 32}\ngrid: {models: [preset:tiny], methods: [full]}\n";
+    std::fs::write(dir.join("slow.yaml"), suite).unwrap();
+    let run = ftbench(dir, &["run", "slow.yaml"]);
+    assert!(run.status.success(), "{}", text(&run));
+    let r = &records(&dir.join("results/slow"))[0];
+    assert_eq!(r["status"], "timeout");
+    assert!(r["reason"].as_str().unwrap().contains("timeout_s"));
+    assert!(!r["steps"].as_array().unwrap().is_empty(), "steps done before the kill are kept");
+    assert!(r["memory"]["peak_rss_bytes"].as_u64().unwrap() > 0, "peak RSS of a killed child comes from wait4");
+    assert!(r["wall_s"].as_f64().unwrap() < 30.0);
+}
+
+#[test]
+fn bad_inputs_get_clear_errors_and_no_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(dir.join("bad.yaml"), "schema: 1\nname: bad\ngrid:\n  models: [preset:tiny]\n  methods: [full]\n  seq_len: [0]\n").unwrap();
+    let v = ftbench(dir, &["validate", "bad.yaml"]);
+    assert_eq!(v.status.code(), Some(1));
+    assert!(text(&v).starts_with("error: bad.yaml: grid.seq_len: cell [preset:tiny · full]: seq_len must be at least 8 tokens, found 0"), "{}", text(&v));
+    let missing = ftbench(dir, &["run", "nope.yaml"]);
+    assert!(text(&missing).contains("nope.yaml: cannot read"), "{}", text(&missing));
+
+    // A corrupt record is reported and skipped; the report still renders the others.
+    std::fs::create_dir_all(dir.join("results/x")).unwrap();
+    std::fs::write(dir.join("results/x/broken.json"), "{\"schema_version\": 1, \"suite\": ").unwrap();
+    std::fs::write(dir.join("results/x/future.json"), "{\"schema_version\": 9}").unwrap();
+    let rep = ftbench(dir, &["report", "results/x"]);
+    assert!(rep.status.success(), "{}", text(&rep));
+    assert!(text(&rep).contains("broken.json: skipped: not JSON"), "{}", text(&rep));
+    assert!(text(&rep).contains("future.json: skipped: record schema v9"), "{}", text(&rep));
+    let html = std::fs::read_to_string(dir.join("reports/x/index.html")).unwrap();
+    assert!(html.contains("Unreadable records") && html.contains("broken.json"));
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ftbench"))
+        .arg("cell")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"{not json").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("error: the cell on stdin is not valid JSON"), "{}", text(&out));
+}

@@ -1,0 +1,174 @@
+//! Finite-difference checks of every gradient path of the decoder, in f64.
+//!
+//! candle's fused ops drop gradients without an error (DESIGN.md), so each building block and
+//! the whole decoder are checked against central differences: a dropped or wrong backward
+//! shows up as a mismatch here.
+
+use candle_core::{DType, Device, Result, Tensor, Var};
+use ftbench::data::{Batch, Task, TaskKind};
+use ftbench::method;
+use ftbench::model::{ops, preset, random_weights, LlamaConfig};
+use ftbench::suite::Method;
+use rand::{rngs::StdRng, Rng, SeedableRng};
+
+const EPS: f64 = 1e-6;
+
+fn randn(shape: &[usize], seed: u64) -> Tensor {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let n: usize = shape.iter().product();
+    let v: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+    Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+}
+
+/// Checks d(sum(f(inputs) * R))/d(inputs[i]) for every input against central differences,
+/// at up to `max_checks` elements per input.
+fn check(inputs: &[Tensor], f: impl Fn(&[Tensor]) -> Result<Tensor>, max_checks: usize) {
+    let vars: Vec<Var> = inputs.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
+    let tensors: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+    let out = f(&tensors).unwrap();
+    let r = randn(out.dims(), 99);
+    let loss = |ts: &[Tensor]| -> f64 { (f(ts).unwrap() * &r).unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap() };
+    let grads = (out * &r).unwrap().sum_all().unwrap().backward().unwrap();
+    for (i, v) in vars.iter().enumerate() {
+        let g = grads.get(v.as_tensor()).unwrap_or_else(|| panic!("input {i}: no gradient at all")).flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        let base = inputs[i].flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        let n = base.len();
+        let stride = (n / max_checks).max(1);
+        for j in (0..n).step_by(stride) {
+            let at = |delta: f64| {
+                let mut p = base.clone();
+                p[j] += delta;
+                let mut ts = inputs.to_vec();
+                ts[i] = Tensor::from_vec(p, inputs[i].dims(), &Device::Cpu).unwrap();
+                loss(&ts)
+            };
+            let fd = (at(EPS) - at(-EPS)) / (2.0 * EPS);
+            let tol = 1e-6 * (1.0 + fd.abs());
+            assert!((g[j] - fd).abs() < tol, "input {i}, element {j}: autograd {} vs finite difference {fd}", g[j]);
+        }
+    }
+}
+
+#[test]
+fn rms_norm_gradient() {
+    check(&[randn(&[2, 3, 8], 1), randn(&[8], 2)], |t| ops::rms_norm(&t[0], &t[1], 1e-5), 48);
+}
+
+#[test]
+fn rope_gradient() {
+    let tables = ops::RopeTables::new(8, 10000.0, 16, DType::F64, &Device::Cpu).unwrap();
+    check(&[randn(&[2, 3, 5, 8], 3)], |t| ops::rope(&t[0], &tables), 80);
+}
+
+#[test]
+fn rope_matches_the_rotation_it_stands_for() {
+    // Position p rotates the pair (x_i, x_{i+d/2}) by p·θ^(-2i/d).
+    let tables = ops::RopeTables::new(4, 100.0, 4, DType::F64, &Device::Cpu).unwrap();
+    let x = Tensor::from_vec(vec![1.0f64, 2.0, 3.0, 4.0].repeat(4), (1, 1, 4, 4), &Device::Cpu).unwrap();
+    let y = ops::rope(&x, &tables).unwrap().squeeze(0).unwrap().to_vec3::<f64>().unwrap().remove(0);
+    for (p, row) in y.iter().enumerate() {
+        for i in 0..2 {
+            let a = p as f64 * 100f64.powf(-((2 * i) as f64) / 4.0);
+            let (x1, x2) = ([1.0, 2.0][i], [3.0, 4.0][i]);
+            assert!((row[i] - (x1 * a.cos() - x2 * a.sin())).abs() < 1e-12);
+            assert!((row[i + 2] - (x2 * a.cos() + x1 * a.sin())).abs() < 1e-12);
+        }
+    }
+}
+
+#[test]
+fn causal_attention_gradient_with_grouped_heads() {
+    // 4 query heads reading 2 key/value heads.
+    check(&[randn(&[2, 4, 5, 6], 4), randn(&[2, 2, 5, 6], 5), randn(&[2, 2, 5, 6], 6)], |t| ops::causal_attention(&t[0], &t[1], &t[2]), 60);
+}
+
+#[test]
+fn causal_attention_is_causal_and_matches_repeated_kv() {
+    let (q, k, v) = (randn(&[1, 4, 6, 4], 7), randn(&[1, 2, 6, 4], 8), randn(&[1, 2, 6, 4], 9));
+    let out = ops::causal_attention(&q, &k, &v).unwrap();
+    // Reference: repeat kv heads (head j reads kv head j / 2), plain masked softmax.
+    let rep = |t: &Tensor| Tensor::cat(&[t.narrow(1, 0, 1).unwrap(), t.narrow(1, 0, 1).unwrap(), t.narrow(1, 1, 1).unwrap(), t.narrow(1, 1, 1).unwrap()], 1).unwrap();
+    let (kr, vr) = (rep(&k), rep(&v));
+    let scores = (q.matmul(&kr.t().unwrap()).unwrap() * 0.5).unwrap();
+    let mask = ops::causal_mask(1, 6, DType::F64, &Device::Cpu).unwrap();
+    let reference = ops::softmax(&scores.broadcast_add(&mask).unwrap()).unwrap().matmul(&vr).unwrap();
+    let diff = (out.clone() - reference).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+    assert!(diff < 1e-12, "{diff}");
+    // Changing the last key/value changes no output before the last position.
+    let v2 = v.slice_assign(&[0..1, 0..2, 5..6, 0..4], &randn(&[1, 2, 1, 4], 10)).unwrap();
+    let out2 = ops::causal_attention(&q, &k, &v2).unwrap();
+    let early = (out.narrow(2, 0, 5).unwrap() - out2.narrow(2, 0, 5).unwrap()).unwrap().abs().unwrap().max_all().unwrap();
+    assert_eq!(early.to_scalar::<f64>().unwrap(), 0.0);
+}
+
+#[test]
+fn swiglu_gradient() {
+    check(&[randn(&[3, 7], 11), randn(&[3, 7], 12)], |t| ops::swiglu(&t[0], &t[1]), 21);
+}
+
+#[test]
+fn linear_gradient_reaches_input_and_weight() {
+    check(
+        &[randn(&[2, 3, 5], 13), randn(&[4, 5], 14)],
+        |t| method::matmul_t(&t[0], &t[1]),
+        30,
+    );
+}
+
+#[test]
+fn embedding_gradient() {
+    let ids = Tensor::from_vec(vec![0u32, 3, 3, 1, 2, 0], (2, 3), &Device::Cpu).unwrap();
+    check(&[randn(&[5, 4], 15)], |t| ops::embedding(&t[0], &ids), 20);
+}
+
+#[test]
+fn cross_entropy_gradient_and_value() {
+    let targets = Tensor::from_vec(vec![2u32, 0, 4], 3, &Device::Cpu).unwrap();
+    check(&[randn(&[3, 5], 16)], |t| ops::cross_entropy(&t[0], &targets), 15);
+    // Uniform logits: loss = ln(vocab).
+    let l = ops::cross_entropy(&Tensor::zeros((3, 5), DType::F64, &Device::Cpu).unwrap(), &targets).unwrap();
+    assert!((l.to_scalar::<f64>().unwrap() - 5f64.ln()).abs() < 1e-12);
+}
+
+fn tiny(tied: bool) -> LlamaConfig {
+    LlamaConfig { tie_word_embeddings: tied, initializer_range: 0.3, num_hidden_layers: 2, vocab_size: 32, hidden_size: 16, intermediate_size: 24, ..preset("tiny").unwrap() }
+}
+
+/// The whole decoder and the masked loss, against finite differences in its parameters.
+fn decoder_gradient(tied: bool) {
+    let cfg = tiny(tied);
+    let dev = Device::Cpu;
+    let weights = random_weights(&cfg, 5, DType::F64, &dev).unwrap();
+    let (model, params) = method::build(&cfg, weights, Method::Full).unwrap();
+    let task = Task::new(TaskKind::Reverse, 10, cfg.vocab_size).unwrap();
+    let batch = Batch::new(&task.train_stream(1).take(2).collect::<Vec<_>>(), &dev).unwrap();
+    let loss = || ftbench::train::batch_loss(&model, &batch).unwrap().to_scalar::<f64>().unwrap();
+    let grads = ftbench::train::batch_loss(&model, &batch).unwrap().backward().unwrap();
+    assert_eq!(params.len(), 2 * 9 + 2 + usize::from(!tied));
+    for p in &params {
+        let g = grads.get(p.var.as_tensor()).unwrap_or_else(|| panic!("{}: no gradient", p.name)).flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        let base = p.var.as_tensor().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        let n = base.len();
+        for j in (0..n).step_by((n / 6).max(1)) {
+            let at = |d: f64| {
+                let mut v = base.clone();
+                v[j] += d;
+                p.var.set(&Tensor::from_vec(v, p.var.dims(), &dev).unwrap()).unwrap();
+                loss()
+            };
+            let fd = (at(EPS) - at(-EPS)) / (2.0 * EPS);
+            p.var.set(&Tensor::from_vec(base.clone(), p.var.dims(), &dev).unwrap()).unwrap();
+            assert!((g[j] - fd).abs() < 1e-6 * (1.0 + fd.abs()), "{}[{j}]: autograd {} vs finite difference {fd}", p.name, g[j]);
+        }
+    }
+}
+
+#[test]
+fn decoder_gradient_untied_head() {
+    decoder_gradient(false);
+}
+
+#[test]
+fn decoder_gradient_tied_head() {
+    decoder_gradient(true);
+}
