@@ -184,8 +184,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Cell => {
             let mut input = String::new();
             std::io::Read::read_to_string(&mut std::io::stdin(), &mut input).context("reading the cell from stdin")?;
-            let cell: suite::Cell = serde_json::from_str(&input).context("the cell on stdin is not valid JSON for this ftbench")?;
-            runner::run_cell(&cell, &mut std::io::stdout().lock())?;
+            let job: runner::CellJob = serde_json::from_str(&input).context("the cell on stdin is not valid JSON for this ftbench")?;
+            runner::run_cell(&job, &mut std::io::stdout().lock())?;
         }
     }
     Ok(())

@@ -5,7 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn ftbench(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ftbench")).args(args).current_dir(dir).output().expect("ftbench runs")
+    Command::new(env!("CARGO_BIN_EXE_ftbench"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("ftbench runs")
 }
 
 fn text(o: &Output) -> String {
@@ -13,9 +17,16 @@ fn text(o: &Output) -> String {
 }
 
 fn records(dir: &Path) -> Vec<Value> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "json")).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
     files.sort();
-    files.iter().map(|f| serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap()).collect()
+    files
+        .iter()
+        .map(|f| serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap())
+        .collect()
 }
 
 const SUITE: &str = r#"
@@ -56,7 +67,10 @@ fn suite_runs_end_to_end_records_failures_and_resumes() {
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0]["status"], "error");
     let reason = failed[0]["reason"].as_str().unwrap();
-    assert!(reason.contains("seq_len 600 exceeds the model's max_position_embeddings (512)"), "{reason}");
+    assert!(
+        reason.contains("seq_len 600 exceeds the model's max_position_embeddings (512)"),
+        "{reason}"
+    );
     assert_eq!(failed[0]["cell"]["knobs"]["seq_len"], 600);
 
     for r in recs.iter().filter(|r| r["status"] == "ok") {
@@ -83,29 +97,62 @@ fn suite_runs_end_to_end_records_failures_and_resumes() {
 
     // The report lists every cell and the failure with its reason.
     let html = std::fs::read_to_string(dir.join("reports/e2e/index.html")).unwrap();
-    assert!(html.contains("Failed cells") && html.contains("exceeds the model&#x27;s max_position_embeddings"), "escaped reason in the HTML");
-    assert_eq!(html.matches("<td class=\"bad\">error</td>").count(), 2, "in the cell table and the failures table");
+    assert!(
+        html.contains("Failed cells") && html.contains("exceeds the model&#x27;s max_position_embeddings"),
+        "escaped reason in the HTML"
+    );
+    assert_eq!(
+        html.matches("<td class=\"bad\">error</td>").count(),
+        2,
+        "in the cell table and the failures table"
+    );
     let csv = std::fs::read_to_string(dir.join("reports/e2e/cells.csv")).unwrap();
     assert_eq!(csv.lines().count(), 4, "{csv}");
     assert!(csv.lines().next().unwrap().starts_with("suite,cell_id,label,model,method"));
     let summary = std::fs::read_to_string(dir.join("reports/e2e/summary.csv")).unwrap();
-    assert!(summary.contains(",2,2,0 1,"), "the 16-token configuration groups two ok seeds: {summary}");
+    assert!(
+        summary.contains(",2,2,0 1,"),
+        "the 16-token configuration groups two ok seeds: {summary}"
+    );
 
     // A second run skips recorded cells and leaves their records alone.
-    let before = std::fs::read_to_string(dir.join("results/e2e").join(format!("{}.json", recs[0]["cell"]["id"].as_str().unwrap()))).unwrap();
+    let before = std::fs::read_to_string(
+        dir.join("results/e2e")
+            .join(format!("{}.json", recs[0]["cell"]["id"].as_str().unwrap())),
+    )
+    .unwrap();
     let again = ftbench(dir, &["run", "e2e.yaml"]);
-    assert!(text(&again).contains("0 cells run") && text(&again).contains("3 already recorded"), "{}", text(&again));
-    let after = std::fs::read_to_string(dir.join("results/e2e").join(format!("{}.json", recs[0]["cell"]["id"].as_str().unwrap()))).unwrap();
+    assert!(
+        text(&again).contains("0 cells run") && text(&again).contains("3 already recorded"),
+        "{}",
+        text(&again)
+    );
+    let after = std::fs::read_to_string(
+        dir.join("results/e2e")
+            .join(format!("{}.json", recs[0]["cell"]["id"].as_str().unwrap())),
+    )
+    .unwrap();
     assert_eq!(before, after);
 
     // --retry-failed re-runs only the failed cell; --force re-runs all, with the same losses (seeded).
     let retry = ftbench(dir, &["run", "e2e.yaml", "--retry-failed"]);
-    assert!(text(&retry).contains("1 cells run (0 ok, 1 failed), 2 already recorded"), "{}", text(&retry));
+    assert!(
+        text(&retry).contains("1 cells run (0 ok, 1 failed), 2 already recorded"),
+        "{}",
+        text(&retry)
+    );
     let forced = ftbench(dir, &["run", "e2e.yaml", "--force"]);
     assert!(text(&forced).contains("3 cells run"), "{}", text(&forced));
     let recs2 = records(&dir.join("results/e2e"));
     for (a, b) in recs.iter().zip(&recs2) {
-        let losses = |r: &Value| r["steps"].as_array().unwrap().iter().map(|s| s["loss"].as_f64().unwrap()).collect::<Vec<_>>();
+        let losses = |r: &Value| {
+            r["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["loss"].as_f64().unwrap())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(losses(a), losses(b), "same seed, same losses");
         assert_eq!(a["eval"], b["eval"]);
     }
@@ -117,7 +164,8 @@ fn suite_runs_end_to_end_records_failures_and_resumes() {
 fn a_cell_past_its_timeout_is_recorded_as_timeout() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let suite = "schema: 1\nname: slow\ndefaults: {steps: 100000, timeout_s: 2, seq_len: 32}\ngrid: {models: [preset:tiny], methods: [full]}\n";
+    let suite =
+        "schema: 1\nname: slow\ndefaults: {steps: 100000, timeout_s: 2, seq_len: 32}\ngrid: {models: [preset:tiny], methods: [full]}\n";
     std::fs::write(dir.join("slow.yaml"), suite).unwrap();
     let run = ftbench(dir, &["run", "slow.yaml"]);
     assert!(run.status.success(), "{}", text(&run));
@@ -125,7 +173,10 @@ fn a_cell_past_its_timeout_is_recorded_as_timeout() {
     assert_eq!(r["status"], "timeout");
     assert!(r["reason"].as_str().unwrap().contains("timeout_s"));
     assert!(!r["steps"].as_array().unwrap().is_empty(), "steps done before the kill are kept");
-    assert!(r["memory"]["peak_rss_bytes"].as_u64().unwrap() > 0, "peak RSS of a killed child comes from wait4");
+    assert!(
+        r["memory"]["peak_rss_bytes"].as_u64().unwrap() > 0,
+        "peak RSS of a killed child comes from wait4"
+    );
     assert!(r["wall_s"].as_f64().unwrap() < 30.0);
 }
 
@@ -133,10 +184,18 @@ fn a_cell_past_its_timeout_is_recorded_as_timeout() {
 fn bad_inputs_get_clear_errors_and_no_panic() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    std::fs::write(dir.join("bad.yaml"), "schema: 1\nname: bad\ngrid:\n  models: [preset:tiny]\n  methods: [full]\n  seq_len: [0]\n").unwrap();
+    std::fs::write(
+        dir.join("bad.yaml"),
+        "schema: 1\nname: bad\ngrid:\n  models: [preset:tiny]\n  methods: [full]\n  seq_len: [0]\n",
+    )
+    .unwrap();
     let v = ftbench(dir, &["validate", "bad.yaml"]);
     assert_eq!(v.status.code(), Some(1));
-    assert!(text(&v).starts_with("error: bad.yaml: grid.seq_len: cell [preset:tiny · full]: seq_len must be at least 8 tokens, found 0"), "{}", text(&v));
+    assert!(
+        text(&v).starts_with("error: bad.yaml: grid.seq_len: cell [preset:tiny · full]: seq_len must be at least 8 tokens, found 0"),
+        "{}",
+        text(&v)
+    );
     let missing = ftbench(dir, &["run", "nope.yaml"]);
     assert!(text(&missing).contains("nope.yaml: cannot read"), "{}", text(&missing));
 
@@ -162,4 +221,37 @@ fn bad_inputs_get_clear_errors_and_no_panic() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("error: the cell on stdin is not valid JSON"), "{}", text(&out));
+}
+
+#[test]
+fn lora_and_qlora_cells_record_what_they_hold_and_save_peft_adapters() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let suite = "schema: 1\nname: methods\ndefaults: {steps: 3, timing_warmup_steps: 1, warmup_steps: 1, seq_len: 16, eval_examples: 2, lora_rank: 4, save_adapter: true}\n\
+                 grid:\n  models: [preset:tiny]\n  methods: [full, lora, qlora]\n  lora_targets: [[q_proj, v_proj], [all-linear]]\n";
+    std::fs::write(dir.join("m.yaml"), suite).unwrap();
+    let run = ftbench(dir, &["run", "m.yaml"]);
+    // full runs once: lora_targets means nothing to it.
+    assert!(text(&run).contains("5 cells run (5 ok, 0 failed)"), "{}", text(&run));
+    let recs = records(&dir.join("results/methods"));
+    let full = recs.iter().find(|r| r["cell"]["method"] == "full").unwrap();
+    assert!(full["adapter"].is_null(), "full fine-tuning has no adapter to save");
+    for r in recs.iter().filter(|r| r["cell"]["method"] != "full") {
+        let m = &r["model"];
+        let trainable = m["params_trainable"].as_u64().unwrap();
+        assert_eq!(trainable, m["params_adapters"].as_u64().unwrap());
+        assert_eq!(m["params_total"].as_u64().unwrap(), m["params_base"].as_u64().unwrap() + trainable);
+        assert!(m["trainable_percent"].as_f64().unwrap() < 50.0);
+        assert_eq!(m["grad_bytes"].as_u64().unwrap(), 4 * trainable);
+        assert_eq!(m["optimizer_state_bytes"].as_u64().unwrap(), 8 * trainable);
+        let nf4 = m["weight_bytes"]["nf4_packed"].as_u64().unwrap();
+        assert_eq!(nf4 > 0, r["cell"]["method"] == "qlora");
+        let adapter = dir.join("results/methods").join(r["adapter"].as_str().unwrap());
+        assert!(adapter.join("adapter_config.json").exists() && adapter.join("adapter_model.safetensors").exists());
+        let cfg: Value = serde_json::from_str(&std::fs::read_to_string(adapter.join("adapter_config.json")).unwrap()).unwrap();
+        assert_eq!(cfg["r"], 4);
+        assert_eq!(cfg["base_model_name_or_path"], "preset:tiny");
+    }
+    let html = std::fs::read_to_string(dir.join("reports/methods/index.html")).unwrap();
+    assert!(html.contains("NF4") && html.contains("adapters"), "the report shows bytes by kind");
 }

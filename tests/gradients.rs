@@ -6,7 +6,7 @@
 
 use candle_core::{DType, Device, Result, Tensor, Var};
 use ftbench::data::{Batch, Task, TaskKind};
-use ftbench::method;
+use ftbench::method::{self, MethodConfig};
 use ftbench::model::{ops, preset, random_weights, LlamaConfig};
 use ftbench::suite::Method;
 use rand::{rngs::StdRng, Rng, SeedableRng};
@@ -30,7 +30,13 @@ fn check(inputs: &[Tensor], f: impl Fn(&[Tensor]) -> Result<Tensor>, max_checks:
     let loss = |ts: &[Tensor]| -> f64 { (f(ts).unwrap() * &r).unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap() };
     let grads = (out * &r).unwrap().sum_all().unwrap().backward().unwrap();
     for (i, v) in vars.iter().enumerate() {
-        let g = grads.get(v.as_tensor()).unwrap_or_else(|| panic!("input {i}: no gradient at all")).flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        let g = grads
+            .get(v.as_tensor())
+            .unwrap_or_else(|| panic!("input {i}: no gradient at all"))
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f64>()
+            .unwrap();
         let base = inputs[i].flatten_all().unwrap().to_vec1::<f64>().unwrap();
         let n = base.len();
         let stride = (n / max_checks).max(1);
@@ -44,7 +50,11 @@ fn check(inputs: &[Tensor], f: impl Fn(&[Tensor]) -> Result<Tensor>, max_checks:
             };
             let fd = (at(EPS) - at(-EPS)) / (2.0 * EPS);
             let tol = 1e-6 * (1.0 + fd.abs());
-            assert!((g[j] - fd).abs() < tol, "input {i}, element {j}: autograd {} vs finite difference {fd}", g[j]);
+            assert!(
+                (g[j] - fd).abs() < tol,
+                "input {i}, element {j}: autograd {} vs finite difference {fd}",
+                g[j]
+            );
         }
     }
 }
@@ -65,7 +75,13 @@ fn rope_matches_the_rotation_it_stands_for() {
     // Position p rotates the pair (x_i, x_{i+d/2}) by p·θ^(-2i/d).
     let tables = ops::RopeTables::new(4, 100.0, 4, DType::F64, &Device::Cpu).unwrap();
     let x = Tensor::from_vec(vec![1.0f64, 2.0, 3.0, 4.0].repeat(4), (1, 1, 4, 4), &Device::Cpu).unwrap();
-    let y = ops::rope(&x, &tables).unwrap().squeeze(0).unwrap().to_vec3::<f64>().unwrap().remove(0);
+    let y = ops::rope(&x, &tables)
+        .unwrap()
+        .squeeze(0)
+        .unwrap()
+        .to_vec3::<f64>()
+        .unwrap()
+        .remove(0);
     for (p, row) in y.iter().enumerate() {
         for i in 0..2 {
             let a = p as f64 * 100f64.powf(-((2 * i) as f64) / 4.0);
@@ -79,7 +95,11 @@ fn rope_matches_the_rotation_it_stands_for() {
 #[test]
 fn causal_attention_gradient_with_grouped_heads() {
     // 4 query heads reading 2 key/value heads.
-    check(&[randn(&[2, 4, 5, 6], 4), randn(&[2, 2, 5, 6], 5), randn(&[2, 2, 5, 6], 6)], |t| ops::causal_attention(&t[0], &t[1], &t[2]), 60);
+    check(
+        &[randn(&[2, 4, 5, 6], 4), randn(&[2, 2, 5, 6], 5), randn(&[2, 2, 5, 6], 6)],
+        |t| ops::causal_attention(&t[0], &t[1], &t[2]),
+        60,
+    );
 }
 
 #[test]
@@ -87,17 +107,40 @@ fn causal_attention_is_causal_and_matches_repeated_kv() {
     let (q, k, v) = (randn(&[1, 4, 6, 4], 7), randn(&[1, 2, 6, 4], 8), randn(&[1, 2, 6, 4], 9));
     let out = ops::causal_attention(&q, &k, &v).unwrap();
     // Reference: repeat kv heads (head j reads kv head j / 2), plain masked softmax.
-    let rep = |t: &Tensor| Tensor::cat(&[t.narrow(1, 0, 1).unwrap(), t.narrow(1, 0, 1).unwrap(), t.narrow(1, 1, 1).unwrap(), t.narrow(1, 1, 1).unwrap()], 1).unwrap();
+    let rep = |t: &Tensor| {
+        Tensor::cat(
+            &[
+                t.narrow(1, 0, 1).unwrap(),
+                t.narrow(1, 0, 1).unwrap(),
+                t.narrow(1, 1, 1).unwrap(),
+                t.narrow(1, 1, 1).unwrap(),
+            ],
+            1,
+        )
+        .unwrap()
+    };
     let (kr, vr) = (rep(&k), rep(&v));
     let scores = (q.matmul(&kr.t().unwrap()).unwrap() * 0.5).unwrap();
     let mask = ops::causal_mask(1, 6, DType::F64, &Device::Cpu).unwrap();
     let reference = ops::softmax(&scores.broadcast_add(&mask).unwrap()).unwrap().matmul(&vr).unwrap();
-    let diff = (out.clone() - reference).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+    let diff = (out.clone() - reference)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f64>()
+        .unwrap();
     assert!(diff < 1e-12, "{diff}");
     // Changing the last key/value changes no output before the last position.
     let v2 = v.slice_assign(&[0..1, 0..2, 5..6, 0..4], &randn(&[1, 2, 1, 4], 10)).unwrap();
     let out2 = ops::causal_attention(&q, &k, &v2).unwrap();
-    let early = (out.narrow(2, 0, 5).unwrap() - out2.narrow(2, 0, 5).unwrap()).unwrap().abs().unwrap().max_all().unwrap();
+    let early = (out.narrow(2, 0, 5).unwrap() - out2.narrow(2, 0, 5).unwrap())
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap();
     assert_eq!(early.to_scalar::<f64>().unwrap(), 0.0);
 }
 
@@ -108,11 +151,7 @@ fn swiglu_gradient() {
 
 #[test]
 fn linear_gradient_reaches_input_and_weight() {
-    check(
-        &[randn(&[2, 3, 5], 13), randn(&[4, 5], 14)],
-        |t| method::matmul_t(&t[0], &t[1]),
-        30,
-    );
+    check(&[randn(&[2, 3, 5], 13), randn(&[4, 5], 14)], |t| method::matmul_t(&t[0], &t[1]), 30);
 }
 
 #[test]
@@ -131,7 +170,15 @@ fn cross_entropy_gradient_and_value() {
 }
 
 fn tiny(tied: bool) -> LlamaConfig {
-    LlamaConfig { tie_word_embeddings: tied, initializer_range: 0.3, num_hidden_layers: 2, vocab_size: 32, hidden_size: 16, intermediate_size: 24, ..preset("tiny").unwrap() }
+    LlamaConfig {
+        tie_word_embeddings: tied,
+        initializer_range: 0.3,
+        num_hidden_layers: 2,
+        vocab_size: 32,
+        hidden_size: 16,
+        intermediate_size: 24,
+        ..preset("tiny").unwrap()
+    }
 }
 
 /// The whole decoder and the masked loss, against finite differences in its parameters.
@@ -139,14 +186,28 @@ fn decoder_gradient(tied: bool) {
     let cfg = tiny(tied);
     let dev = Device::Cpu;
     let weights = random_weights(&cfg, 5, DType::F64, &dev).unwrap();
-    let (model, params) = method::build(&cfg, weights, Method::Full).unwrap();
+    let built = method::build(
+        &cfg,
+        &mut weights.clone(),
+        &MethodConfig::defaults(Method::Full, 0),
+        DType::F64,
+        &dev,
+    )
+    .unwrap();
+    let (model, params) = (built.decoder, built.trainable);
     let task = Task::new(TaskKind::Reverse, 10, cfg.vocab_size).unwrap();
     let batch = Batch::new(&task.train_stream(1).take(2).collect::<Vec<_>>(), &dev).unwrap();
     let loss = || ftbench::train::batch_loss(&model, &batch).unwrap().to_scalar::<f64>().unwrap();
     let grads = ftbench::train::batch_loss(&model, &batch).unwrap().backward().unwrap();
     assert_eq!(params.len(), 2 * 9 + 2 + usize::from(!tied));
     for p in &params {
-        let g = grads.get(p.var.as_tensor()).unwrap_or_else(|| panic!("{}: no gradient", p.name)).flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        let g = grads
+            .get(p.var.as_tensor())
+            .unwrap_or_else(|| panic!("{}: no gradient", p.name))
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f64>()
+            .unwrap();
         let base = p.var.as_tensor().flatten_all().unwrap().to_vec1::<f64>().unwrap();
         let n = base.len();
         for j in (0..n).step_by((n / 6).max(1)) {
@@ -158,7 +219,12 @@ fn decoder_gradient(tied: bool) {
             };
             let fd = (at(EPS) - at(-EPS)) / (2.0 * EPS);
             p.var.set(&Tensor::from_vec(base.clone(), p.var.dims(), &dev).unwrap()).unwrap();
-            assert!((g[j] - fd).abs() < 1e-6 * (1.0 + fd.abs()), "{}[{j}]: autograd {} vs finite difference {fd}", p.name, g[j]);
+            assert!(
+                (g[j] - fd).abs() < 1e-6 * (1.0 + fd.abs()),
+                "{}[{j}]: autograd {} vs finite difference {fd}",
+                p.name,
+                g[j]
+            );
         }
     }
 }

@@ -18,8 +18,13 @@ const HEAD: &str = "schema: 1\nname: t\n";
 
 #[test]
 fn unknown_keys_are_rejected_with_line_and_column() {
-    let m = error(&format!("{HEAD}grid: {{models: [preset:tiny], methods: [full]}}\ndefaults:\n  lrr: 0.1\n"));
-    assert!(m.contains("defaults: unknown field `lrr`") && m.contains("`lr`") && m.contains("line 5 column 3"), "{m}");
+    let m = error(&format!(
+        "{HEAD}grid: {{models: [preset:tiny], methods: [full]}}\ndefaults:\n  lrr: 0.1\n"
+    ));
+    assert!(
+        m.contains("defaults: unknown field `lrr`") && m.contains("`lr`") && m.contains("line 5 column 3"),
+        "{m}"
+    );
     let m = error(&format!("{HEAD}gird: {{}}\n"));
     assert!(m.contains("unknown field `gird`") && m.contains("line 3"), "{m}");
     let m = error(&format!("{HEAD}grid: {{models: [preset:tiny], methods: [full], colour: [red]}}\n"));
@@ -29,14 +34,22 @@ fn unknown_keys_are_rejected_with_line_and_column() {
 #[test]
 fn wrong_types_and_values_name_the_key() {
     let m = error(&format!("{HEAD}grid:\n  models: [preset:tiny]\n  methods: [full]\n  seeds: [a]\n"));
-    assert!(m.contains("grid.seeds[0]") && m.contains("expected u64") && m.contains("line 6"), "{m}");
+    assert!(
+        m.contains("grid.seeds[0]") && m.contains("expected u64") && m.contains("line 6"),
+        "{m}"
+    );
     let m = error(&format!("{HEAD}grid:\n  models: [preset:tiny]\n  methods: [sgd]\n"));
     assert!(m.contains("grid.methods[0]: unknown variant `sgd`"), "{m}");
     let m = error(&format!("{HEAD}grid:\n  models: [preset:tiny, preset:gpt5]\n  methods: [full]\n"));
-    assert!(m.contains("grid.models[1]: unknown preset `gpt5`") && m.contains("smollm2-135m"), "{m}");
+    assert!(
+        m.contains("grid.models[1]: unknown preset `gpt5`") && m.contains("smollm2-135m"),
+        "{m}"
+    );
     let m = error(&format!("{HEAD}grid:\n  models: [tiny]\n  methods: [full]\n"));
     assert!(m.contains("grid.models[0]: expected a model spec `preset:NAME`"), "{m}");
-    let m = error(&format!("{HEAD}grid:\n  models: [preset:tiny]\n  methods: [full]\n  hardware: [tpu]\n"));
+    let m = error(&format!(
+        "{HEAD}grid:\n  models: [preset:tiny]\n  methods: [full]\n  hardware: [tpu]\n"
+    ));
     assert!(m.contains("grid.hardware[0]: unknown hardware `tpu`"), "{m}");
     let m = error("schema: 2\nname: t\ngrid: {models: [preset:tiny], methods: [full]}\n");
     assert!(m.contains("schema: expected 1"), "{m}");
@@ -48,11 +61,23 @@ fn wrong_types_and_values_name_the_key() {
 
 #[test]
 fn impossible_knob_values_name_the_axis_and_cell() {
-    let m = error(&format!("{HEAD}grid:\n  models: [preset:tiny]\n  methods: [full]\n  batch_size: [1, 0]\n"));
-    assert!(m.contains("grid.batch_size: cell [batch_size=0]: batch_size must be at least 1"), "{m}");
-    let m = error(&format!("{HEAD}defaults: {{steps: 3, warmup_steps: 5}}\ngrid: {{models: [preset:tiny], methods: [full]}}\n"));
-    assert!(m.contains("defaults.warmup_steps") && m.contains("must not exceed steps (3)"), "{m}");
-    let m = error(&format!("{HEAD}defaults: {{task: sorting}}\ngrid: {{models: [preset:tiny], methods: [full]}}\n"));
+    let m = error(&format!(
+        "{HEAD}grid:\n  models: [preset:tiny]\n  methods: [full]\n  batch_size: [1, 0]\n"
+    ));
+    assert!(
+        m.contains("grid.batch_size: cell [batch_size=0]: batch_size must be at least 1"),
+        "{m}"
+    );
+    let m = error(&format!(
+        "{HEAD}defaults: {{steps: 3, warmup_steps: 5}}\ngrid: {{models: [preset:tiny], methods: [full]}}\n"
+    ));
+    assert!(
+        m.contains("defaults.warmup_steps") && m.contains("must not exceed steps (3)"),
+        "{m}"
+    );
+    let m = error(&format!(
+        "{HEAD}defaults: {{task: sorting}}\ngrid: {{models: [preset:tiny], methods: [full]}}\n"
+    ));
     assert!(m.contains("unknown task `sorting`") && m.contains("reverse"), "{m}");
 }
 
@@ -62,17 +87,32 @@ fn missing_and_conflicting_axes() {
     assert!(m.contains("grid.models: missing"), "{m}");
     let m = error(&format!("{HEAD}grid:\n  models: [preset:tiny]\n  methods: [full]\n  lr: []\n"));
     assert!(m.contains("grid.lr: expected at least one value"), "{m}");
-    let m = error(&format!("{HEAD}grid:\n  models: [preset:tiny]\n  methods: [full]\n  seeds: [1, 1]\n"));
+    let m = error(&format!(
+        "{HEAD}grid:\n  models: [preset:tiny]\n  methods: [full]\n  seeds: [1, 1]\n"
+    ));
     assert!(m.contains("grid.seeds[1]: this value is listed twice"), "{m}");
-    let m = error(&format!("{HEAD}grid:\n  models: [preset:tiny]\n  methods: [full]\n  together:\n    m: [{{method: full, lr: 0.1}}]\n"));
+    let m = error(&format!(
+        "{HEAD}grid:\n  models: [preset:tiny]\n  methods: [full]\n  together:\n    m: [{{method: full, lr: 0.1}}]\n"
+    ));
     assert!(m.contains("grid.together.m: `method` is already set by grid.methods"), "{m}");
-    let m = error(&format!("{HEAD}grid:\n  models: [preset:tiny]\n  methods: [full]\n  lr: [0.1]\n  together:\n    m: [{{lr: 0.2}}]\n"));
+    let m = error(&format!(
+        "{HEAD}grid:\n  models: [preset:tiny]\n  methods: [full]\n  lr: [0.1]\n  together:\n    m: [{{lr: 0.2}}]\n"
+    ));
     assert!(m.contains("`lr` is already set"), "{m}");
-    let m = error(&format!("{HEAD}grid:\n  models: [preset:tiny]\n  methods: [full]\n  together:\n    m: [{{lr: 0.1, steps: 3}}, {{lr: 0.2}}]\n"));
-    assert!(m.contains("grid.together.m[1]: every point of a together axis must set the same fields"), "{m}");
-    let m = error(&format!("{HEAD}grid: {{models: [preset:tiny], methods: [full]}}\nexclude:\n  - {{seed: 3}}\n"));
+    let m = error(&format!(
+        "{HEAD}grid:\n  models: [preset:tiny]\n  methods: [full]\n  together:\n    m: [{{lr: 0.1, steps: 3}}, {{lr: 0.2}}]\n"
+    ));
+    assert!(
+        m.contains("grid.together.m[1]: every point of a together axis must set the same fields"),
+        "{m}"
+    );
+    let m = error(&format!(
+        "{HEAD}grid: {{models: [preset:tiny], methods: [full]}}\nexclude:\n  - {{seed: 3}}\n"
+    ));
     assert!(m.contains("exclude[0]: this pattern matches no cell"), "{m}");
-    let m = error(&format!("{HEAD}grid: {{models: [preset:tiny], methods: [full]}}\nexclude:\n  - {{method: full}}\n"));
+    let m = error(&format!(
+        "{HEAD}grid: {{models: [preset:tiny], methods: [full]}}\nexclude:\n  - {{method: full}}\n"
+    ));
     assert!(m.contains("every cell of the grid is excluded"), "{m}");
 }
 
@@ -86,7 +126,9 @@ fn grid_is_the_product_of_its_axes_less_exclusions() {
     assert_eq!(c.iter().map(|c| c.seed).take(3).collect::<Vec<_>>(), vec![0, 1, 2]);
     assert!(c[..6].iter().all(|c| c.model == "preset:tiny"));
     assert!(c[6..].iter().all(|c| c.model == "preset:smollm2-135m" && c.knobs.seq_len == 16));
-    assert!(c.iter().all(|c| c.knobs.steps == 4 && c.knobs.lr == 0.01 && c.method == Method::Full && c.hardware == "cpu"));
+    assert!(c
+        .iter()
+        .all(|c| c.knobs.steps == 4 && c.knobs.lr == 0.01 && c.method == Method::Full && c.hardware == "cpu"));
     assert_eq!(c[4].label, "preset:tiny · seq_len=32 · seed=1");
     let mut ids: Vec<&str> = c.iter().map(|c| c.id.as_str()).collect();
     ids.sort();
@@ -109,7 +151,9 @@ fn ids_are_stable_and_follow_the_configuration() {
     let a = cells(&format!("{HEAD}grid: {{models: [preset:tiny], methods: [full]}}\n"));
     let b = cells("schema: 1\nname: other-suite\ndescription: same cell\ngrid: {models: [preset:tiny], methods: [full], seeds: [0]}\n");
     assert_eq!(a[0].id, b[0].id, "the same configuration has the same id in any suite");
-    let c = cells(&format!("{HEAD}defaults: {{lr: 0.5}}\ngrid: {{models: [preset:tiny], methods: [full]}}\n"));
+    let c = cells(&format!(
+        "{HEAD}defaults: {{lr: 0.5}}\ngrid: {{models: [preset:tiny], methods: [full]}}\n"
+    ));
     assert_ne!(a[0].id, c[0].id, "any knob changes the id");
     assert_eq!(a[0].id.len(), 16);
 }

@@ -2,25 +2,55 @@
 
 use candle_core::{DType, Device, Tensor};
 use ftbench::data::{Batch, Task, TaskKind};
-use ftbench::method::{self, Trainable};
+use ftbench::method::{self, MethodConfig, Trainable};
 use ftbench::model::{preset, random_weights, Decoder, LlamaConfig};
 use ftbench::suite::Method;
 use ftbench::train::{batch_loss, Schedule, Trainer, TrainerConfig};
 
 fn setup() -> (LlamaConfig, Decoder, Vec<Trainable>) {
-    let cfg = LlamaConfig { vocab_size: 32, hidden_size: 16, intermediate_size: 24, ..preset("tiny").unwrap() };
+    let cfg = LlamaConfig {
+        vocab_size: 32,
+        hidden_size: 16,
+        intermediate_size: 24,
+        ..preset("tiny").unwrap()
+    };
     let w = random_weights(&cfg, 3, DType::F64, &Device::Cpu).unwrap();
-    let (m, p) = method::build(&cfg, w, Method::Full).unwrap();
-    (cfg, m, p)
+    let b = method::build(
+        &cfg,
+        &mut w.clone(),
+        &MethodConfig::defaults(Method::Full, 0),
+        DType::F64,
+        &Device::Cpu,
+    )
+    .unwrap();
+    (cfg, b.decoder, b.trainable)
 }
 
 fn trainer(params: Vec<Trainable>, max_grad_norm: f64) -> Trainer {
-    let schedule = Schedule { peak: 1e-2, warmup_steps: 0, total_steps: 4, min_ratio: 0.1 };
-    Trainer::new(params, TrainerConfig { schedule, max_grad_norm, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01 })
+    let schedule = Schedule {
+        peak: 1e-2,
+        warmup_steps: 0,
+        total_steps: 4,
+        min_ratio: 0.1,
+    };
+    Trainer::new(
+        params,
+        TrainerConfig {
+            schedule,
+            max_grad_norm,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.01,
+        },
+    )
 }
 
 fn values(params: &[Trainable]) -> Vec<Vec<f64>> {
-    params.iter().map(|p| p.var.as_tensor().flatten_all().unwrap().to_vec1().unwrap()).collect()
+    params
+        .iter()
+        .map(|p| p.var.as_tensor().flatten_all().unwrap().to_vec1().unwrap())
+        .collect()
 }
 
 #[test]
@@ -35,7 +65,9 @@ fn accumulating_micro_batches_equals_one_large_batch() {
 
     let (_, m2, p2) = setup();
     let mut t2 = trainer(p2, 0.0);
-    let s2 = t2.step(&m2, &[Batch::new(&ex[..1], &dev).unwrap(), Batch::new(&ex[1..], &dev).unwrap()]).unwrap();
+    let s2 = t2
+        .step(&m2, &[Batch::new(&ex[..1], &dev).unwrap(), Batch::new(&ex[1..], &dev).unwrap()])
+        .unwrap();
 
     assert!((s1.loss - s2.loss).abs() < 1e-12, "{} vs {}", s1.loss, s2.loss);
     assert!((s1.grad_norm - s2.grad_norm).abs() < 1e-10 * s1.grad_norm);
@@ -53,7 +85,17 @@ fn reported_gradient_norm_is_the_global_l2_norm_and_steps_follow_the_schedule() 
     let grads = batch_loss(&model, &batch).unwrap().backward().unwrap();
     let expect: f64 = params
         .iter()
-        .map(|p| grads.get(p.var.as_tensor()).unwrap().sqr().unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap())
+        .map(|p| {
+            grads
+                .get(p.var.as_tensor())
+                .unwrap()
+                .sqr()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f64>()
+                .unwrap()
+        })
         .sum::<f64>()
         .sqrt();
     let before = values(&params);
@@ -61,7 +103,18 @@ fn reported_gradient_norm_is_the_global_l2_norm_and_steps_follow_the_schedule() 
     let s = t.step(&model, &[batch.clone()]).unwrap();
     assert!((s.grad_norm - expect).abs() < 1e-10 * expect, "{} vs {expect}", s.grad_norm);
     assert!(s.grad_norm > 0.5, "this step was clipped");
-    assert!((s.lr - Schedule { peak: 1e-2, warmup_steps: 0, total_steps: 4, min_ratio: 0.1 }.lr(1)).abs() < 1e-15);
+    assert!(
+        (s.lr
+            - Schedule {
+                peak: 1e-2,
+                warmup_steps: 0,
+                total_steps: 4,
+                min_ratio: 0.1
+            }
+            .lr(1))
+        .abs()
+            < 1e-15
+    );
     assert_ne!(values(&t.params), before, "the step changed the weights in place");
     let l0 = s.loss;
     for _ in 0..3 {

@@ -1,68 +1,224 @@
-//! Turning named weights into a decoder for a method, and listing what trains.
+//! Turning a weight source into a decoder for a method, and listing what trains.
 
-use crate::method::Linear;
-use crate::model::{Decoder, Layer, LlamaConfig, Weights};
-use crate::suite::Method;
+use super::{Dropout, Linear, LoraConfig, LoraLinear, Nf4Weight, Trainable};
+use crate::model::{Decoder, Layer, LlamaConfig, WeightSource};
+use crate::suite::{Cell, Method};
 use anyhow::{Context, Result};
-use candle_core::Var;
+use candle_core::{DType, Device, Tensor, Var};
+use ftbench_kernels::DenseWeight;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
-/// A trainable parameter, by its Hugging Face name.
+/// Everything a method needs to know to build the decoder.
 #[derive(Debug, Clone)]
-pub struct Trainable {
-    pub name: String,
-    pub var: Var,
+pub struct MethodConfig {
+    pub method: Method,
+    pub lora: LoraConfig,
+    pub nf4_block_size: usize,
+    pub nf4_double_quant: bool,
+    /// Seeds adapter initialisation and dropout.
+    pub seed: u64,
 }
 
-/// Builds the decoder for `method` from `weights` (consumed, so no weight is held twice),
-/// and returns it with its trainable parameters.
-pub fn build(cfg: &LlamaConfig, mut weights: Weights, method: Method) -> Result<(Decoder, Vec<Trainable>)> {
-    let mut trainable = Vec::new();
-    let mut take = |name: &str| -> Result<Var> {
-        let t = weights.remove(name).with_context(|| format!("missing weight tensor `{name}`"))?;
-        let var = Var::from_tensor(&t).with_context(|| format!("weight `{name}`"))?;
-        match method {
-            Method::Full => trainable.push(Trainable {
-                name: name.to_string(),
-                var: var.clone(),
-            }),
+impl MethodConfig {
+    /// `method` with every other setting at the suite knobs' defaults.
+    pub fn defaults(method: Method, seed: u64) -> Self {
+        let cell = Cell {
+            id: String::new(),
+            label: String::new(),
+            model: String::new(),
+            method,
+            hardware: "cpu".into(),
+            seed,
+            knobs: Default::default(),
+        };
+        Self::of_cell(&cell)
+    }
+
+    pub fn of_cell(cell: &Cell) -> Self {
+        let k = &cell.knobs;
+        MethodConfig {
+            method: cell.method,
+            lora: LoraConfig {
+                rank: k.lora_rank as usize,
+                alpha: k.lora_alpha,
+                dropout: k.lora_dropout,
+                targets: k.lora_targets.clone(),
+                rslora: k.use_rslora,
+            },
+            nf4_block_size: k.nf4_block_size as usize,
+            nf4_double_quant: k.nf4_double_quant,
+            seed: cell.seed,
         }
-        Ok(var)
+    }
+}
+
+/// Tensor bytes of what the model holds, by kind.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WeightBytes {
+    /// Dense weights (trainable or frozen), tied embeddings counted once.
+    pub dense: u64,
+    /// NF4 codes, two per byte.
+    pub nf4_packed: u64,
+    /// NF4 block constants (absmax, or its 8-bit codes + second-level constants).
+    pub quant_constants: u64,
+    /// LoRA adapters (A and B).
+    pub adapters: u64,
+}
+
+impl WeightBytes {
+    pub fn total(&self) -> u64 {
+        self.dense + self.nf4_packed + self.quant_constants + self.adapters
+    }
+}
+
+/// A decoder ready to train.
+pub struct Built {
+    pub decoder: Decoder,
+    pub trainable: Vec<Trainable>,
+    /// The adapters' dropout (set training on before training, off before evaluation).
+    pub dropout: Dropout,
+    pub bytes: WeightBytes,
+    /// Parameters of the base model (logical count, whatever their storage).
+    pub params_base: u64,
+    /// Parameters of the adapters.
+    pub params_adapters: u64,
+}
+
+/// Builds the decoder for `mc.method`, taking each tensor from `src` once and turning it into
+/// its final form before the next is taken.
+pub fn build(cfg: &LlamaConfig, src: &mut dyn WeightSource, mc: &MethodConfig, dtype: DType, device: &Device) -> Result<Built> {
+    let mut b = Builder {
+        src,
+        mc,
+        dtype,
+        device,
+        dropout: Dropout::new(mc.lora.dropout, mc.seed),
+        trainable: Vec::new(),
+        bytes: WeightBytes::default(),
     };
-    let embed = take("model.embed_tokens.weight")?;
+    let (h, i, hd) = (cfg.hidden_size, cfg.intermediate_size, cfg.head_dim());
+    let (q, kv) = (cfg.num_attention_heads * hd, cfg.num_key_value_heads * hd);
+    let (embed, embed_var) = b.plain("model.embed_tokens.weight", &[cfg.vocab_size, h])?;
     let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
     for l in 0..cfg.num_hidden_layers {
         let p = format!("model.layers.{l}");
-        let mut lin = |n: &str| -> Result<Linear> { Ok(Linear::Trainable(take(&format!("{p}.{n}.weight"))?)) };
-        let q_proj = lin("self_attn.q_proj")?;
-        let k_proj = lin("self_attn.k_proj")?;
-        let v_proj = lin("self_attn.v_proj")?;
-        let o_proj = lin("self_attn.o_proj")?;
-        let gate_proj = lin("mlp.gate_proj")?;
-        let up_proj = lin("mlp.up_proj")?;
-        let down_proj = lin("mlp.down_proj")?;
-        let input_norm = take(&format!("{p}.input_layernorm.weight"))?.as_tensor().clone();
-        let post_norm = take(&format!("{p}.post_attention_layernorm.weight"))?.as_tensor().clone();
+        let attn = format!("{p}.self_attn");
+        let mlp = format!("{p}.mlp");
         layers.push(Layer {
-            input_norm,
-            q_proj,
-            k_proj,
-            v_proj,
-            o_proj,
-            post_norm,
-            gate_proj,
-            up_proj,
-            down_proj,
+            input_norm: b.plain(&format!("{p}.input_layernorm.weight"), &[h])?.0,
+            q_proj: b.linear(&attn, "q_proj", q, h)?,
+            k_proj: b.linear(&attn, "k_proj", kv, h)?,
+            v_proj: b.linear(&attn, "v_proj", kv, h)?,
+            o_proj: b.linear(&attn, "o_proj", h, q)?,
+            post_norm: b.plain(&format!("{p}.post_attention_layernorm.weight"), &[h])?.0,
+            gate_proj: b.linear(&mlp, "gate_proj", i, h)?,
+            up_proj: b.linear(&mlp, "up_proj", i, h)?,
+            down_proj: b.linear(&mlp, "down_proj", h, i)?,
         });
     }
-    let norm = take("model.norm.weight")?.as_tensor().clone();
-    let lm_head = if cfg.tie_word_embeddings {
-        Linear::Trainable(embed.clone())
-    } else {
-        Linear::Trainable(take("lm_head.weight")?)
+    let norm = b.plain("model.norm.weight", &[h])?.0;
+    // The LM head stays dense (QLoRA quantizes only the decoder's linears, as bitsandbytes does).
+    let lm_head = match (cfg.tie_word_embeddings, embed_var) {
+        (true, Some(v)) => Linear::Trainable(v),
+        (true, None) => Linear::Frozen(Arc::new(DenseWeight(embed.clone()))),
+        (false, _) => match b.plain("lm_head.weight", &[cfg.vocab_size, h])? {
+            (_, Some(v)) => Linear::Trainable(v),
+            (t, None) => Linear::Frozen(Arc::new(DenseWeight(t))),
+        },
     };
-    if let Some(extra) = weights.keys().next() {
-        anyhow::bail!("unexpected weight tensor `{extra}` for this config ({} left over)", weights.len());
+    b.src.finish()?;
+    let params_adapters = if mc.method == Method::Full {
+        0
+    } else {
+        b.trainable.iter().map(|t| t.var.elem_count() as u64).sum()
+    };
+    let decoder = Decoder::new(cfg.clone(), embed, layers, norm, lm_head)?;
+    Ok(Built {
+        decoder,
+        trainable: b.trainable,
+        dropout: b.dropout,
+        bytes: b.bytes,
+        params_base: cfg.num_parameters() as u64,
+        params_adapters,
+    })
+}
+
+struct Builder<'a> {
+    src: &'a mut dyn WeightSource,
+    mc: &'a MethodConfig,
+    dtype: DType,
+    device: &'a Device,
+    dropout: Dropout,
+    trainable: Vec<Trainable>,
+    bytes: WeightBytes,
+}
+
+impl Builder<'_> {
+    fn elem(&self) -> u64 {
+        self.dtype.size_in_bytes() as u64
     }
-    let decoder = Decoder::new(cfg.clone(), embed.as_tensor().clone(), layers, norm, lm_head)?;
-    Ok((decoder, trainable))
+
+    fn trainable_var(&mut self, name: &str, t: &Tensor) -> Result<Var> {
+        let v = Var::from_tensor(t).with_context(|| format!("weight `{name}`"))?;
+        self.trainable.push(Trainable {
+            name: name.to_string(),
+            var: v.clone(),
+        });
+        Ok(v)
+    }
+
+    /// A plain tensor (embedding, norm, LM head): a Var for full fine-tuning, frozen otherwise.
+    fn plain(&mut self, name: &str, shape: &[usize]) -> Result<(Tensor, Option<Var>)> {
+        let t = self.src.take(name, shape)?;
+        self.bytes.dense += t.elem_count() as u64 * self.elem();
+        if self.mc.method != Method::Full {
+            return Ok((t, None));
+        }
+        let v = self.trainable_var(name, &t)?;
+        Ok((v.as_tensor().clone(), Some(v)))
+    }
+
+    /// One of the decoder's linears, `module` under `prefix`, as the method wants it.
+    fn linear(&mut self, prefix: &str, module: &str, out: usize, inp: usize) -> Result<Linear> {
+        let name = format!("{prefix}.{module}");
+        let w = self.src.take(&format!("{name}.weight"), &[out, inp])?;
+        let base = match self.mc.method {
+            Method::Full => {
+                self.bytes.dense += w.elem_count() as u64 * self.elem();
+                return Ok(Linear::Trainable(self.trainable_var(&format!("{name}.weight"), &w)?));
+            }
+            Method::Lora => {
+                self.bytes.dense += w.elem_count() as u64 * self.elem();
+                Linear::Frozen(Arc::new(DenseWeight(w)))
+            }
+            Method::Qlora => {
+                let nf4 = Nf4Weight::quantize(&w, self.mc.nf4_block_size, self.mc.nf4_double_quant)
+                    .with_context(|| format!("quantizing `{name}.weight` to NF4"))?;
+                self.bytes.nf4_packed += nf4.q.packed_bytes() as u64;
+                self.bytes.quant_constants += nf4.q.constants_bytes() as u64;
+                Linear::Frozen(Arc::new(nf4))
+            }
+        };
+        if !self.mc.lora.targets(module) {
+            return Ok(base);
+        }
+        let (a, b) = self.mc.lora.init(&name, out, inp, self.mc.seed, self.dtype, self.device)?;
+        self.bytes.adapters += (a.elem_count() + b.elem_count()) as u64 * self.elem();
+        self.trainable.push(Trainable {
+            name: format!("{name}.lora_A.weight"),
+            var: a.clone(),
+        });
+        self.trainable.push(Trainable {
+            name: format!("{name}.lora_B.weight"),
+            var: b.clone(),
+        });
+        Ok(Linear::Lora(Box::new(LoraLinear {
+            base,
+            a,
+            b,
+            scale: self.mc.lora.scale(),
+            dropout: self.dropout.clone(),
+        })))
+    }
 }

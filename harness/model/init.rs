@@ -1,7 +1,10 @@
-//! Seeded random weights for a config, named as in Hugging Face checkpoints.
+//! Weight sources: where a method gets each named tensor when it builds the decoder. Tensors
+//! are produced one at a time, so a method can turn each into its final form (a `Var`, a
+//! frozen tensor, NF4) before the next exists: loading never holds two copies of the model.
 //!
-//! Each tensor draws from its own generator, seeded by (seed, tensor name): the values of a
-//! tensor depend on nothing else, so presets are reproducible across versions and thread counts.
+//! Random init: each tensor (and each 1M-element chunk of it) draws from its own generator,
+//! seeded by (seed, tensor name, chunk), so presets are reproducible across versions and
+//! thread counts.
 
 use super::config::LlamaConfig;
 use candle_core::{DType, Device, Result, Tensor};
@@ -14,57 +17,112 @@ use std::collections::BTreeMap;
 /// Named weight tensors in Hugging Face naming (`model.layers.0.self_attn.q_proj.weight`, ...).
 pub type Weights = BTreeMap<String, Tensor>;
 
-/// (name, shape, is a norm weight) for every tensor the config needs.
-pub fn weight_shapes(cfg: &LlamaConfig) -> Vec<(String, Vec<usize>, bool)> {
+/// Gives the decoder's tensors by Hugging Face name, each once.
+pub trait WeightSource {
+    /// The tensor `name`, of `shape`; an error names the tensor and what was expected.
+    fn take(&mut self, name: &str, shape: &[usize]) -> anyhow::Result<Tensor>;
+    /// Called once every tensor was taken: an error if the source holds tensors nobody used.
+    fn finish(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+/// (name, shape) of every tensor the config needs, in build order.
+pub fn weight_shapes(cfg: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
     let (h, i, hd) = (cfg.hidden_size, cfg.intermediate_size, cfg.head_dim());
     let (q, kv) = (cfg.num_attention_heads * hd, cfg.num_key_value_heads * hd);
-    let mut v = vec![("model.embed_tokens.weight".to_string(), vec![cfg.vocab_size, h], false)];
+    let mut v = vec![("model.embed_tokens.weight".to_string(), vec![cfg.vocab_size, h])];
     for l in 0..cfg.num_hidden_layers {
         let p = format!("model.layers.{l}");
-        v.push((format!("{p}.input_layernorm.weight"), vec![h], true));
-        v.push((format!("{p}.self_attn.q_proj.weight"), vec![q, h], false));
-        v.push((format!("{p}.self_attn.k_proj.weight"), vec![kv, h], false));
-        v.push((format!("{p}.self_attn.v_proj.weight"), vec![kv, h], false));
-        v.push((format!("{p}.self_attn.o_proj.weight"), vec![h, q], false));
-        v.push((format!("{p}.post_attention_layernorm.weight"), vec![h], true));
-        v.push((format!("{p}.mlp.gate_proj.weight"), vec![i, h], false));
-        v.push((format!("{p}.mlp.up_proj.weight"), vec![i, h], false));
-        v.push((format!("{p}.mlp.down_proj.weight"), vec![h, i], false));
+        v.push((format!("{p}.input_layernorm.weight"), vec![h]));
+        v.push((format!("{p}.self_attn.q_proj.weight"), vec![q, h]));
+        v.push((format!("{p}.self_attn.k_proj.weight"), vec![kv, h]));
+        v.push((format!("{p}.self_attn.v_proj.weight"), vec![kv, h]));
+        v.push((format!("{p}.self_attn.o_proj.weight"), vec![h, q]));
+        v.push((format!("{p}.post_attention_layernorm.weight"), vec![h]));
+        v.push((format!("{p}.mlp.gate_proj.weight"), vec![i, h]));
+        v.push((format!("{p}.mlp.up_proj.weight"), vec![i, h]));
+        v.push((format!("{p}.mlp.down_proj.weight"), vec![h, i]));
     }
-    v.push(("model.norm.weight".to_string(), vec![h], true));
+    v.push(("model.norm.weight".to_string(), vec![h]));
     if !cfg.tie_word_embeddings {
-        v.push(("lm_head.weight".to_string(), vec![cfg.vocab_size, h], false));
+        v.push(("lm_head.weight".to_string(), vec![cfg.vocab_size, h]));
     }
     v
 }
 
-/// Random weights as transformers initialises them: normal(0, initializer_range) for
+/// Seeded random weights as transformers initialises them: normal(0, initializer_range) for
 /// embeddings and linears, ones for RMSNorm weights.
-pub fn random_weights(cfg: &LlamaConfig, seed: u64, dtype: DType, device: &Device) -> Result<Weights> {
-    let std = cfg.initializer_range;
-    let shapes = weight_shapes(cfg);
-    let host: Vec<(String, Vec<usize>, Vec<f32>)> = shapes
-        .into_par_iter()
-        .map(|(name, shape, is_norm)| {
-            let n: usize = shape.iter().product();
-            let data = if is_norm {
-                vec![1.0f32; n]
-            } else {
-                let mut h = Sha256::new();
-                h.update(seed.to_le_bytes());
-                h.update(name.as_bytes());
-                let digest = h.finalize();
-                let mut rng = StdRng::from_seed(digest.into());
-                let normal = Normal::new(0.0f32, std as f32).expect("std is positive");
-                (0..n).map(|_| normal.sample(&mut rng)).collect()
-            };
-            (name, shape, data)
-        })
-        .collect();
-    let mut out = Weights::new();
-    for (name, shape, data) in host {
-        let t = Tensor::from_vec(data, shape, device)?.to_dtype(dtype)?;
-        out.insert(name, t);
+pub struct RandomInit {
+    pub std: f64,
+    pub seed: u64,
+    pub dtype: DType,
+    pub device: Device,
+}
+
+impl RandomInit {
+    pub fn new(cfg: &LlamaConfig, seed: u64, dtype: DType, device: &Device) -> Self {
+        RandomInit {
+            std: cfg.initializer_range,
+            seed,
+            dtype,
+            device: device.clone(),
+        }
     }
-    Ok(out)
+}
+
+const CHUNK: usize = 1 << 20;
+
+/// `n` values of `dist` for `name`, from per-chunk generators seeded by (seed, name, chunk).
+pub fn seeded_values<D: Distribution<f32> + Sync>(seed: u64, name: &str, n: usize, dist: D) -> Vec<f32> {
+    let mut out = vec![0f32; n];
+    out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, chunk)| {
+        let mut h = Sha256::new();
+        h.update(seed.to_le_bytes());
+        h.update(name.as_bytes());
+        h.update((c as u64).to_le_bytes());
+        let mut rng = StdRng::from_seed(h.finalize().into());
+        chunk.iter_mut().for_each(|x| *x = dist.sample(&mut rng));
+    });
+    out
+}
+
+impl WeightSource for RandomInit {
+    fn take(&mut self, name: &str, shape: &[usize]) -> anyhow::Result<Tensor> {
+        let n: usize = shape.iter().product();
+        let data = if name.ends_with("norm.weight") {
+            vec![1.0f32; n]
+        } else {
+            seeded_values(self.seed, name, n, Normal::new(0.0f32, self.std as f32)?)
+        };
+        Ok(Tensor::from_vec(data, shape, &self.device)?.to_dtype(self.dtype)?)
+    }
+}
+
+impl WeightSource for Weights {
+    fn take(&mut self, name: &str, shape: &[usize]) -> anyhow::Result<Tensor> {
+        let t = self.remove(name).ok_or_else(|| anyhow::anyhow!("missing weight tensor `{name}`"))?;
+        if t.dims() != shape {
+            anyhow::bail!("weight tensor `{name}`: expected shape {shape:?}, found {:?}", t.dims());
+        }
+        Ok(t)
+    }
+    fn finish(&mut self) -> anyhow::Result<()> {
+        match self.keys().next() {
+            Some(extra) => anyhow::bail!("unexpected weight tensor `{extra}` for this config ({} left over)", self.len()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Every tensor of a random-init model at once (tests and small models).
+pub fn random_weights(cfg: &LlamaConfig, seed: u64, dtype: DType, device: &Device) -> Result<Weights> {
+    let mut src = RandomInit::new(cfg, seed, dtype, device);
+    weight_shapes(cfg)
+        .into_iter()
+        .map(|(name, shape)| {
+            let t = src.take(&name, &shape).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+            Ok((name, t))
+        })
+        .collect()
 }

@@ -9,5 +9,5 @@ mod spec;
 
 pub use config::{preset, LlamaConfig, PRESETS};
 pub use decoder::{Decoder, Layer};
-pub use init::{random_weights, Weights};
+pub use init::{random_weights, seeded_values, weight_shapes, RandomInit, WeightSource, Weights};
 pub use spec::ModelSpec;

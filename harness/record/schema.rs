@@ -1,6 +1,7 @@
 //! Record schema v1.
 
 use crate::eval::EvalResult;
+pub use crate::method::WeightBytes;
 use crate::probe::Environment;
 use crate::suite::Cell;
 use serde::{Deserialize, Serialize};
@@ -60,21 +61,24 @@ pub struct Conditions {
     pub threads_requested: u32,
 }
 
-/// What the model and method hold.
+/// What the model and method hold. Bytes are tensor bytes (what the tensors themselves take).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ModelInfo {
+    /// Base parameters + adapter parameters (as PEFT's `print_trainable_parameters` counts).
     pub params_total: u64,
     pub params_trainable: u64,
     /// 100 · trainable / total.
     pub trainable_percent: f64,
+    pub params_base: u64,
+    pub params_adapters: u64,
     pub layers: usize,
     pub hidden_size: usize,
     pub vocab_size: usize,
-    /// Bytes of dense weights (tensor bytes).
-    pub weight_bytes: u64,
-    /// Bytes of one full set of gradients of the trainable parameters (tensor bytes).
+    /// Weights by kind: dense, NF4 codes, quantization constants, adapters.
+    pub weight_bytes: WeightBytes,
+    /// One full set of gradients of the trainable parameters.
     pub grad_bytes: u64,
-    /// Bytes of optimizer state (tensor bytes).
+    /// Optimizer state (AdamW's two f32 moments per trainable parameter).
     pub optimizer_state_bytes: u64,
 }
 
@@ -143,4 +147,7 @@ pub struct Record {
     pub eval: Option<EvalResult>,
     /// Where the child's full stderr was kept, relative to the record.
     pub log: Option<String>,
+    /// Where the trained adapter was saved (PEFT layout), relative to the record.
+    #[serde(default)]
+    pub adapter: Option<String>,
 }

@@ -45,6 +45,7 @@ struct RowView {
     reason: String,
     conditions: String,
     params: String,
+    tensors: String,
     tokens_per_s: String,
     step_s: String,
     peak_rss: String,
@@ -116,6 +117,26 @@ pub fn render(records: &[Record], rows: &[Row], groups: &[Group], problems: &[Lo
                     n as f64 / 1e6,
                     100.0 * t as f64 / n as f64
                 ),
+                _ => "–".into(),
+            },
+            tensors: match (
+                r.weights_dense_mb,
+                r.weights_nf4_mb,
+                r.quant_constants_mb,
+                r.adapters_mb,
+                r.grads_mb,
+                r.optimizer_state_mb,
+            ) {
+                (Some(d), Some(n), Some(q), Some(a), Some(g), Some(o)) => {
+                    let mut w = format!("dense {d:.1}");
+                    if n > 0.0 {
+                        w += &format!(" + NF4 {n:.1} + consts {q:.1}");
+                    }
+                    if a > 0.0 {
+                        w += &format!(" + adapters {a:.1}");
+                    }
+                    format!("weights {w}; grads {g:.1}; AdamW {o:.1}")
+                }
                 _ => "–".into(),
             },
             tokens_per_s: num(r.tokens_per_s, 1),

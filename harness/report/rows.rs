@@ -6,6 +6,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 const GB: f64 = 1e9;
+const MB: f64 = 1e6;
 
 /// One cell, flattened: the columns of cells.csv.
 #[derive(Debug, Clone, Serialize)]
@@ -32,6 +33,13 @@ pub struct Row {
     pub params_total: Option<u64>,
     pub params_trainable: Option<u64>,
     pub trainable_percent: Option<f64>,
+    /// Tensor bytes, MB (1e6 bytes): weights by kind, gradients, optimizer state.
+    pub weights_dense_mb: Option<f64>,
+    pub weights_nf4_mb: Option<f64>,
+    pub quant_constants_mb: Option<f64>,
+    pub adapters_mb: Option<f64>,
+    pub grads_mb: Option<f64>,
+    pub optimizer_state_mb: Option<f64>,
     /// Peak process RSS, GB (1e9 bytes).
     pub peak_rss_gb: Option<f64>,
     pub peak_rss_above_baseline_gb: Option<f64>,
@@ -75,6 +83,12 @@ impl Row {
             params_total: r.model.as_ref().map(|m| m.params_total),
             params_trainable: r.model.as_ref().map(|m| m.params_trainable),
             trainable_percent: r.model.as_ref().map(|m| m.trainable_percent),
+            weights_dense_mb: r.model.as_ref().map(|m| m.weight_bytes.dense as f64 / MB),
+            weights_nf4_mb: r.model.as_ref().map(|m| m.weight_bytes.nf4_packed as f64 / MB),
+            quant_constants_mb: r.model.as_ref().map(|m| m.weight_bytes.quant_constants as f64 / MB),
+            adapters_mb: r.model.as_ref().map(|m| m.weight_bytes.adapters as f64 / MB),
+            grads_mb: r.model.as_ref().map(|m| m.grad_bytes as f64 / MB),
+            optimizer_state_mb: r.model.as_ref().map(|m| m.optimizer_state_bytes as f64 / MB),
             peak_rss_gb: r.memory.peak_rss_bytes.map(|b| b as f64 / GB),
             peak_rss_above_baseline_gb: r.memory.peak_above_baseline_bytes.map(|b| b as f64 / GB),
             tokens_per_s: r.timing.tokens_per_s,

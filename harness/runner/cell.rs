@@ -4,19 +4,30 @@
 use super::events::Event;
 use crate::data::{Batch, Task, TaskKind};
 use crate::eval::evaluate;
-use crate::method;
-use crate::model::{random_weights, ModelSpec};
+use crate::method::{self, MethodConfig};
+use crate::model::{ModelSpec, RandomInit};
 use crate::probe::{current_rss_bytes, peak_rss_bytes, Environment};
 use crate::record::ModelInfo;
-use crate::suite::Cell;
+use crate::suite::{Cell, Method};
 use crate::train::{Schedule, Trainer, TrainerConfig};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device};
+use serde::{Deserialize, Serialize};
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::Instant;
 
+/// What the runner hands a cell's process on stdin.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CellJob {
+    pub cell: Cell,
+    /// Where to save the trained adapter (when the cell's `save_adapter` is on).
+    pub adapter_dir: Option<PathBuf>,
+}
+
 /// Runs one cell in this process, writing events to `out`.
-pub fn run_cell(cell: &Cell, out: &mut impl Write) -> Result<()> {
+pub fn run_cell(job: &CellJob, out: &mut impl Write) -> Result<()> {
+    let cell = &job.cell;
     let mut emit = |e: Event| -> Result<()> {
         writeln!(out, "{}", e.to_line())
             .and_then(|_| out.flush())
@@ -55,10 +66,10 @@ pub fn run_cell(cell: &Cell, out: &mut impl Write) -> Result<()> {
 
     let t0 = Instant::now();
     let dtype = DType::F32;
-    let weights = random_weights(&cfg, cell.seed, dtype, &device).context("building random weights")?;
-    let (model, params) = method::build(&cfg, weights, cell.method)?;
-    let params_trainable: usize = params.iter().map(|p| p.var.elem_count()).sum();
-    let params_total = cfg.num_parameters();
+    let mc = MethodConfig::of_cell(cell);
+    let built = method::build(&cfg, &mut RandomInit::new(&cfg, cell.seed, dtype, &device), &mc, dtype, &device)?;
+    let params_trainable: u64 = built.trainable.iter().map(|p| p.var.elem_count() as u64).sum();
+    let params_total = built.params_base + built.params_adapters;
     let trainer_cfg = TrainerConfig {
         schedule: Schedule {
             peak: k.lr,
@@ -72,17 +83,19 @@ pub fn run_cell(cell: &Cell, out: &mut impl Write) -> Result<()> {
         eps: k.adam_eps,
         weight_decay: k.weight_decay,
     };
-    let mut trainer = Trainer::new(params, trainer_cfg);
-    let elem = dtype.size_in_bytes() as u64;
+    let model = &built.decoder;
+    let mut trainer = Trainer::new(built.trainable.clone(), trainer_cfg);
     let info = ModelInfo {
-        params_total: params_total as u64,
-        params_trainable: params_trainable as u64,
+        params_total,
+        params_trainable,
         trainable_percent: 100.0 * params_trainable as f64 / params_total as f64,
+        params_base: built.params_base,
+        params_adapters: built.params_adapters,
         layers: cfg.num_hidden_layers,
         hidden_size: cfg.hidden_size,
         vocab_size: cfg.vocab_size,
-        weight_bytes: params_total as u64 * elem,
-        grad_bytes: params_trainable as u64 * elem,
+        weight_bytes: built.bytes.clone(),
+        grad_bytes: params_trainable * dtype.size_in_bytes() as u64,
         optimizer_state_bytes: trainer.optim.state_bytes() as u64,
     };
     emit(Event::Loaded {
@@ -92,13 +105,14 @@ pub fn run_cell(cell: &Cell, out: &mut impl Write) -> Result<()> {
     })?;
 
     let mut stream = task.train_stream(cell.seed);
+    built.dropout.set_training(true);
     for step in 1..=k.steps {
         let micro: Vec<Batch> = (0..k.grad_accum)
             .map(|_| Batch::new(&stream.by_ref().take(k.batch_size as usize).collect::<Vec<_>>(), &device))
             .collect::<candle_core::Result<_>>()?;
         let tokens: u64 = micro.iter().map(|b| b.n_tokens as u64).sum();
         let t = Instant::now();
-        let s = trainer.step(&model, &micro).with_context(|| format!("training step {step}"))?;
+        let s = trainer.step(model, &micro).with_context(|| format!("training step {step}"))?;
         let secs = t.elapsed().as_secs_f64();
         emit(Event::Step {
             step,
@@ -110,13 +124,20 @@ pub fn run_cell(cell: &Cell, out: &mut impl Write) -> Result<()> {
             rss_bytes: current_rss_bytes(),
         })?;
     }
+    built.dropout.set_training(false);
 
     let t = Instant::now();
-    let result = evaluate(&model, &eval_set, k.batch_size as usize).context("evaluation")?;
+    let result = evaluate(model, &eval_set, k.batch_size as usize).context("evaluation")?;
     emit(Event::Eval {
         result,
         secs: t.elapsed().as_secs_f64(),
     })?;
+    if let (true, Some(dir)) = (k.save_adapter && cell.method != Method::Full, &job.adapter_dir) {
+        method::save_adapter(dir, &built, &mc, &cell.model).context("saving the adapter")?;
+        emit(Event::AdapterSaved {
+            dir: dir.display().to_string(),
+        })?;
+    }
     emit(Event::Done {
         peak_rss_bytes: peak_rss_bytes(),
     })?;

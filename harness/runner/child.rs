@@ -1,8 +1,8 @@
 //! Spawning a cell's process and watching it: events as they arrive, a wall-clock limit,
 //! and the exit status and peak RSS from wait4 (which a crashed or killed child still has).
 
+use super::cell::CellJob;
 use super::events::Event;
-use crate::suite::Cell;
 use anyhow::{Context, Result};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
@@ -37,7 +37,8 @@ const TAIL_LINES: usize = 40;
 
 /// Runs `exe cell` for `cell`, calling `on_event` for each event as it arrives. The child's
 /// whole stderr is copied to `log` when given.
-pub fn run_child(exe: &Path, cell: &Cell, log: Option<&Path>, mut on_event: impl FnMut(&Event)) -> Result<ChildOutcome> {
+pub fn run_child(exe: &Path, job: &CellJob, log: Option<&Path>, mut on_event: impl FnMut(&Event)) -> Result<ChildOutcome> {
+    let cell = &job.cell;
     let mut cmd = Command::new(exe);
     cmd.arg("cell").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     if cell.knobs.threads > 0 {
@@ -49,7 +50,7 @@ pub fn run_child(exe: &Path, cell: &Cell, log: Option<&Path>, mut on_event: impl
     {
         let mut stdin = child.stdin.take().expect("piped");
         // A child that dies at once closes its stdin: that shows up in its exit status below.
-        let _ = stdin.write_all(serde_json::to_string(cell)?.as_bytes());
+        let _ = stdin.write_all(serde_json::to_string(job)?.as_bytes());
     }
 
     let (tx, rx) = mpsc::channel::<Result<Event, String>>();

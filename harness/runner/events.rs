@@ -31,6 +31,8 @@ pub enum Event {
     },
     /// Held-out evaluation finished.
     Eval { result: EvalResult, secs: f64 },
+    /// The trained adapter was written (PEFT layout).
+    AdapterSaved { dir: String },
     /// Everything finished.
     Done { peak_rss_bytes: Option<u64> },
 }

@@ -8,7 +8,7 @@ mod events;
 mod record_of;
 mod suite_run;
 
-pub use cell::run_cell;
+pub use cell::{run_cell, CellJob};
 pub use child::{run_child, ChildExit, ChildOutcome};
 pub use events::Event;
 pub use record_of::record_of;

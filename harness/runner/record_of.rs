@@ -8,7 +8,14 @@ use crate::suite::Cell;
 
 /// The record of `cell` from its process's outcome. Whatever the child reported before it
 /// failed (steps, memory) is kept.
-pub fn record_of(suite: SuiteRef, cell: &Cell, started_at: String, out: &ChildOutcome, log: Option<String>) -> Record {
+pub fn record_of(
+    suite: SuiteRef,
+    cell: &Cell,
+    started_at: String,
+    out: &ChildOutcome,
+    log: Option<String>,
+    adapter: Option<String>,
+) -> Record {
     let k = &cell.knobs;
     let mut environment = None;
     let mut model = None;
@@ -21,6 +28,7 @@ pub fn record_of(suite: SuiteRef, cell: &Cell, started_at: String, out: &ChildOu
     let mut steps = Vec::new();
     let mut eval = None;
     let mut done = false;
+    let mut adapter_saved = false;
     for e in &out.events {
         match e {
             Event::Started {
@@ -61,6 +69,7 @@ pub fn record_of(suite: SuiteRef, cell: &Cell, started_at: String, out: &ChildOu
                 eval = Some(result.clone());
                 timing.eval_s = Some(*secs);
             }
+            Event::AdapterSaved { .. } => adapter_saved = true,
             Event::Done { peak_rss_bytes } => {
                 done = true;
                 memory.peak_rss_bytes = memory.peak_rss_bytes.or(*peak_rss_bytes);
@@ -111,6 +120,7 @@ pub fn record_of(suite: SuiteRef, cell: &Cell, started_at: String, out: &ChildOu
         steps,
         eval,
         log,
+        adapter: adapter.filter(|_| adapter_saved),
     }
 }
 
@@ -179,10 +189,19 @@ mod tests {
         let (s, r) = classify(&outcome(ChildExit::Signal(libc::SIGKILL), &[]), false);
         assert_eq!(s, Status::Oom);
         assert!(r.unwrap().contains("OOM killer (peak RSS 3.00 GB)"));
-        let (s, r) = classify(&outcome(ChildExit::Code(1), &["warning: x", "error: training step 3: shape mismatch"]), false);
+        let (s, r) = classify(
+            &outcome(ChildExit::Code(1), &["warning: x", "error: training step 3: shape mismatch"]),
+            false,
+        );
         assert_eq!((s, r.as_deref()), (Status::Error, Some("training step 3: shape mismatch")));
-        let (s, r) = classify(&outcome(ChildExit::Signal(libc::SIGABRT), &["memory allocation of 8589934592 bytes failed"]), false);
-        assert_eq!((s, r.as_deref()), (Status::Oom, Some("memory allocation of 8589934592 bytes failed")));
+        let (s, r) = classify(
+            &outcome(ChildExit::Signal(libc::SIGABRT), &["memory allocation of 8589934592 bytes failed"]),
+            false,
+        );
+        assert_eq!(
+            (s, r.as_deref()),
+            (Status::Oom, Some("memory allocation of 8589934592 bytes failed"))
+        );
         assert_eq!(classify(&outcome(ChildExit::TimedOut, &[]), false).0, Status::Timeout);
         assert_eq!(classify(&outcome(ChildExit::Code(0), &[]), true), (Status::Ok, None));
         assert_eq!(classify(&outcome(ChildExit::Code(0), &[]), false).0, Status::Error);

@@ -1,6 +1,7 @@
 //! Running a whole suite: every cell not yet recorded, one child process at a time, with a
 //! progress bar over cells and steps, then the report.
 
+use super::cell::CellJob;
 use super::child::run_child;
 use super::events::Event;
 use super::record_of::record_of;
@@ -100,7 +101,12 @@ pub fn run_suite(path: &Path, opts: &RunOptions) -> Result<RunSummary> {
         steps_bar.set_message(cell.label.clone());
         let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
         let log_rel = format!("logs/{}.stderr.log", cell.id);
-        let outcome = run_child(&opts.exe, cell, Some(&results_dir.join(&log_rel)), |e| {
+        let adapter_rel = format!("adapters/{}", cell.id);
+        let job = CellJob {
+            cell: cell.clone(),
+            adapter_dir: Some(results_dir.join(&adapter_rel)),
+        };
+        let outcome = run_child(&opts.exe, &job, Some(&results_dir.join(&log_rel)), |e| {
             if let Event::Step { step, loss, .. } = e {
                 steps_bar.set_position(*step as u64);
                 steps_bar.set_message(format!("{}  loss {loss:.4}", cell.label));
@@ -115,6 +121,7 @@ pub fn run_suite(path: &Path, opts: &RunOptions) -> Result<RunSummary> {
             started_at,
             &outcome,
             Some(log_rel),
+            Some(adapter_rel),
         );
         let file = record_path(&results_dir, &cell.id);
         write_atomic(&file, &record)?;

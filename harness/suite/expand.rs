@@ -185,7 +185,7 @@ pub fn expand(suite: &Suite) -> Result<Vec<Cell>, KeyError> {
             return Err((format!("exclude[{i}]"), "an empty pattern would exclude every cell".into()));
         }
     }
-    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    let mut seen = std::collections::BTreeSet::new();
     for combo in combos {
         let mut point = Point::default();
         let mut label = Vec::new();
@@ -231,14 +231,12 @@ pub fn expand(suite: &Suite) -> Result<Vec<Cell>, KeyError> {
             };
             return Err((key, format!("cell [{}]: {knob} {msg}", cell.label)));
         }
+        cell.knobs.normalize_for(cell.method);
         cell.id = cell.compute_id();
-        if let Some(prev) = seen.insert(cell.id.clone(), cell.label.clone()) {
-            return Err((
-                "grid".into(),
-                format!("cells [{prev}] and [{}] resolve to the same configuration", cell.label),
-            ));
+        // Cells that differ only in knobs their method ignores run once (the first label names it).
+        if seen.insert(cell.id.clone()) {
+            cells.push(cell);
         }
-        cells.push(cell);
     }
     if let Some(j) = exclude_hits.iter().position(|&n| n == 0) {
         return Err((format!("exclude[{j}]"), "this pattern matches no cell of the grid (a typo?)".into()));

@@ -163,6 +163,22 @@ knobs! {
     threads: u32 = 0;
     /// Wall-clock limit for the cell's process; past it the cell is killed and recorded as timeout.
     timeout_s: u32 = 1800;
+    /// LoRA/QLoRA rank r: adapter parameters and capacity grow linearly with it.
+    lora_rank: u32 = 16;
+    /// LoRA α: the adapter output is scaled by α/r (α/√r with use_rslora).
+    lora_alpha: f64 = 32.0;
+    /// Dropout on the adapters' input while training (PEFT's lora_dropout); 0 disables it.
+    lora_dropout: f64 = 0.0;
+    /// Linears that get adapters: names among q_proj k_proj v_proj o_proj gate_proj up_proj down_proj, or all-linear.
+    lora_targets: Vec<String> = vec!["all-linear".to_string()];
+    /// rsLoRA scaling α/√r instead of α/r: steadier updates at high rank.
+    use_rslora: bool = false;
+    /// QLoRA: values per NF4 quantization block; smaller blocks = more accurate, more constants.
+    nf4_block_size: u32 = 64;
+    /// QLoRA: quantize the per-block absmax constants to 8 bits too (saves ~0.37 bits/param).
+    nf4_double_quant: bool = true;
+    /// LoRA/QLoRA: save the trained adapter in PEFT's layout under results/SUITE/adapters/CELL_ID.
+    save_adapter: bool = false;
 }
 
 impl Knobs {
@@ -222,6 +238,45 @@ impl Knobs {
         if let Err(e) = crate::data::TaskKind::parse(&self.task) {
             return Err(("task", e));
         }
+        if self.lora_rank == 0 {
+            return Err(("lora_rank", "must be at least 1, found 0".into()));
+        }
+        if !(self.lora_alpha.is_finite() && self.lora_alpha > 0.0) {
+            return Err(("lora_alpha", format!("must be a positive number, found {}", self.lora_alpha)));
+        }
+        if !(0.0..1.0).contains(&self.lora_dropout) {
+            return Err(("lora_dropout", format!("must be in [0, 1), found {}", self.lora_dropout)));
+        }
+        if let Err(e) = crate::method::LoraConfig::check_targets(&self.lora_targets) {
+            return Err(("lora_targets", e));
+        }
+        if self.nf4_block_size < 2 || self.nf4_block_size % 2 != 0 {
+            return Err((
+                "nf4_block_size",
+                format!(
+                    "must be an even number of values (bitsandbytes uses 64), found {}",
+                    self.nf4_block_size
+                ),
+            ));
+        }
         Ok(())
+    }
+
+    /// Resets the knobs `method` does not read to their defaults, so cells that differ only in
+    /// them (full fine-tuning × several LoRA ranks, say) are recognised as one configuration.
+    pub fn normalize_for(&mut self, method: super::Method) {
+        let d = Knobs::default();
+        if method == super::Method::Full {
+            self.lora_rank = d.lora_rank;
+            self.lora_alpha = d.lora_alpha;
+            self.lora_dropout = d.lora_dropout;
+            self.lora_targets = d.lora_targets.clone();
+            self.use_rslora = d.use_rslora;
+            self.save_adapter = d.save_adapter;
+        }
+        if method != super::Method::Qlora {
+            self.nf4_block_size = d.nf4_block_size;
+            self.nf4_double_quant = d.nf4_double_quant;
+        }
     }
 }

@@ -34,12 +34,18 @@ pub struct Suite {
 pub enum Method {
     /// Full fine-tuning: every weight trains, f32 AdamW state for each.
     Full,
+    /// LoRA: the base is frozen (no weight gradients); low-rank adapters on the target linears train.
+    Lora,
+    /// QLoRA: the base linears are quantized to NF4 at load time and frozen; LoRA adapters on top.
+    Qlora,
 }
 
 impl Method {
     pub fn as_str(&self) -> &'static str {
         match self {
             Method::Full => "full",
+            Method::Lora => "lora",
+            Method::Qlora => "qlora",
         }
     }
 }

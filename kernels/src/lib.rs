@@ -4,12 +4,20 @@
 //!   buffers (one pass over memory, no temporaries), with the gradient-clipping coefficient
 //!   folded in.
 //! - [`reduce`]: sum of squares of a tensor in f64 (for the global gradient norm).
+//! - [`nf4`]: NF4 blockwise quantization and dequantization (with optional double quantization of
+//!   the block constants), bit-compatible with bitsandbytes' `quantize_4bit(quant_type="nf4")`.
+//! - [`linear`]: linear layers with a frozen (dense or quantized) weight whose backward pass
+//!   returns only the input gradient.
 //!
 //! Every kernel has a plain-slice form (what the tests and benches exercise) and a candle glue
 //! that applies it to tensors in place. CPU only for now; CUDA comes behind a `cuda` feature.
 
 pub mod adamw;
+pub mod linear;
+pub mod nf4;
 pub mod reduce;
 
 pub use adamw::{AdamWHyper, Moments};
+pub use linear::{frozen_linear, lora_linear, DenseWeight, FrozenLinear, FrozenWeight, LoraLinear};
+pub use nf4::{Absmax, DoubleQuant, Nf4Error, Nf4Tensor};
 pub use reduce::sum_squares;

@@ -1,0 +1,196 @@
+//! Linear layers with a frozen weight, as candle custom ops whose backward pass returns only
+//! the input's gradient.
+//!
+//! candle's matmul backward computes and keeps a gradient for both operands, even for a weight
+//! that never trains (DESIGN.md): a LoRA model built from plain matmuls would pay a full-size
+//! gradient for every base weight. These ops compute y = x·Wᵀ with W held by the op, and
+//! dx = dy·W in backward; no weight gradient is ever allocated. [`LoraLinear`] fuses the
+//! frozen base with a LoRA adapter.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor};
+use std::sync::Arc;
+
+/// Where a frozen linear's weight (out, in) comes from when the op needs it.
+pub trait FrozenWeight: Send + Sync {
+    /// The dense weight (out, in), in `dtype`. A quantized weight dequantizes here, for the
+    /// duration of one forward or backward matmul only.
+    fn dense(&self, dtype: DType) -> Result<Tensor>;
+    /// (out, in).
+    fn shape(&self) -> (usize, usize);
+    fn name(&self) -> &'static str;
+}
+
+/// A dense frozen weight: a plain (non-`Var`) tensor.
+pub struct DenseWeight(pub Tensor);
+
+impl FrozenWeight for DenseWeight {
+    fn dense(&self, dtype: DType) -> Result<Tensor> {
+        self.0.to_dtype(dtype)
+    }
+    fn shape(&self) -> (usize, usize) {
+        self.0.dims2().expect("frozen linear weights are 2-D")
+    }
+    fn name(&self) -> &'static str {
+        "ftbench-frozen-linear"
+    }
+}
+
+fn storage_tensor(s: &CpuStorage, l: &Layout) -> Result<Tensor> {
+    let Some((a, b)) = l.contiguous_offsets() else {
+        candle_core::bail!("frozen linear: the input must be contiguous");
+    };
+    let dev = candle_core::Device::Cpu;
+    match s {
+        CpuStorage::F32(v) => Tensor::from_slice(&v[a..b], l.shape(), &dev),
+        CpuStorage::F64(v) => Tensor::from_slice(&v[a..b], l.shape(), &dev),
+        CpuStorage::BF16(v) => Tensor::from_slice(&v[a..b], l.shape(), &dev),
+        CpuStorage::F16(v) => Tensor::from_slice(&v[a..b], l.shape(), &dev),
+        other => candle_core::bail!("frozen linear: unsupported input dtype {:?}", other.dtype()),
+    }
+}
+
+/// x (..., in) · Wᵀ → (..., out), with plain tensor ops (nothing here is tracked for backward).
+fn matmul_wt(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    let dims = x.dims().to_vec();
+    let inp = *dims.last().expect("rank >= 1");
+    let rows = x.elem_count() / inp;
+    let mut out = dims;
+    *out.last_mut().expect("rank >= 1") = w.dim(0)?;
+    x.reshape((rows, inp))?.matmul(&w.t()?)?.reshape(out)
+}
+
+/// The op: y = x·Wᵀ over the last dimension of a contiguous x, W shared with the layer (candle
+/// keeps the op, and so the weight handle, in the graph until backward).
+pub struct FrozenLinear(pub Arc<dyn FrozenWeight>);
+
+impl CustomOp1 for FrozenLinear {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = storage_tensor(s, l)?;
+        let (out, inp) = self.0.shape();
+        if x.dim(candle_core::D::Minus1)? != inp {
+            candle_core::bail!(
+                "{}: input width {} but the weight is {out}x{inp}",
+                self.0.name(),
+                x.dim(candle_core::D::Minus1)?
+            );
+        }
+        output_storage(matmul_wt(&x, &self.0.dense(x.dtype())?)?, self.0.name())
+    }
+
+    fn bwd(&self, _x: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
+        // dx = dy · W: (..., out) · (out, in)
+        let w = self.0.dense(dy.dtype())?;
+        let dims = dy.dims().to_vec();
+        let out = *dims.last().expect("rank >= 1");
+        let rows = dy.elem_count() / out;
+        let mut shape = dims;
+        *shape.last_mut().expect("rank >= 1") = w.dim(1)?;
+        Ok(Some(dy.reshape((rows, out))?.matmul(&w)?.reshape(shape)?))
+    }
+}
+
+/// y = x·Wᵀ for a frozen `weight`; only x receives a gradient.
+pub fn frozen_linear(x: &Tensor, weight: &Arc<dyn FrozenWeight>) -> Result<Tensor> {
+    x.contiguous()?.apply_op1(FrozenLinear(weight.clone()))
+}
+
+/// A frozen linear plus a LoRA adapter in one op:
+/// y = x·Wᵀ + scale · ((x ⊙ mask)·Aᵀ)·Bᵀ, A (r × in), B (out × r).
+///
+/// One node in the graph instead of five (base, down, up, scaled, sum): the graph keeps x and
+/// y only, and backward recomputes the rank-r intermediate. Backward returns dx (only when x
+/// itself needs a gradient), dA and dB; never a gradient for W.
+pub struct LoraLinear {
+    pub base: Arc<dyn FrozenWeight>,
+    pub scale: f64,
+    /// Dropout mask on the adapter's input (already scaled by 1/(1-p)), shaped like x.
+    pub mask: Option<Tensor>,
+}
+
+impl LoraLinear {
+    fn masked(&self, x: &Tensor) -> Result<Tensor> {
+        match &self.mask {
+            Some(m) => x * m.reshape(x.shape())?,
+            None => Ok(x.clone()),
+        }
+    }
+}
+
+fn output_storage(y: Tensor, name: &str) -> Result<(CpuStorage, Shape)> {
+    let shape = y.shape().clone();
+    let (storage, layout) = y.storage_and_layout();
+    match (&*storage, layout.contiguous_offsets()) {
+        (Storage::Cpu(cs), Some((0, n))) if n == shape.elem_count() => Ok((cs.clone(), shape)),
+        _ => candle_core::bail!("{name}: unexpected output layout"),
+    }
+}
+
+impl CustomOp3 for LoraLinear {
+    fn name(&self) -> &'static str {
+        "ftbench-lora-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        sx: &CpuStorage,
+        lx: &Layout,
+        sa: &CpuStorage,
+        la: &Layout,
+        sb: &CpuStorage,
+        lb: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (x, a, b) = (storage_tensor(sx, lx)?, storage_tensor(sa, la)?, storage_tensor(sb, lb)?);
+        let y = matmul_wt(&x, &self.base.dense(x.dtype())?)?;
+        let low = matmul_wt(&matmul_wt(&self.masked(&x)?, &a)?, &b)?;
+        output_storage((y + (low * self.scale)?)?, self.name())
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        a: &Tensor,
+        b: &Tensor,
+        _y: &Tensor,
+        dy: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (x_dims, inp) = (x.dims().to_vec(), x.dim(candle_core::D::Minus1)?);
+        let out = dy.dim(candle_core::D::Minus1)?;
+        let rows = x.elem_count() / inp;
+        // Computed from detached copies: nothing in backward is itself recorded.
+        let (xd, a, b) = (self.masked(&x.detach())?.reshape((rows, inp))?, a.detach(), b.detach());
+        let dy = dy.reshape((rows, out))?;
+        let dy_b = (dy.matmul(&b)? * self.scale)?; // (rows, r)
+        let da = dy_b.t()?.matmul(&xd)?; // (r, in)
+        let db = (dy.t()?.matmul(&xd.matmul(&a.t()?)?)? * self.scale)?; // (out, r)
+        let dx = if x.track_op() {
+            let through_adapter = dy_b.matmul(&a)?.reshape(x_dims.clone())?;
+            let through_adapter = match &self.mask {
+                Some(m) => (through_adapter * m.reshape(x_dims.clone())?)?,
+                None => through_adapter,
+            };
+            let base = dy.matmul(&self.base.dense(dy.dtype())?)?.reshape(x_dims)?;
+            Some((base + through_adapter)?)
+        } else {
+            None
+        };
+        Ok((dx, Some(da), Some(db)))
+    }
+}
+
+/// y = x·Wᵀ + scale·((x ⊙ mask)·Aᵀ)·Bᵀ with W frozen (see [`LoraLinear`]).
+pub fn lora_linear(x: &Tensor, base: &Arc<dyn FrozenWeight>, a: &Tensor, b: &Tensor, scale: f64, mask: Option<Tensor>) -> Result<Tensor> {
+    x.contiguous()?.apply_op3(
+        a,
+        b,
+        LoraLinear {
+            base: base.clone(),
+            scale,
+            mask,
+        },
+    )
+}

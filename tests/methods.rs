@@ -1,0 +1,330 @@
+//! LoRA and QLoRA: gradients only where they belong, PEFT's start state, finite differences,
+//! and adapters that round-trip through PEFT's on-disk layout.
+
+use candle_core::{DType, Device, Tensor, Var};
+use ftbench::data::{Batch, Task, TaskKind};
+use ftbench::method::{self, Built, MethodConfig};
+use ftbench::model::{preset, random_weights, LlamaConfig};
+use ftbench::suite::Method;
+use ftbench::train::{batch_loss, target_logits, Schedule, Trainer, TrainerConfig};
+use ftbench_kernels::{frozen_linear, DenseWeight, FrozenWeight};
+use std::sync::Arc;
+
+fn cfg() -> LlamaConfig {
+    LlamaConfig {
+        vocab_size: 32,
+        hidden_size: 16,
+        intermediate_size: 24,
+        tie_word_embeddings: true,
+        initializer_range: 0.3,
+        ..preset("tiny").unwrap()
+    }
+}
+
+fn built(method: Method, dtype: DType, rank: usize) -> Built {
+    let c = cfg();
+    let mut mc = MethodConfig::defaults(method, 4);
+    mc.lora.rank = rank;
+    mc.nf4_block_size = 16;
+    method::build(
+        &c,
+        &mut random_weights(&c, 9, dtype, &Device::Cpu).unwrap(),
+        &mc,
+        dtype,
+        &Device::Cpu,
+    )
+    .unwrap()
+}
+
+fn batch() -> Batch {
+    let task = Task::new(TaskKind::Reverse, 12, 32).unwrap();
+    Batch::new(&task.train_stream(2).take(2).collect::<Vec<_>>(), &Device::Cpu).unwrap()
+}
+
+/// Sets B to small random values so every adapter path carries gradient to A as well.
+fn perturb_b(b: &Built) {
+    for (i, t) in b.trainable.iter().filter(|t| t.name.ends_with("lora_B.weight")).enumerate() {
+        let n = t.var.elem_count();
+        let v: Vec<f64> = (0..n).map(|j| (((i * 31 + j * 17) % 13) as f64 - 6.0) / 40.0).collect();
+        t.var
+            .set(
+                &Tensor::from_vec(v, t.var.dims(), &Device::Cpu)
+                    .unwrap()
+                    .to_dtype(t.var.dtype())
+                    .unwrap(),
+            )
+            .unwrap();
+    }
+}
+
+#[test]
+fn lora_with_b_zero_leaves_the_logits_unchanged() {
+    for m in [Method::Lora, Method::Qlora] {
+        let base = built(if m == Method::Lora { Method::Full } else { Method::Qlora }, DType::F32, 4);
+        let lora = built(m, DType::F32, 4);
+        let b = batch();
+        let (x, y) = (target_logits(&base.decoder, &b).unwrap(), target_logits(&lora.decoder, &b).unwrap());
+        let diff = (x - y).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert_eq!(diff, 0.0, "{m}: B = 0 adds exactly nothing");
+    }
+}
+
+#[test]
+fn no_base_weight_gets_a_gradient() {
+    let task = Task::new(TaskKind::Reverse, 12, 32).unwrap();
+    let bt = Batch::new(&task.train_stream(2).take(3).collect::<Vec<_>>(), &Device::Cpu).unwrap(); // 36 rows: no activation has a weight's shape
+    let weight_shapes: Vec<Vec<usize>> = ftbench::model::weight_shapes(&cfg())
+        .into_iter()
+        .map(|(_, s)| s)
+        .filter(|s| s.len() == 2)
+        .collect();
+    for m in [Method::Lora, Method::Qlora] {
+        let b = built(m, DType::F32, 4);
+        // 2 layers × 7 linears × (A, B)
+        assert_eq!(b.trainable.len(), 28);
+        assert!(b.trainable.iter().all(|t| t.name.contains(".lora_")));
+        let grads = batch_loss(&b.decoder, &bt).unwrap().backward().unwrap();
+        for t in &b.trainable {
+            assert!(grads.get(t.var.as_tensor()).is_some(), "{m}: {} has a gradient", t.name);
+        }
+        assert!(grads.get(&b.decoder.embed).is_none(), "{m}: the frozen embedding has no gradient");
+        let adapter_ids: Vec<_> = b.trainable.iter().map(|t| t.var.as_tensor().id()).collect();
+        for id in grads.get_ids().filter(|id| !adapter_ids.contains(id)) {
+            let g = grads.get_id(*id).unwrap();
+            assert!(
+                !weight_shapes.contains(&g.dims().to_vec()),
+                "{m}: a gradient of shape {:?} (a base weight's) was kept",
+                g.dims()
+            );
+        }
+    }
+}
+
+#[test]
+fn frozen_linear_gradient_matches_finite_differences_and_the_dense_path() {
+    let x = Tensor::from_vec(
+        (0..30).map(|i| ((i * 7) % 11) as f64 / 5.0 - 1.0).collect::<Vec<_>>(),
+        (2, 3, 5),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let w = Tensor::from_vec(
+        (0..20).map(|i| ((i * 3) % 7) as f64 / 3.0 - 1.0).collect::<Vec<_>>(),
+        (4, 5),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let r = Tensor::from_vec(
+        (0..24).map(|i| ((i * 5) % 9) as f64 - 4.0).collect::<Vec<_>>(),
+        (2, 3, 4),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let weight: Arc<dyn FrozenWeight> = Arc::new(DenseWeight(w.clone()));
+    let xv = Var::from_tensor(&x).unwrap();
+    let y = frozen_linear(xv.as_tensor(), &weight).unwrap();
+    assert_eq!(
+        y.to_vec3::<f64>().unwrap(),
+        method::matmul_t(&x, &w).unwrap().to_vec3::<f64>().unwrap()
+    );
+    let g = (y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+    let gx = g.get(xv.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+    let base = x.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+    let f = |v: Vec<f64>| {
+        let xt = Tensor::from_vec(v, (2, 3, 5), &Device::Cpu).unwrap();
+        (method::matmul_t(&xt, &w).unwrap() * &r)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap()
+    };
+    for j in 0..base.len() {
+        let (mut p, mut m) = (base.clone(), base.clone());
+        p[j] += 1e-6;
+        m[j] -= 1e-6;
+        let fd = (f(p) - f(m)) / 2e-6;
+        assert!((gx[j] - fd).abs() < 1e-6 * (1.0 + fd.abs()), "x[{j}]: {} vs {fd}", gx[j]);
+    }
+}
+
+/// Finite differences of the loss in every adapter tensor (a sample of elements), in f64.
+fn adapter_gradients(m: Method) {
+    let b = built(m, DType::F64, 2);
+    perturb_b(&b);
+    let bt = batch();
+    let loss = || batch_loss(&b.decoder, &bt).unwrap().to_scalar::<f64>().unwrap();
+    let grads = batch_loss(&b.decoder, &bt).unwrap().backward().unwrap();
+    for t in &b.trainable {
+        let g = grads
+            .get(t.var.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f64>()
+            .unwrap();
+        let base = t.var.as_tensor().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        for j in (0..base.len()).step_by((base.len() / 4).max(1)) {
+            let at = |d: f64| {
+                let mut v = base.clone();
+                v[j] += d;
+                t.var.set(&Tensor::from_vec(v, t.var.dims(), &Device::Cpu).unwrap()).unwrap();
+                loss()
+            };
+            let fd = (at(1e-6) - at(-1e-6)) / 2e-6;
+            t.var
+                .set(&Tensor::from_vec(base.clone(), t.var.dims(), &Device::Cpu).unwrap())
+                .unwrap();
+            assert!(
+                (g[j] - fd).abs() < 1e-6 * (1.0 + fd.abs()),
+                "{m} {}[{j}]: autograd {} vs finite difference {fd}",
+                t.name,
+                g[j]
+            );
+        }
+    }
+}
+
+#[test]
+fn lora_adapter_gradients_match_finite_differences() {
+    adapter_gradients(Method::Lora);
+}
+
+#[test]
+fn qlora_adapter_gradients_match_finite_differences() {
+    adapter_gradients(Method::Qlora);
+}
+
+#[test]
+fn record_counts_and_bytes() {
+    let c = cfg();
+    let (full, lora, qlora) = (
+        built(Method::Full, DType::F32, 4),
+        built(Method::Lora, DType::F32, 4),
+        built(Method::Qlora, DType::F32, 4),
+    );
+    let base = c.num_parameters() as u64;
+    // per layer: q (16→16), k, v (16→8), o (16→16), gate, up (16→24), down (24→16); A: r×in, B: out×r
+    let per_layer: u64 = [(16, 16), (8, 16), (8, 16), (16, 16), (24, 16), (24, 16), (16, 24)]
+        .iter()
+        .map(|(o, i)| 4 * (o + i))
+        .sum();
+    assert_eq!(lora.params_adapters, 2 * per_layer);
+    assert_eq!(qlora.params_adapters, lora.params_adapters);
+    assert_eq!(full.bytes.dense, 4 * base);
+    assert_eq!(lora.bytes.dense, 4 * base);
+    assert_eq!(lora.bytes.adapters, 4 * lora.params_adapters);
+    let linear_params: u64 = 2 * [(16, 16), (8, 16), (8, 16), (16, 16), (24, 16), (24, 16), (16, 24)]
+        .iter()
+        .map(|(o, i)| o * i)
+        .sum::<u64>();
+    assert_eq!(qlora.bytes.nf4_packed, linear_params / 2, "two NF4 codes per byte");
+    assert_eq!(qlora.bytes.dense, 4 * (base - linear_params), "embedding and norms stay dense");
+    assert!(qlora.bytes.quant_constants > 0);
+}
+
+#[test]
+fn adapters_round_trip_through_the_peft_layout() {
+    let b = built(Method::Lora, DType::F32, 4);
+    let schedule = Schedule {
+        peak: 1e-2,
+        warmup_steps: 0,
+        total_steps: 3,
+        min_ratio: 1.0,
+    };
+    let mut t = Trainer::new(
+        b.trainable.clone(),
+        TrainerConfig {
+            schedule,
+            max_grad_norm: 1.0,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        },
+    );
+    let bt = batch();
+    for _ in 0..3 {
+        t.step(&b.decoder, &[bt.clone()]).unwrap();
+    }
+    let trained = target_logits(&b.decoder, &bt).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("adapter");
+    let mut mc = MethodConfig::defaults(Method::Lora, 4);
+    mc.lora.rank = 4;
+    method::save_adapter(&dir, &b, &mc, "preset:tiny").unwrap();
+
+    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("adapter_config.json")).unwrap()).unwrap();
+    assert_eq!(config["peft_type"], "LORA");
+    assert_eq!(config["r"], 4);
+    assert_eq!(config["target_modules"].as_array().unwrap().len(), 7);
+    let tensors = candle_core::safetensors::load(dir.join("adapter_model.safetensors"), &Device::Cpu).unwrap();
+    assert!(tensors.contains_key("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"));
+    assert!(tensors.contains_key("base_model.model.model.layers.1.mlp.down_proj.lora_B.weight"));
+    assert_eq!(
+        tensors["base_model.model.model.layers.0.self_attn.k_proj.lora_B.weight"].dims(),
+        &[8, 4]
+    );
+
+    let info = method::load_adapter(&dir).unwrap();
+    assert_eq!(
+        (info.base_model.as_deref(), info.base_seed, info.lora.rank),
+        (Some("preset:tiny"), Some(4), 4)
+    );
+    let fresh = built(Method::Lora, DType::F32, 4);
+    assert_ne!(
+        target_logits(&fresh.decoder, &bt).unwrap().to_vec2::<f32>().unwrap(),
+        trained.to_vec2::<f32>().unwrap()
+    );
+    info.apply(&fresh).unwrap();
+    assert_eq!(
+        target_logits(&fresh.decoder, &bt).unwrap().to_vec2::<f32>().unwrap(),
+        trained.to_vec2::<f32>().unwrap()
+    );
+
+    // A model with other adapters is refused with the tensor named.
+    let other = built(Method::Lora, DType::F32, 2);
+    let e = info.apply(&other).unwrap_err().to_string();
+    assert!(e.contains("expected shape [2, 16], found [4, 16]"), "{e}");
+}
+
+#[test]
+fn fused_lora_op_with_dropout_matches_the_composed_ops() {
+    let dev = Device::Cpu;
+    let seq = |n: usize, k: usize| (0..n).map(|i| (((i * k) % 17) as f64 - 8.0) / 9.0).collect::<Vec<f64>>();
+    let x = Tensor::from_vec(seq(2 * 3 * 6, 5), (2, 3, 6), &dev).unwrap();
+    let w = Tensor::from_vec(seq(4 * 6, 7), (4, 6), &dev).unwrap();
+    let mask = Tensor::from_vec(
+        (0..36).map(|i| if i % 3 == 0 { 0.0 } else { 1.5 }).collect::<Vec<f64>>(),
+        (2, 3, 6),
+        &dev,
+    )
+    .unwrap();
+    let (a, b) = (
+        Var::from_vec(seq(2 * 6, 3), (2, 6), &dev).unwrap(),
+        Var::from_vec(seq(4 * 2, 11), (4, 2), &dev).unwrap(),
+    );
+    let xv = Var::from_tensor(&x).unwrap();
+    let r = Tensor::from_vec(seq(24, 13), (2, 3, 4), &dev).unwrap();
+    let weight: Arc<dyn FrozenWeight> = Arc::new(DenseWeight(w.clone()));
+    let fused = ftbench_kernels::lora_linear(xv.as_tensor(), &weight, a.as_tensor(), b.as_tensor(), 0.75, Some(mask.clone())).unwrap();
+    let composed = (method::matmul_t(xv.as_tensor(), &w).unwrap()
+        + (method::matmul_t(
+            &method::matmul_t(&(xv.as_tensor() * &mask).unwrap(), a.as_tensor()).unwrap(),
+            b.as_tensor(),
+        )
+        .unwrap()
+            * 0.75)
+            .unwrap())
+    .unwrap();
+    let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+    let close = |p: Vec<f64>, q: Vec<f64>, what: &str| {
+        assert!(p.iter().zip(&q).all(|(u, v)| (u - v).abs() < 1e-12), "{what}: {p:?} vs {q:?}");
+    };
+    close(flat(&fused), flat(&composed), "output");
+    let g1 = (fused * &r).unwrap().sum_all().unwrap().backward().unwrap();
+    let g2 = (composed * &r).unwrap().sum_all().unwrap().backward().unwrap();
+    for (t, what) in [(xv.as_tensor(), "dx"), (a.as_tensor(), "dA"), (b.as_tensor(), "dB")] {
+        close(flat(g1.get(t).unwrap()), flat(g2.get(t).unwrap()), what);
+    }
+}
