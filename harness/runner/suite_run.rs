@@ -147,7 +147,11 @@ pub fn one_line(r: &Record) -> String {
     if r.status != Status::Ok {
         return format!("{head}: {}", r.reason.as_deref().unwrap_or("no reason given"));
     }
-    let gb = |b: Option<u64>| b.map_or("?".into(), |b| format!("{:.2} GB", b as f64 / 1e9));
+    let gb = |b: Option<u64>| match b {
+        Some(b) if b >= 1_000_000_000 => format!("{:.2} GB", b as f64 / 1e9),
+        Some(b) => format!("{:.0} MB", b as f64 / 1e6),
+        None => "?".into(),
+    };
     format!(
         "{head}: {:.1} tokens/s, peak RSS {} (batch {} x {} tokens, {}, {} steps, seed {}), eval loss {}",
         r.timing.tokens_per_s.unwrap_or(f64::NAN),

@@ -82,7 +82,11 @@ impl CustomOp1 for FrozenLinear {
         output_storage(matmul_wt(&x, &self.0.dense(x.dtype())?)?, self.0.name())
     }
 
-    fn bwd(&self, _x: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
+    fn bwd(&self, x: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
+        if !x.track_op() {
+            // Nothing upstream trains (e.g. the first layer's input under LoRA): no gradient to compute.
+            return Ok(None);
+        }
         // dx = dy · W: (..., out) · (out, in)
         let w = self.0.dense(dy.dtype())?;
         let dims = dy.dims().to_vec();
