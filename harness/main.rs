@@ -52,6 +52,8 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Estimate a run's peak memory by component, where it fits, and its time and cost.
+    Estimate(Box<ftbench::estimate::EstimateArgs>),
     /// List model presets, tasks and suite knobs.
     List,
     /// Run one cell (what the runner spawns): reads the cell as JSON on stdin, writes events
@@ -165,6 +167,7 @@ fn run(cli: Cli) -> Result<()> {
                 f.groups_csv.display()
             );
         }
+        Command::Estimate(args) => ftbench::estimate::run_estimate(&args)?,
         Command::List => {
             println!("Model presets (suites name them `preset:NAME`; random weights, seeded):");
             for (name, what) in model::PRESETS {

@@ -75,6 +75,14 @@ impl Task {
         Ok(Task { kind, seq_len })
     }
 
+    /// Positions per sequence that carry loss.
+    pub fn loss_positions(&self) -> usize {
+        match self.kind {
+            TaskKind::ReverseLm => self.seq_len,
+            TaskKind::Reverse => self.symbols_len() + 1,
+        }
+    }
+
     fn symbols_len(&self) -> usize {
         // BOS n SEP n EOS [EOS padding] = seq_len + 1 tokens
         (self.seq_len - 2) / 2
@@ -141,6 +149,7 @@ mod tests {
         assert_eq!(e.tokens, vec![BOS, 5, 6, 7, SEP, 7, 6, 5, EOS, EOS]);
         // predictions of 7,6,5,EOS (positions 4..=7) count
         assert_eq!(e.loss_mask, vec![false, false, false, false, true, true, true, true, false]);
+        assert_eq!(t.loss_positions(), e.loss_mask.iter().filter(|&&m| m).count());
     }
 
     #[test]

@@ -150,4 +150,20 @@ pub struct Record {
     /// Where the trained adapter was saved (PEFT layout), relative to the record.
     #[serde(default)]
     pub adapter: Option<String>,
+    /// The memory estimate made for this cell before it ran.
+    #[serde(default)]
+    pub estimate: Option<RecordEstimate>,
+}
+
+/// `ftbench estimate`'s answer for a cell, stored before the cell runs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RecordEstimate {
+    /// Whose activations were counted (ftbench's own graph for CPU cells).
+    pub implementation: String,
+    /// Peak tensor bytes.
+    pub peak_tensor_bytes: u64,
+    /// Peak tensor bytes + runtime overhead (threads, allocator): compare with the measured
+    /// peak RSS above baseline.
+    pub total_bytes: u64,
+    pub components: Vec<crate::estimate::Component>,
 }

@@ -50,6 +50,7 @@ struct RowView {
     step_s: String,
     peak_rss: String,
     above_baseline: String,
+    estimate: String,
     final_loss: String,
     eval_loss: String,
     eval_acc: String,
@@ -146,6 +147,10 @@ pub fn render(records: &[Record], rows: &[Row], groups: &[Group], problems: &[Lo
             },
             peak_rss: num(r.peak_rss_gb, 3),
             above_baseline: num(r.peak_rss_above_baseline_gb, 3),
+            estimate: match (r.estimate_gb, r.estimate_error_percent) {
+                (Some(e), Some(p)) => format!("{e:.3} ({p:+.1}%)"),
+                (e, _) => num(e, 3),
+            },
             final_loss: num(r.final_train_loss, 4),
             eval_loss: num(r.eval_loss, 4),
             eval_acc: num(r.eval_token_accuracy.map(|a| 100.0 * a), 1),

@@ -43,6 +43,10 @@ pub struct Row {
     /// Peak process RSS, GB (1e9 bytes).
     pub peak_rss_gb: Option<f64>,
     pub peak_rss_above_baseline_gb: Option<f64>,
+    /// The estimate made before the run (tensor bytes + threads/allocator, GB) and its error
+    /// against the measured peak RSS above baseline, percent.
+    pub estimate_gb: Option<f64>,
+    pub estimate_error_percent: Option<f64>,
     pub tokens_per_s: Option<f64>,
     pub median_step_s: Option<f64>,
     pub stddev_step_s: Option<f64>,
@@ -91,6 +95,11 @@ impl Row {
             optimizer_state_mb: r.model.as_ref().map(|m| m.optimizer_state_bytes as f64 / MB),
             peak_rss_gb: r.memory.peak_rss_bytes.map(|b| b as f64 / GB),
             peak_rss_above_baseline_gb: r.memory.peak_above_baseline_bytes.map(|b| b as f64 / GB),
+            estimate_gb: r.estimate.as_ref().map(|e| e.total_bytes as f64 / GB),
+            estimate_error_percent: match (&r.estimate, r.memory.peak_above_baseline_bytes) {
+                (Some(e), Some(m)) if m > 0 && r.status == Status::Ok => Some(100.0 * (e.total_bytes as f64 - m as f64) / m as f64),
+                _ => None,
+            },
             tokens_per_s: r.timing.tokens_per_s,
             median_step_s: r.timing.median_step_s,
             stddev_step_s: r.timing.stddev_step_s,

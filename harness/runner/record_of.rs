@@ -121,6 +121,7 @@ pub fn record_of(
         eval,
         log,
         adapter: adapter.filter(|_| adapter_saved),
+        estimate: None,
     }
 }
 

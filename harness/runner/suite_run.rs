@@ -5,7 +5,7 @@ use super::cell::CellJob;
 use super::child::run_child;
 use super::events::Event;
 use super::record_of::record_of;
-use crate::record::{load_dir, record_path, write_atomic, Record, Status, SuiteRef};
+use crate::record::{load_dir, record_path, write_atomic, Record, RecordEstimate, Status, SuiteRef};
 use crate::suite;
 use anyhow::{Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -102,6 +102,8 @@ pub fn run_suite(path: &Path, opts: &RunOptions) -> Result<RunSummary> {
         let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
         let log_rel = format!("logs/{}.stderr.log", cell.id);
         let adapter_rel = format!("adapters/{}", cell.id);
+        // Made before the run, so the prediction cannot lean on the measurement.
+        let estimate = estimate_cell(cell);
         let job = CellJob {
             cell: cell.clone(),
             adapter_dir: Some(results_dir.join(&adapter_rel)),
@@ -112,7 +114,7 @@ pub fn run_suite(path: &Path, opts: &RunOptions) -> Result<RunSummary> {
                 steps_bar.set_message(format!("{}  loss {loss:.4}", cell.label));
             }
         })?;
-        let record = record_of(
+        let mut record = record_of(
             SuiteRef {
                 name: suite.name.clone(),
                 file: path.display().to_string(),
@@ -123,6 +125,7 @@ pub fn run_suite(path: &Path, opts: &RunOptions) -> Result<RunSummary> {
             Some(log_rel),
             Some(adapter_rel),
         );
+        record.estimate = estimate;
         let file = record_path(&results_dir, &cell.id);
         write_atomic(&file, &record)?;
         say(one_line(&record));
@@ -140,6 +143,32 @@ pub fn run_suite(path: &Path, opts: &RunOptions) -> Result<RunSummary> {
     Ok(summary)
 }
 
+/// The memory estimate for a cell as it will run: ftbench's graph, f32 on the CPU. `None` when
+/// the model's config cannot be read here (the cell itself then reports why).
+pub fn estimate_cell(cell: &crate::suite::Cell) -> Option<RecordEstimate> {
+    use crate::estimate::{estimate, model_config, EstimateInput, Implementation, Optimizer, Precision};
+    let cfg = model_config(&cell.model).ok()?;
+    let k = &cell.knobs;
+    let task = crate::data::Task::new(crate::data::TaskKind::parse(&k.task).ok()?, k.seq_len as usize, cfg.vocab_size).ok()?;
+    let x = EstimateInput {
+        method: cell.method,
+        batch: k.batch_size as u64,
+        seq_len: k.seq_len as u64,
+        loss_tokens: k.batch_size as u64 * task.loss_positions() as u64,
+        precision: Precision::Fp32,
+        optimizer: Optimizer::Adamw,
+        recompute: false,
+        lora_rank: k.lora_rank as u64,
+        lora_targets: k.lora_targets.clone(),
+        nf4_block_size: k.nf4_block_size as u64,
+        nf4_double_quant: k.nf4_double_quant,
+        implementation: Implementation::Ftbench,
+        gpu: false,
+    };
+    let e = estimate(&cfg, &x).ok()?;
+    Some(RecordEstimate { implementation: "ftbench".into(), peak_tensor_bytes: e.peak_tensor_bytes, total_bytes: e.total_bytes, components: e.components })
+}
+
 /// One line per finished cell, with the conditions of its numbers.
 pub fn one_line(r: &Record) -> String {
     let c = &r.conditions;
@@ -152,8 +181,12 @@ pub fn one_line(r: &Record) -> String {
         Some(b) => format!("{:.0} MB", b as f64 / 1e6),
         None => "?".into(),
     };
+    let estimate = match (&r.estimate, r.memory.peak_above_baseline_bytes) {
+        (Some(e), Some(m)) if m > 0 => format!(" [estimate {}, {:+.1}%]", gb(Some(e.total_bytes)), 100.0 * (e.total_bytes as f64 - m as f64) / m as f64),
+        _ => String::new(),
+    };
     format!(
-        "{head}: {:.1} tokens/s, peak RSS {} (batch {} x {} tokens, {}, {} steps, seed {}), eval loss {}",
+        "{head}: {:.1} tokens/s, peak RSS {}{estimate} (batch {} x {} tokens, {}, {} steps, seed {}), eval loss {}",
         r.timing.tokens_per_s.unwrap_or(f64::NAN),
         gb(r.memory.peak_rss_bytes),
         c.batch_size,

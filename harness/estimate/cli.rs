@@ -1,0 +1,268 @@
+//! `ftbench estimate`: the memory breakdown of a planned run, where it fits, and what it costs.
+
+use super::{article_rows, estimate, load_profiles, Estimate, EstimateInput, Implementation, Optimizer, Precision, Profiles};
+use crate::model::{preset, LlamaConfig, PRESETS};
+use crate::suite::Method;
+use anyhow::{bail, Context, Result};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct EstimateArgs {
+    /// The model: `preset:NAME`, `hf:DIR` (reads DIR/config.json) or a config.json path.
+    #[arg(long, required_unless_present = "article")]
+    pub model: Option<String>,
+    /// full, lora or qlora.
+    #[arg(long, default_value = "full", value_parser = parse_method)]
+    pub method: Method,
+    /// Sequences per micro-batch.
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+    pub batch: u64,
+    /// Tokens per sequence.
+    #[arg(long, default_value_t = 512, allow_negative_numbers = true)]
+    pub seq_len: u64,
+    /// Positions that compute logits (default batch × seq_len).
+    #[arg(long)]
+    pub loss_tokens: Option<u64>,
+    /// Default: mixed on a GPU (f32 master weights and AdamW state, bf16 compute), fp32 on the CPU.
+    #[arg(long, value_enum)]
+    pub precision: Option<Precision>,
+    #[arg(long, value_enum, default_value = "adamw")]
+    pub optimizer: Optimizer,
+    /// Gradient checkpointing (activation recompute).
+    #[arg(long)]
+    pub recompute: bool,
+    #[arg(long, default_value_t = 16)]
+    pub lora_rank: u64,
+    /// Comma-separated module names, or all-linear.
+    #[arg(long, default_value = "all-linear", value_delimiter = ',')]
+    pub lora_targets: Vec<String>,
+    #[arg(long, default_value_t = 64)]
+    pub nf4_block_size: u64,
+    /// QLoRA without double quantization of the block constants.
+    #[arg(long)]
+    pub no_double_quant: bool,
+    /// gpu or cpu.
+    #[arg(long, default_value = "gpu", value_parser = ["gpu", "cpu"])]
+    pub device: String,
+    /// Whose activations to count: pytorch (transformers + PEFT; the default on a GPU) or ftbench.
+    #[arg(long, value_enum)]
+    pub implementation: Option<Implementation>,
+    /// Tokens to train on, for time and cost estimates.
+    #[arg(long)]
+    pub tokens: Option<f64>,
+    /// A hardware profiles file (default: the built-in suites/hardware.yaml).
+    #[arg(long)]
+    pub hardware: Option<PathBuf>,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Print the article's 7B table: estimates next to the published ranges and PyTorch's measurements.
+    #[arg(long)]
+    pub article: bool,
+}
+
+fn parse_method(s: &str) -> Result<Method, String> {
+    serde_json::from_value(Value::String(s.into())).map_err(|_| format!("expected full, lora or qlora, found `{s}`"))
+}
+
+/// A model's config from `preset:NAME`, `hf:DIR` or a config.json path.
+pub fn model_config(spec: &str) -> Result<LlamaConfig> {
+    if let Some(name) = spec.strip_prefix("preset:") {
+        return preset(name).with_context(|| {
+            format!("unknown preset `{name}`; expected one of: {}", PRESETS.iter().map(|p| p.0).collect::<Vec<_>>().join(", "))
+        });
+    }
+    let path = match spec.strip_prefix("hf:") {
+        Some(dir) => PathBuf::from(dir).join("config.json"),
+        None if spec.ends_with(".json") => PathBuf::from(spec),
+        None => bail!("expected `preset:NAME`, `hf:DIR` or a config.json path, found `{spec}`"),
+    };
+    let text = std::fs::read_to_string(&path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let cfg: LlamaConfig = serde_json::from_str(&text).with_context(|| format!("{}: not a Llama-family config.json", path.display()))?;
+    cfg.check().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(cfg)
+}
+
+impl EstimateArgs {
+    pub fn input(&self) -> EstimateInput {
+        let gpu = self.device == "gpu";
+        EstimateInput {
+            method: self.method,
+            batch: self.batch,
+            seq_len: self.seq_len,
+            loss_tokens: self.loss_tokens.unwrap_or(self.batch * self.seq_len),
+            precision: self.precision.unwrap_or(if gpu { Precision::Mixed } else { Precision::Fp32 }),
+            optimizer: self.optimizer,
+            recompute: self.recompute,
+            lora_rank: self.lora_rank,
+            lora_targets: self.lora_targets.clone(),
+            nf4_block_size: self.nf4_block_size,
+            nf4_double_quant: !self.no_double_quant,
+            implementation: self.implementation.unwrap_or(if gpu { Implementation::Pytorch } else { Implementation::Ftbench }),
+            gpu,
+        }
+    }
+}
+
+const GB: f64 = 1e9;
+
+/// One profile's verdict for an estimate.
+fn fit(e: &Estimate, x: &EstimateInput, p: &super::HardwareProfile, mfu: f64, tokens: Option<f64>) -> Value {
+    // A GPU profile needs the device view; elsewhere the tensors plus the process baseline.
+    let need = if p.gpu { e.total_bytes } else { e.peak_tensor_bytes + e.get("runtime_overhead") } as f64;
+    let have = p.memory_gb * GB;
+    let hours = tokens.map(|t| t * e.flops_per_token / (p.bf16_tflops * 1e12 * mfu) / 3600.0);
+    let _ = x;
+    json!({
+        "profile": p.name,
+        "memory_gb": p.memory_gb,
+        "fits": need <= have,
+        "margin_gb": (have - need) / GB,
+        "hours": hours,
+        "cost_usd": hours.and_then(|h| p.price_per_hour.map(|c| h * c)),
+    })
+}
+
+pub fn run(args: &EstimateArgs) -> Result<()> {
+    let profiles = load_profiles(args.hardware.as_deref())?;
+    if args.article {
+        return print_article(args.json);
+    }
+    let spec = args.model.as_deref().context("--model is required")?;
+    let cfg = model_config(spec)?;
+    let x = args.input();
+    let e = estimate(&cfg, &x).map_err(|m| anyhow::anyhow!("{m}"))?;
+    let fits: Vec<Value> = profiles.profiles.iter().map(|p| fit(&e, &x, p, profiles.assumed_mfu, args.tokens)).collect();
+    let smallest = fits.iter().filter(|f| f["fits"] == true).min_by(|a, b| a["memory_gb"].as_f64().unwrap_or(0.0).total_cmp(&b["memory_gb"].as_f64().unwrap_or(0.0)));
+    let cheapest = cheapest_fit(&fits, &profiles);
+    if args.json {
+        let mut obj = json!({
+            "model": spec,
+            "conditions": x,
+            "total_bytes": e.total_bytes,
+            "peak_tensor_bytes": e.peak_tensor_bytes,
+            "views": {
+                "peak_tensor_bytes": "tensor bytes at the peak (allocator view: PyTorch max_memory_allocated, ftbench RSS above baseline)",
+                "total_bytes": "peak tensor bytes + runtime_overhead (device-used view on a GPU, process RSS on the CPU)"
+            },
+            "params_base": e.params_base,
+            "params_adapters": e.params_adapters,
+            "params_trainable": e.params_trainable,
+            "flops_per_token": e.flops_per_token,
+            "components": e.components,
+            "hardware": fits,
+            "smallest_fit": smallest.map(|f| f["profile"].clone()),
+            "cheapest_fit": cheapest,
+        });
+        for comp in &e.components {
+            obj[comp.name.as_str()] = json!(comp.bytes);
+        }
+        println!("{}", serde_json::to_string_pretty(&obj)?);
+        return Ok(());
+    }
+    println!(
+        "{spec} · {} · batch {} × {} tokens · {:?} precision · {:?} · recompute {} · {}activations as {}",
+        x.method,
+        x.batch,
+        x.seq_len,
+        x.precision,
+        x.optimizer,
+        if x.recompute { "on" } else { "off" },
+        if x.method == Method::Full { String::new() } else { format!("LoRA r{} on {} · ", x.lora_rank, x.lora_targets.join(",")) },
+        match x.implementation {
+            Implementation::Pytorch => "transformers + PEFT (SDPA)",
+            Implementation::Ftbench => "ftbench (candle)",
+        }
+    );
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED).set_header(["component", "GB", "how it was counted"]);
+    for comp in &e.components {
+        t.add_row([comp.name.clone(), format!("{:.3}", comp.bytes as f64 / GB), comp.note.clone()]);
+    }
+    println!("{t}");
+    println!(
+        "peak tensor bytes (allocated view): {:.2} GB; with runtime overhead ({} view): {:.2} GB",
+        e.peak_tensor_bytes as f64 / GB,
+        if x.gpu { "device used" } else { "process RSS" },
+        e.total_bytes as f64 / GB
+    );
+    println!(
+        "parameters: {:.1}M base, {:.2}M adapters; trainable {:.2}M ({:.2}%)",
+        e.params_base as f64 / 1e6,
+        e.params_adapters as f64 / 1e6,
+        e.params_trainable as f64 / 1e6,
+        100.0 * e.params_trainable as f64 / (e.params_base + e.params_adapters) as f64
+    );
+    let mut h = Table::new();
+    let time_head = args.tokens.map_or("time / cost (give --tokens)".to_string(), |t| format!("time / cost for {t:.3e} tokens at MFU {}", profiles.assumed_mfu));
+    h.load_preset(UTF8_FULL_CONDENSED).set_header(["hardware", "memory GB", "fits", "margin GB", &time_head]);
+    for f in &fits {
+        let tc = match (f["hours"].as_f64(), f["cost_usd"].as_f64()) {
+            (Some(hr), Some(c)) => format!("{hr:.2} h, ${c:.2}"),
+            (Some(hr), None) => format!("{hr:.2} h"),
+            _ => "–".into(),
+        };
+        h.add_row([
+            f["profile"].as_str().unwrap_or("").to_string(),
+            format!("{}", f["memory_gb"]),
+            if f["fits"] == true { "yes".into() } else { "no".into() },
+            format!("{:+.1}", f["margin_gb"].as_f64().unwrap_or(0.0)),
+            tc,
+        ]);
+    }
+    println!("{h}");
+    println!(
+        "smallest that fits: {}; cheapest that fits: {}",
+        smallest.map_or("none".into(), |f| f["profile"].as_str().unwrap_or("").to_string()),
+        cheapest.as_ref().and_then(|c| c.as_str().map(str::to_string)).unwrap_or_else(|| "none with a price".into())
+    );
+    Ok(())
+}
+
+/// The cheapest fitting profile: by cost for the given tokens, else by price per hour.
+fn cheapest_fit(fits: &[Value], profiles: &Profiles) -> Option<Value> {
+    let price = |f: &Value| -> Option<f64> {
+        f["cost_usd"].as_f64().or_else(|| profiles.get(f["profile"].as_str()?)?.price_per_hour)
+    };
+    fits.iter().filter(|f| f["fits"] == true).filter_map(|f| price(f).map(|p| (p, f))).min_by(|a, b| a.0.total_cmp(&b.0)).map(|(_, f)| f["profile"].clone())
+}
+
+fn print_article(as_json: bool) -> Result<()> {
+    let rows = article_rows();
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    println!("7B fine-tuning memory, batch 4 × 512 tokens, gradient checkpointing, AdamW (GB = 1e9 bytes).");
+    println!("estimate: ftbench's memory model with PyTorch's activations (SDPA). Views: 'allocated' = peak tensor bytes;");
+    println!("'device' = what nvidia-smi/NVML shows (estimate: + CUDA context, no allocator cache; reference: measured).");
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED).set_header([
+        "model",
+        "setting",
+        "published",
+        "estimate allocated",
+        "estimate device",
+        "PyTorch H200 allocated",
+        "PyTorch H200 device",
+        "estimate vs allocated",
+    ]);
+    for r in &rows {
+        let pct = r.reference_allocated_gb.map_or("–".into(), |m| format!("{:+.1}%", 100.0 * (r.estimate_tensor_gb - m) / m));
+        t.add_row([
+            r.model.clone(),
+            r.setting.clone(),
+            format!("{:.0}-{:.0}", r.published_gb.0, r.published_gb.1),
+            format!("{:.1}", r.estimate_tensor_gb),
+            format!("{:.1}", r.estimate_device_gb),
+            r.reference_allocated_gb.map_or("not measured".into(), |v| format!("{v:.1}")),
+            r.reference_device_gb.map_or("not measured".into(), |v| format!("{v:.1}")),
+            pct,
+        ]);
+    }
+    println!("{t}");
+    println!("reference: PyTorch 2.11, transformers 5.17, PEFT, bitsandbytes 0.50.2 on one H200, random-init weights (shared/gpu/README.md).");
+    Ok(())
+}

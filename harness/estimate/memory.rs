@@ -1,0 +1,386 @@
+//! The memory model: every component of a training run's peak, in bytes.
+//!
+//! Components:
+//! - weights: the model's weights in the dtype computation reads (base weights for LoRA/QLoRA,
+//!   dense parts for QLoRA; NF4 codes separately);
+//! - quant_constants: NF4 block constants (absmax, or 8-bit codes + second-level constants);
+//! - adapters: LoRA A and B (f32 in mixed precision, as PEFT keeps them);
+//! - master_weights: fp32 copies kept by mixed precision beside bf16 compute weights;
+//! - gradients: one per trainable parameter, in the master dtype;
+//! - optimizer_states: AdamW's two moments (f32, bf16 for pure bf16, 8-bit), SGD none;
+//! - activations: what the backward pass needs, per the implementation (see `Implementation`);
+//! - logits: the LM head output and the loss's buffers (vocab-wide, in f32);
+//! - runtime_overhead: not tensor bytes: the CUDA context and allocator reserve on a GPU, the
+//!   process baseline on the CPU.
+//!
+//! How the peak is composed depends on when each component is alive: PyTorch frees activations
+//! as backward proceeds and gradients grow as it does, so its peak is persistent state plus the
+//! larger of (gradients) and (activations + logits). candle keeps the whole graph until backward
+//! ends, so ftbench's peak is persistent state + gradients + activations + logits.
+
+use crate::model::LlamaConfig;
+use crate::suite::Method;
+use serde::{Deserialize, Serialize};
+
+/// Numeric precision of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// Everything in f32.
+    Fp32,
+    /// Weights, gradients and optimizer state in bf16 ("pure bf16").
+    Bf16,
+    /// bf16 compute, f32 master weights, gradients and optimizer state (the GPU default for full).
+    Mixed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Optimizer {
+    /// Two moments per trainable parameter (f32; bf16 under pure bf16).
+    Adamw,
+    /// bitsandbytes-style 8-bit AdamW: two 1-byte moments + a f32 constant per 2048 values each.
+    Adamw8bit,
+    /// Plain SGD: no state.
+    Sgd,
+}
+
+/// Whose training code the activations are counted for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Implementation {
+    /// ftbench's decoder on candle: every intermediate of the graph is kept until backward ends,
+    /// attention scores are materialised.
+    Ftbench,
+    /// transformers + PEFT on PyTorch with SDPA attention (no seq² scores kept) and autocast.
+    Pytorch,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EstimateInput {
+    pub method: Method,
+    pub batch: u64,
+    pub seq_len: u64,
+    /// Positions whose logits are computed (batch·seq_len for plain causal LM).
+    pub loss_tokens: u64,
+    pub precision: Precision,
+    pub optimizer: Optimizer,
+    pub recompute: bool,
+    pub lora_rank: u64,
+    /// Module names, or `all-linear`.
+    pub lora_targets: Vec<String>,
+    pub nf4_block_size: u64,
+    pub nf4_double_quant: bool,
+    pub implementation: Implementation,
+    /// True for a GPU run (adds the CUDA context to the device view).
+    pub gpu: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Component {
+    pub name: String,
+    pub bytes: u64,
+    /// How it was counted.
+    pub note: String,
+}
+
+/// An estimate: components, and the peak they compose to.
+#[derive(Debug, Clone, Serialize)]
+pub struct Estimate {
+    /// Peak tensor bytes (the allocator's view); runtime overhead excluded.
+    pub peak_tensor_bytes: u64,
+    /// Peak tensor bytes + runtime overhead: the device-used (GPU) or RSS (CPU) view.
+    pub total_bytes: u64,
+    pub components: Vec<Component>,
+    /// Parameters of the base model and of the adapters; trainable parameters.
+    pub params_base: u64,
+    pub params_adapters: u64,
+    pub params_trainable: u64,
+    /// Training FLOPs per token (forward + backward, + recompute).
+    pub flops_per_token: f64,
+}
+
+impl Estimate {
+    pub fn get(&self, name: &str) -> u64 {
+        self.components.iter().find(|c| c.name == name).map_or(0, |c| c.bytes)
+    }
+}
+
+struct Shapes {
+    h: u64,
+    i: u64,
+    q: u64,
+    kv: u64,
+    heads: u64,
+    layers: u64,
+    vocab: u64,
+    /// (out, in, module name) of each linear of one layer.
+    linears: Vec<(u64, u64, &'static str)>,
+}
+
+fn shapes(cfg: &LlamaConfig) -> Shapes {
+    let (h, i, hd) = (cfg.hidden_size as u64, cfg.intermediate_size as u64, cfg.head_dim() as u64);
+    let (q, kv) = (cfg.num_attention_heads as u64 * hd, cfg.num_key_value_heads as u64 * hd);
+    let linears = vec![
+        (q, h, "q_proj"),
+        (kv, h, "k_proj"),
+        (kv, h, "v_proj"),
+        (h, q, "o_proj"),
+        (i, h, "gate_proj"),
+        (i, h, "up_proj"),
+        (h, i, "down_proj"),
+    ];
+    Shapes { h, i, q, kv, heads: cfg.num_attention_heads as u64, layers: cfg.num_hidden_layers as u64, vocab: cfg.vocab_size as u64, linears }
+}
+
+/// Estimates the peak memory of one training step of `cfg` under `x`.
+pub fn estimate(cfg: &LlamaConfig, x: &EstimateInput) -> Result<Estimate, String> {
+    if x.batch == 0 || x.seq_len == 0 {
+        return Err(format!("batch and seq_len must be positive (found batch {}, seq_len {})", x.batch, x.seq_len));
+    }
+    if x.method != Method::Full && x.lora_rank == 0 {
+        return Err("lora_rank must be at least 1 for LoRA and QLoRA".into());
+    }
+    if x.method == Method::Qlora && (x.nf4_block_size < 2 || x.nf4_block_size % 2 != 0) {
+        return Err(format!("nf4_block_size must be an even number, found {}", x.nf4_block_size));
+    }
+    crate::method::LoraConfig::check_targets(&x.lora_targets).map_err(|e| format!("lora_targets: {e}"))?;
+    let s = shapes(cfg);
+    let n_base = cfg.num_parameters() as u64;
+    let linear_per_layer: u64 = s.linears.iter().map(|(o, i, _)| o * i).sum();
+    let n_linear = s.layers * linear_per_layer;
+    let n_dense_rest = n_base - n_linear; // embeddings, LM head, norms
+    let targeted = |m: &str| x.lora_targets.iter().any(|t| t == "all-linear" || t == m);
+    let n_adapters = if x.method == Method::Full {
+        0
+    } else {
+        s.layers * s.linears.iter().filter(|(_, _, m)| targeted(m)).map(|(o, i, _)| x.lora_rank * (o + i)).sum::<u64>()
+    };
+    let n_trainable = if x.method == Method::Full { n_base } else { n_adapters };
+
+    // dtype sizes
+    let compute: u64 = if x.precision == Precision::Fp32 { 4 } else { 2 };
+    let master: u64 = if x.precision == Precision::Bf16 { 2 } else { 4 };
+    let mut c: Vec<Component> = Vec::new();
+
+    // Weights.
+    let (weights, quant, weights_note) = match x.method {
+        Method::Full => match x.precision {
+            Precision::Mixed => (0, 0, "the f32 weights are the master weights (below); bf16 copies are transient".to_string()),
+            _ => (n_base * compute, 0, format!("{n_base} params × {compute} B")),
+        },
+        Method::Lora => (n_base * compute, 0, format!("frozen base: {n_base} params × {compute} B")),
+        Method::Qlora => {
+            let bs = x.nf4_block_size;
+            let blocks = n_linear.div_ceil(bs);
+            let consts = if x.nf4_double_quant { blocks + 4 * blocks.div_ceil(256) + 4 } else { 4 * blocks };
+            (
+                n_linear / 2 + n_dense_rest * compute,
+                consts,
+                format!(
+                    "NF4 linears: {n_linear} params × 0.5 B; embeddings, LM head, norms: {n_dense_rest} × {compute} B; constants per {bs}-value block{}",
+                    if x.nf4_double_quant { " (8-bit, double-quantized)" } else { " (f32)" }
+                ),
+            )
+        }
+    };
+    push(&mut c, "weights", weights, weights_note);
+    push(&mut c, "quant_constants", quant, if quant > 0 { "NF4 absmax constants".into() } else { "none".into() });
+    let adapter_dtype = if x.precision == Precision::Bf16 { 2 } else { 4 };
+    push(&mut c, "adapters", n_adapters * adapter_dtype, format!("{n_adapters} params (r = {}) × {adapter_dtype} B", x.lora_rank));
+    let master_bytes = if x.method == Method::Full && x.precision == Precision::Mixed { n_base * 4 } else { 0 };
+    push(&mut c, "master_weights", master_bytes, if master_bytes > 0 { "f32 master copy of every weight".into() } else { "none".into() });
+    let grad_bytes = n_trainable * if x.method == Method::Full { master } else { adapter_dtype };
+    push(&mut c, "gradients", grad_bytes, format!("{n_trainable} trainable params"));
+    let state_per_param: f64 = match x.optimizer {
+        Optimizer::Adamw => 2.0 * if x.precision == Precision::Bf16 { 2.0 } else { 4.0 },
+        Optimizer::Adamw8bit => 2.0 * (1.0 + 4.0 / 2048.0),
+        Optimizer::Sgd => 0.0,
+    };
+    push(&mut c, "optimizer_states", (n_trainable as f64 * state_per_param) as u64, format!("{state_per_param} B per trainable param"));
+
+    // Activations kept for backward.
+    let t = x.batch * x.seq_len;
+    let act_dtype = compute;
+    let (per_layer, layer_note) = layer_activations(&s, x, t);
+    let layer_bytes = per_layer * act_dtype;
+    let activations = if x.recompute {
+        // checkpoints (each layer's input) + one layer recomputed at a time
+        s.layers * t * s.h * act_dtype + layer_bytes
+    } else {
+        s.layers * layer_bytes
+    };
+    // QLoRA dequantizes one weight at a time for each matmul (forward and backward).
+    let dequant = if x.method == Method::Qlora { s.linears.iter().map(|(o, i, _)| o * i).max().unwrap_or(0) * compute } else { 0 };
+    push(&mut c, 
+        "activations",
+        activations + dequant,
+        format!(
+            "{layer_note}; {} layers{}{}",
+            s.layers,
+            if x.recompute { ", recompute: layer inputs + one layer" } else { "" },
+            if dequant > 0 { ", + one dequantized weight" } else { "" }
+        ),
+    );
+    // Logits and loss buffers: f32 logits, log-softmax, and its gradient (+ the bf16 logits under autocast).
+    let lt = x.loss_tokens.min(t);
+    let logit_copies: f64 = match x.implementation {
+        Implementation::Ftbench => 4.0,
+        Implementation::Pytorch => 3.0 + if compute == 2 { 0.5 } else { 0.0 },
+    };
+    push(&mut c, "logits", (lt as f64 * s.vocab as f64 * 4.0 * logit_copies) as u64, format!("{lt} positions × vocab {} × 4 B × {logit_copies} copies", s.vocab));
+
+    let persistent: u64 = ["weights", "quant_constants", "adapters", "master_weights", "optimizer_states"].iter().map(|n| c.iter().find(|k| k.name == *n).unwrap().bytes).sum();
+    let acts = activations + dequant + c.iter().find(|k| k.name == "logits").unwrap().bytes;
+    let peak = match x.implementation {
+        // candle keeps the graph until backward ends: persistent state, gradients and every
+        // activation at once, plus the larger of two transients: the loss's backward at its
+        // start (candle's log-softmax and gather backward hold about seven vocab-wide buffers at
+        // once, each gradient being zeros + sum), and at its end the gradient of the largest
+        // trainable tensor created as zeros + sum (full fine-tuning).
+        Implementation::Ftbench => {
+            let largest = if x.method == Method::Full { s.vocab * s.h * master } else { 0 };
+            let loss_backward = 7 * lt * s.vocab * 4 + layer_bytes;
+            persistent + grad_bytes + acts + (2 * largest).max(loss_backward)
+        }
+        Implementation::Pytorch => persistent + grad_bytes.max(acts),
+    };
+    let overhead = match (x.gpu, x.implementation) {
+        (true, _) => 600_000_000, // CUDA context + cuBLAS workspace; no caching-allocator reserve
+        (false, Implementation::Ftbench) => 8_000_000,
+        (false, Implementation::Pytorch) => 400_000_000,
+    };
+    push(&mut c, 
+        "runtime_overhead",
+        overhead,
+        if x.gpu {
+            "CUDA context and library workspaces (device-used view only)".into()
+        } else {
+            match x.implementation {
+                Implementation::Ftbench => "compute threads' stacks and allocator arenas (ftbench's RSS above its start-up baseline)".into(),
+                Implementation::Pytorch => "libtorch and its allocator (process RSS view only)".into(),
+            }
+        },
+    );
+    // Training FLOPs per token: forward 2N, backward 4N for full (2N for input grads alone when
+    // the base is frozen), + forward again under recompute.
+    let n = n_base as f64;
+    let attn = 2.0 * 2.0 * s.layers as f64 * x.seq_len as f64 * s.q as f64; // QKᵀ and PV, forward, causal ≈ half of 2·t·q·2
+    let fwd = 2.0 * n + attn;
+    let bwd = if x.method == Method::Full { 2.0 * fwd } else { fwd + 4.0 * n_adapters as f64 };
+    let flops_per_token = fwd + bwd + if x.recompute { fwd } else { 0.0 };
+    Ok(Estimate {
+        peak_tensor_bytes: peak,
+        total_bytes: peak + overhead,
+        components: c,
+        params_base: n_base,
+        params_adapters: n_adapters,
+        params_trainable: n_trainable,
+        flops_per_token,
+    })
+}
+
+fn push(c: &mut Vec<Component>, name: &str, bytes: u64, note: String) {
+    c.push(Component { name: name.to_string(), bytes, note });
+}
+
+/// Elements kept per layer for backward, for t tokens.
+fn layer_activations(s: &Shapes, x: &EstimateInput, t: u64) -> (u64, String) {
+    let (h, kv, i, q) = (s.h, s.kv, s.i, s.q);
+    match x.implementation {
+        Implementation::Ftbench => {
+            // Counted from ftbench's graph (harness/model/decoder.rs, ops.rs): every op output
+            // lives until backward ends. Two RMSNorms (3 h-wide outputs each), q/k/v and their
+            // rotary embedding (4.5 outputs each), contiguous copies, attention output and its
+            // reshape, o_proj, two residual adds, down_proj: 18.5·h; k and v paths 8.5·kv; the
+            // MLP's gate, up, silu, product 4·i; attention scores, mask, softmax 6·heads·seq².
+            let scores = 6 * x.batch * s.heads * x.seq_len * x.seq_len;
+            ((37 * t * h) / 2 + (17 * t * kv) / 2 + 4 * t * i + scores, "ftbench graph: 18.5·h + 8.5·kv + 4·i per token + 6·heads·seq² per sequence".into())
+        }
+        Implementation::Pytorch => {
+            // SDPA keeps q, k, v, its output (+ logsumexp); two norms keep input and output;
+            // o_proj input; the MLP keeps gate, up, silu(gate) and the product.
+            (t * (7 * h + 2 * kv + 4 * i) + t * (q - h), "PyTorch SDPA: 7·h + 2·kv + 4·i per token".into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::preset;
+
+    fn input(method: Method, precision: Precision) -> EstimateInput {
+        EstimateInput {
+            method,
+            batch: 2,
+            seq_len: 8,
+            loss_tokens: 16,
+            precision,
+            optimizer: Optimizer::Adamw,
+            recompute: false,
+            lora_rank: 4,
+            lora_targets: vec!["all-linear".into()],
+            nf4_block_size: 64,
+            nf4_double_quant: false,
+            implementation: Implementation::Ftbench,
+            gpu: false,
+        }
+    }
+
+    /// The tiny preset by hand: vocab 256, h 64, i 160, 2 layers, 4 heads of 16, 2 kv heads
+    /// (kv width 32), untied. Linears per layer: q 64·64 + k 32·64 + v 32·64 + o 64·64 +
+    /// gate/up 160·64 ×2 + down 64·160 = 43008; norms 2·64; embed 256·64 = 16384, head 16384.
+    #[test]
+    fn tiny_breakdown_by_hand() {
+        let cfg = preset("tiny").unwrap();
+        let n = 16384 * 2 + 2 * (43008 + 128) + 64;
+        assert_eq!(cfg.num_parameters(), n as usize);
+        let e = estimate(&cfg, &input(Method::Full, Precision::Fp32)).unwrap();
+        assert_eq!(e.get("weights"), 4 * n);
+        assert_eq!(e.get("gradients"), 4 * n);
+        assert_eq!(e.get("optimizer_states"), 8 * n);
+        assert_eq!(e.get("master_weights"), 0);
+        // t = 16 tokens: 18.5·16·64 + 8.5·16·32 + 4·16·160 + 6·2·4·8² = 18944 + 4352 + 10240 + 3072 = 36608 per layer
+        assert_eq!(e.get("activations"), 2 * 36608 * 4);
+        assert_eq!(e.get("logits"), 16 * 256 * 4 * 4);
+
+        let lora = estimate(&cfg, &input(Method::Lora, Precision::Fp32)).unwrap();
+        // adapters: r·(out+in) per linear: 4·(128+96+96+128+224+224+224) = 4480 per layer
+        assert_eq!(lora.params_adapters, 2 * 4480);
+        assert_eq!(lora.get("adapters"), 4 * 8960);
+        assert_eq!(lora.get("gradients"), 4 * 8960);
+        assert_eq!(lora.get("optimizer_states"), 8 * 8960);
+
+        let q = estimate(&cfg, &input(Method::Qlora, Precision::Fp32)).unwrap();
+        let linears = 2 * 43008;
+        assert_eq!(q.get("weights"), linears / 2 + 4 * (n - linears));
+        assert_eq!(q.get("quant_constants"), 4 * (linears / 64));
+        let mut dq = input(Method::Qlora, Precision::Fp32);
+        dq.nf4_double_quant = true;
+        let blocks = linears / 64;
+        assert_eq!(estimate(&cfg, &dq).unwrap().get("quant_constants"), blocks + 4 * blocks.div_ceil(256) + 4);
+    }
+
+    #[test]
+    fn mixed_precision_keeps_f32_master_weights_and_sixteen_bytes_a_parameter() {
+        let cfg = preset("llama2-7b").unwrap();
+        let mut x = input(Method::Full, Precision::Mixed);
+        x.implementation = Implementation::Pytorch;
+        let e = estimate(&cfg, &x).unwrap();
+        let n = cfg.num_parameters() as u64;
+        assert_eq!(e.get("master_weights") + e.get("gradients") + e.get("optimizer_states"), 16 * n);
+        assert_eq!(e.get("weights"), 0);
+    }
+
+    #[test]
+    fn bad_inputs_are_errors() {
+        let cfg = preset("tiny").unwrap();
+        let mut x = input(Method::Lora, Precision::Fp32);
+        x.batch = 0;
+        assert!(estimate(&cfg, &x).unwrap_err().contains("batch"));
+        let mut x = input(Method::Lora, Precision::Fp32);
+        x.lora_targets = vec!["qkv".into()];
+        assert!(estimate(&cfg, &x).unwrap_err().contains("unknown module `qkv`"));
+    }
+}

@@ -1,0 +1,17 @@
+//! Estimates: an analytic model of a run's peak memory, by component, and hardware profiles
+//! that say where a run fits, how long it takes and what it costs.
+//!
+//! The memory model predicts **tensor bytes at the peak** (what a framework's allocator has
+//! handed out: PyTorch's `max_memory_allocated`, candle's pool peak, or ftbench's CPU process
+//! RSS above its baseline). A device's "used" view adds the runtime (CUDA context, allocator
+//! caching), given separately as `runtime_overhead`.
+
+mod article;
+mod cli;
+mod hardware;
+mod memory;
+
+pub use cli::{model_config, run as run_estimate, EstimateArgs};
+pub use article::{article_rows, ArticleRow, ARTICLE_CLAIMS};
+pub use hardware::{load_profiles, HardwareProfile, Profiles, DEFAULT_PROFILES};
+pub use memory::{estimate, Component, Estimate, EstimateInput, Implementation, Optimizer, Precision};

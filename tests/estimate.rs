@@ -1,0 +1,80 @@
+//! `ftbench estimate` as a user calls it.
+
+use serde_json::Value;
+use std::process::{Command, Output};
+
+fn ftbench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ftbench")).args(args).output().expect("ftbench runs")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[test]
+fn json_has_a_total_and_every_component() {
+    let o = ftbench(&["estimate", "--model", "preset:llama2-7b", "--method", "qlora", "--batch", "4", "--seq-len", "512", "--recompute", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let total = v["total_bytes"].as_u64().unwrap();
+    for c in ["weights", "quant_constants", "adapters", "gradients", "optimizer_states", "master_weights", "activations", "logits", "runtime_overhead"] {
+        assert!(v[c].is_u64(), "component {c}");
+    }
+    assert_eq!(total, v["peak_tensor_bytes"].as_u64().unwrap() + v["runtime_overhead"].as_u64().unwrap());
+    assert!(v["views"]["total_bytes"].as_str().unwrap().contains("device-used"));
+    assert!((5.0e9..8.0e9).contains(&(v["peak_tensor_bytes"].as_u64().unwrap() as f64)), "QLoRA 7B at 4x512 needs 5-8 GB of tensors");
+    assert_eq!(v["smallest_fit"], "rtx4060-8gb");
+    let fits: Vec<&Value> = v["hardware"].as_array().unwrap().iter().collect();
+    assert!(fits.iter().any(|f| f["profile"] == "h200-141gb" && f["fits"] == true));
+}
+
+#[test]
+fn full_fine_tuning_of_a_7b_model_does_not_fit_a_24_gb_card() {
+    let o = ftbench(&["estimate", "--model", "preset:llama2-7b", "--method", "full", "--batch", "4", "--seq-len", "512", "--recompute", "--json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let fit = |name: &str| v["hardware"].as_array().unwrap().iter().find(|f| f["profile"] == name).unwrap()["fits"].clone();
+    assert_eq!(fit("rtx4090-24gb"), false);
+    assert_eq!(fit("a100-80gb"), false, "16 bytes per parameter: 108 GB");
+    assert_eq!(fit("h200-141gb"), true);
+}
+
+#[test]
+fn reads_a_config_json_and_answers_for_every_preset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = r#"{"architectures": ["LlamaForCausalLM"], "vocab_size": 32000, "hidden_size": 2048, "intermediate_size": 5632,
+        "num_hidden_layers": 22, "num_attention_heads": 32, "num_key_value_heads": 4, "max_position_embeddings": 2048,
+        "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "tie_word_embeddings": false, "torch_dtype": "bfloat16"}"#;
+    let path = tmp.path().join("config.json");
+    std::fs::write(&path, cfg).unwrap();
+    let o = ftbench(&["estimate", "--model", path.to_str().unwrap(), "--method", "lora", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["params_base"], 1_100_048_384u64, "TinyLlama-1.1B's parameter count");
+    let dir = format!("hf:{}", tmp.path().display());
+    assert!(ftbench(&["estimate", "--model", &dir]).status.success());
+    for p in ["tiny", "smollm2-135m", "llama2-7b", "mistral-7b", "llama3-8b"] {
+        let o = ftbench(&["estimate", "--model", &format!("preset:{p}"), "--device", "cpu"]);
+        assert!(o.status.success() && text(&o).contains("smallest that fits"), "{p}: {}", text(&o));
+    }
+    let a = ftbench(&["estimate", "--article"]);
+    assert!(text(&a).contains("PyTorch H200 allocated") && text(&a).contains("108.0"), "{}", text(&a));
+}
+
+#[test]
+fn bad_inputs_are_clear_errors() {
+    let o = ftbench(&["estimate", "--model", "preset:llama2-7b", "--batch", "-4"]);
+    assert!(!o.status.success() && text(&o).contains("--batch"), "{}", text(&o));
+    let o = ftbench(&["estimate", "--model", "preset:llama2-7b", "--method", "dora"]);
+    assert!(text(&o).contains("expected full, lora or qlora, found `dora`"), "{}", text(&o));
+    let o = ftbench(&["estimate", "--model", "preset:gpt5"]);
+    assert!(text(&o).contains("unknown preset `gpt5`"), "{}", text(&o));
+    let o = ftbench(&["estimate", "--model", "preset:tiny", "--method", "lora", "--lora-targets", "qkv"]);
+    assert!(text(&o).contains("unknown module `qkv`"), "{}", text(&o));
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("config.json");
+    std::fs::write(&path, r#"{"vocab_size": 10, "hidden_size": 6}"#).unwrap();
+    let o = ftbench(&["estimate", "--model", path.to_str().unwrap()]);
+    assert!(text(&o).contains("not a Llama-family config.json") && text(&o).contains("missing field"), "{}", text(&o));
+    let o = ftbench(&["estimate", "--model", "preset:tiny", "--batch", "0"]);
+    assert!(text(&o).contains("batch and seq_len must be positive"), "{}", text(&o));
+}
