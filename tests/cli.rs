@@ -86,7 +86,9 @@ fn suite_runs_end_to_end_records_failures_and_resumes() {
         assert!(r["environment"]["threads"].as_u64().unwrap() >= 1);
         assert!(!r["environment"]["cpu_model"].as_str().unwrap().is_empty());
         assert!(r["model"]["params_trainable"] == r["model"]["params_total"]);
-        let estimate = r["estimate"]["total_bytes"].as_u64().expect("the estimate made before the run is in the record");
+        let estimate = r["estimate"]["total_bytes"]
+            .as_u64()
+            .expect("the estimate made before the run is in the record");
         assert!(estimate > 0 && r["estimate"]["components"].as_array().unwrap().len() == 9);
         let eval = &r["eval"];
         assert_eq!(eval["examples"], 4);

@@ -4,7 +4,10 @@ use serde_json::Value;
 use std::process::{Command, Output};
 
 fn ftbench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ftbench")).args(args).output().expect("ftbench runs")
+    Command::new(env!("CARGO_BIN_EXE_ftbench"))
+        .args(args)
+        .output()
+        .expect("ftbench runs")
 }
 
 fn text(o: &Output) -> String {
@@ -13,16 +16,44 @@ fn text(o: &Output) -> String {
 
 #[test]
 fn json_has_a_total_and_every_component() {
-    let o = ftbench(&["estimate", "--model", "preset:llama2-7b", "--method", "qlora", "--batch", "4", "--seq-len", "512", "--recompute", "--json"]);
+    let o = ftbench(&[
+        "estimate",
+        "--model",
+        "preset:llama2-7b",
+        "--method",
+        "qlora",
+        "--batch",
+        "4",
+        "--seq-len",
+        "512",
+        "--recompute",
+        "--json",
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     let total = v["total_bytes"].as_u64().unwrap();
-    for c in ["weights", "quant_constants", "adapters", "gradients", "optimizer_states", "master_weights", "activations", "logits", "runtime_overhead"] {
+    for c in [
+        "weights",
+        "quant_constants",
+        "adapters",
+        "gradients",
+        "optimizer_states",
+        "master_weights",
+        "activations",
+        "logits",
+        "runtime_overhead",
+    ] {
         assert!(v[c].is_u64(), "component {c}");
     }
-    assert_eq!(total, v["peak_tensor_bytes"].as_u64().unwrap() + v["runtime_overhead"].as_u64().unwrap());
+    assert_eq!(
+        total,
+        v["peak_tensor_bytes"].as_u64().unwrap() + v["runtime_overhead"].as_u64().unwrap()
+    );
     assert!(v["views"]["total_bytes"].as_str().unwrap().contains("device-used"));
-    assert!((5.0e9..8.0e9).contains(&(v["peak_tensor_bytes"].as_u64().unwrap() as f64)), "QLoRA 7B at 4x512 needs 5-8 GB of tensors");
+    assert!(
+        (5.0e9..8.0e9).contains(&(v["peak_tensor_bytes"].as_u64().unwrap() as f64)),
+        "QLoRA 7B at 4x512 needs 5-8 GB of tensors"
+    );
     assert_eq!(v["smallest_fit"], "rtx4060-8gb");
     let fits: Vec<&Value> = v["hardware"].as_array().unwrap().iter().collect();
     assert!(fits.iter().any(|f| f["profile"] == "h200-141gb" && f["fits"] == true));
@@ -30,7 +61,19 @@ fn json_has_a_total_and_every_component() {
 
 #[test]
 fn full_fine_tuning_of_a_7b_model_does_not_fit_a_24_gb_card() {
-    let o = ftbench(&["estimate", "--model", "preset:llama2-7b", "--method", "full", "--batch", "4", "--seq-len", "512", "--recompute", "--json"]);
+    let o = ftbench(&[
+        "estimate",
+        "--model",
+        "preset:llama2-7b",
+        "--method",
+        "full",
+        "--batch",
+        "4",
+        "--seq-len",
+        "512",
+        "--recompute",
+        "--json",
+    ]);
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     let fit = |name: &str| v["hardware"].as_array().unwrap().iter().find(|f| f["profile"] == name).unwrap()["fits"].clone();
     assert_eq!(fit("rtx4090-24gb"), false);
@@ -57,7 +100,11 @@ fn reads_a_config_json_and_answers_for_every_preset() {
         assert!(o.status.success() && text(&o).contains("smallest that fits"), "{p}: {}", text(&o));
     }
     let a = ftbench(&["estimate", "--article"]);
-    assert!(text(&a).contains("PyTorch H200 allocated") && text(&a).contains("108.0"), "{}", text(&a));
+    assert!(
+        text(&a).contains("PyTorch H200 allocated") && text(&a).contains("108.0"),
+        "{}",
+        text(&a)
+    );
 }
 
 #[test]
@@ -74,7 +121,14 @@ fn bad_inputs_are_clear_errors() {
     let path = tmp.path().join("config.json");
     std::fs::write(&path, r#"{"vocab_size": 10, "hidden_size": 6}"#).unwrap();
     let o = ftbench(&["estimate", "--model", path.to_str().unwrap()]);
-    assert!(text(&o).contains("not a Llama-family config.json") && text(&o).contains("missing field"), "{}", text(&o));
+    assert!(
+        text(&o).contains("config.json: neither `architectures` nor `model_type`"),
+        "{}",
+        text(&o)
+    );
+    std::fs::write(&path, r#"{"architectures": ["LlamaForCausalLM"], "vocab_size": 10}"#).unwrap();
+    let o = ftbench(&["estimate", "--model", path.to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).contains("config.json: missing key"), "{}", text(&o));
     let o = ftbench(&["estimate", "--model", "preset:tiny", "--batch", "0"]);
     assert!(text(&o).contains("batch and seq_len must be positive"), "{}", text(&o));
 }

@@ -30,10 +30,22 @@ pub struct ArticleRow {
 
 /// (setting label, method, precision, reference allocated / device used for Llama-2-7B).
 const SETTINGS: &[(&str, Method, Precision, f64, f64)] = &[
-    ("full, f32 master + f32 AdamW, bf16 autocast", Method::Full, Precision::Mixed, 108.0, 119.3),
+    (
+        "full, f32 master + f32 AdamW, bf16 autocast",
+        Method::Full,
+        Precision::Mixed,
+        108.0,
+        119.3,
+    ),
     ("full, pure bf16 (bf16 AdamW state)", Method::Full, Precision::Bf16, 54.1, 56.1),
     ("LoRA r16 all linear, bf16 base", Method::Lora, Precision::Mixed, 15.5, 29.6),
-    ("QLoRA NF4 + double quant, r16 all linear", Method::Qlora, Precision::Mixed, 5.9, 8.4),
+    (
+        "QLoRA NF4 + double quant, r16 all linear",
+        Method::Qlora,
+        Precision::Mixed,
+        5.9,
+        8.4,
+    ),
 ];
 
 pub fn article_rows() -> Vec<ArticleRow> {
@@ -57,7 +69,10 @@ pub fn article_rows() -> Vec<ArticleRow> {
                 gpu: true,
             };
             let e = estimate(&cfg, &x).expect("article settings are valid");
-            let claim = ARTICLE_CLAIMS.iter().find(|c| c.0 == method.as_str()).expect("every method has a claim");
+            let claim = ARTICLE_CLAIMS
+                .iter()
+                .find(|c| c.0 == method.as_str())
+                .expect("every method has a claim");
             let measured = model == "llama2-7b";
             rows.push(ArticleRow {
                 model: format!("preset:{model}"),
@@ -82,7 +97,14 @@ mod tests {
         for r in super::article_rows().iter().filter(|r| r.reference_allocated_gb.is_some()) {
             let reference = r.reference_allocated_gb.unwrap();
             let err = (r.estimate_tensor_gb - reference) / reference;
-            assert!(err.abs() < 0.10, "{} {}: estimate {:.1} GB vs measured {reference} GB ({:+.1}%)", r.model, r.setting, r.estimate_tensor_gb, 100.0 * err);
+            assert!(
+                err.abs() < 0.10,
+                "{} {}: estimate {:.1} GB vs measured {reference} GB ({:+.1}%)",
+                r.model,
+                r.setting,
+                r.estimate_tensor_gb,
+                100.0 * err
+            );
         }
     }
 }

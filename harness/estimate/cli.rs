@@ -1,16 +1,16 @@
 //! `ftbench estimate`: the memory breakdown of a planned run, where it fits, and what it costs.
 
 use super::{article_rows, estimate, load_profiles, Estimate, EstimateInput, Implementation, Optimizer, Precision, Profiles};
-use crate::model::{preset, LlamaConfig, PRESETS};
+use crate::model::LlamaConfig;
 use crate::suite::Method;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct EstimateArgs {
-    /// The model: `preset:NAME`, `hf:DIR` (reads DIR/config.json) or a config.json path.
+    /// The model: `preset:NAME`, `hf:DIR` (reads DIR/config.json), `gguf:FILE` (reads its metadata) or a config.json path.
     #[arg(long, required_unless_present = "article")]
     pub model: Option<String>,
     /// full, lora or qlora.
@@ -52,7 +52,7 @@ pub struct EstimateArgs {
     /// Tokens to train on, for time and cost estimates.
     #[arg(long)]
     pub tokens: Option<f64>,
-    /// A hardware profiles file (default: the built-in suites/hardware.yaml).
+    /// A hardware profiles file (default: the built-in suites/shared/hardware.yaml).
     #[arg(long)]
     pub hardware: Option<PathBuf>,
     /// Print JSON instead of tables.
@@ -67,22 +67,14 @@ fn parse_method(s: &str) -> Result<Method, String> {
     serde_json::from_value(Value::String(s.into())).map_err(|_| format!("expected full, lora or qlora, found `{s}`"))
 }
 
-/// A model's config from `preset:NAME`, `hf:DIR` or a config.json path.
+/// A model's config from `preset:NAME`, `hf:DIR`, `gguf:FILE` (metadata only) or a config.json path.
 pub fn model_config(spec: &str) -> Result<LlamaConfig> {
-    if let Some(name) = spec.strip_prefix("preset:") {
-        return preset(name).with_context(|| {
-            format!("unknown preset `{name}`; expected one of: {}", PRESETS.iter().map(|p| p.0).collect::<Vec<_>>().join(", "))
-        });
+    if spec.ends_with(".json") && !spec.contains(':') {
+        let path = PathBuf::from(spec);
+        let text = std::fs::read_to_string(&path).with_context(|| format!("{}: cannot read", path.display()))?;
+        return crate::model::hf_config::parse_config(&path, &text);
     }
-    let path = match spec.strip_prefix("hf:") {
-        Some(dir) => PathBuf::from(dir).join("config.json"),
-        None if spec.ends_with(".json") => PathBuf::from(spec),
-        None => bail!("expected `preset:NAME`, `hf:DIR` or a config.json path, found `{spec}`"),
-    };
-    let text = std::fs::read_to_string(&path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let cfg: LlamaConfig = serde_json::from_str(&text).with_context(|| format!("{}: not a Llama-family config.json", path.display()))?;
-    cfg.check().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    Ok(cfg)
+    crate::model::ModelSpec::parse(spec).map_err(anyhow::Error::msg)?.config()
 }
 
 impl EstimateArgs {
@@ -100,7 +92,9 @@ impl EstimateArgs {
             lora_targets: self.lora_targets.clone(),
             nf4_block_size: self.nf4_block_size,
             nf4_double_quant: !self.no_double_quant,
-            implementation: self.implementation.unwrap_or(if gpu { Implementation::Pytorch } else { Implementation::Ftbench }),
+            implementation: self
+                .implementation
+                .unwrap_or(if gpu { Implementation::Pytorch } else { Implementation::Ftbench }),
             gpu,
         }
     }
@@ -109,12 +103,15 @@ impl EstimateArgs {
 const GB: f64 = 1e9;
 
 /// One profile's verdict for an estimate.
-fn fit(e: &Estimate, x: &EstimateInput, p: &super::HardwareProfile, mfu: f64, tokens: Option<f64>) -> Value {
+fn fit(e: &Estimate, p: &super::HardwareProfile, mfu: f64, tokens: Option<f64>) -> Value {
     // A GPU profile needs the device view; elsewhere the tensors plus the process baseline.
-    let need = if p.gpu { e.total_bytes } else { e.peak_tensor_bytes + e.get("runtime_overhead") } as f64;
+    let need = if p.gpu {
+        e.total_bytes
+    } else {
+        e.peak_tensor_bytes + e.get("runtime_overhead")
+    } as f64;
     let have = p.memory_gb * GB;
     let hours = tokens.map(|t| t * e.flops_per_token / (p.bf16_tflops * 1e12 * mfu) / 3600.0);
-    let _ = x;
     json!({
         "profile": p.name,
         "memory_gb": p.memory_gb,
@@ -134,8 +131,17 @@ pub fn run(args: &EstimateArgs) -> Result<()> {
     let cfg = model_config(spec)?;
     let x = args.input();
     let e = estimate(&cfg, &x).map_err(|m| anyhow::anyhow!("{m}"))?;
-    let fits: Vec<Value> = profiles.profiles.iter().map(|p| fit(&e, &x, p, profiles.assumed_mfu, args.tokens)).collect();
-    let smallest = fits.iter().filter(|f| f["fits"] == true).min_by(|a, b| a["memory_gb"].as_f64().unwrap_or(0.0).total_cmp(&b["memory_gb"].as_f64().unwrap_or(0.0)));
+    let fits: Vec<Value> = profiles
+        .profiles
+        .iter()
+        .map(|p| fit(&e, p, profiles.assumed_mfu, args.tokens))
+        .collect();
+    let smallest = fits.iter().filter(|f| f["fits"] == true).min_by(|a, b| {
+        a["memory_gb"]
+            .as_f64()
+            .unwrap_or(0.0)
+            .total_cmp(&b["memory_gb"].as_f64().unwrap_or(0.0))
+    });
     let cheapest = cheapest_fit(&fits, &profiles);
     if args.json {
         let mut obj = json!({
@@ -163,21 +169,26 @@ pub fn run(args: &EstimateArgs) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{spec} · {} · batch {} × {} tokens · {:?} precision · {:?} · recompute {} · {}activations as {}",
+        "{spec} · {} · batch {} × {} tokens · precision {} · {} · recompute {} · {}activations as {}",
         x.method,
         x.batch,
         x.seq_len,
-        x.precision,
-        x.optimizer,
+        serde_json::to_value(x.precision)?.as_str().unwrap_or("?"),
+        serde_json::to_value(x.optimizer)?.as_str().unwrap_or("?"),
         if x.recompute { "on" } else { "off" },
-        if x.method == Method::Full { String::new() } else { format!("LoRA r{} on {} · ", x.lora_rank, x.lora_targets.join(",")) },
+        if x.method == Method::Full {
+            String::new()
+        } else {
+            format!("LoRA r{} on {} · ", x.lora_rank, x.lora_targets.join(","))
+        },
         match x.implementation {
             Implementation::Pytorch => "transformers + PEFT (SDPA)",
             Implementation::Ftbench => "ftbench (candle)",
         }
     );
     let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED).set_header(["component", "GB", "how it was counted"]);
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_header(["component", "GB", "how it was counted"]);
     for comp in &e.components {
         t.add_row([comp.name.clone(), format!("{:.3}", comp.bytes as f64 / GB), comp.note.clone()]);
     }
@@ -196,8 +207,11 @@ pub fn run(args: &EstimateArgs) -> Result<()> {
         100.0 * e.params_trainable as f64 / (e.params_base + e.params_adapters) as f64
     );
     let mut h = Table::new();
-    let time_head = args.tokens.map_or("time / cost (give --tokens)".to_string(), |t| format!("time / cost for {t:.3e} tokens at MFU {}", profiles.assumed_mfu));
-    h.load_preset(UTF8_FULL_CONDENSED).set_header(["hardware", "memory GB", "fits", "margin GB", &time_head]);
+    let time_head = args.tokens.map_or("time / cost (give --tokens)".to_string(), |t| {
+        format!("time / cost for {t:.3e} tokens at MFU {}", profiles.assumed_mfu)
+    });
+    h.load_preset(UTF8_FULL_CONDENSED)
+        .set_header(["hardware", "memory GB", "fits", "margin GB", &time_head]);
     for f in &fits {
         let tc = match (f["hours"].as_f64(), f["cost_usd"].as_f64()) {
             (Some(hr), Some(c)) => format!("{hr:.2} h, ${c:.2}"),
@@ -216,7 +230,10 @@ pub fn run(args: &EstimateArgs) -> Result<()> {
     println!(
         "smallest that fits: {}; cheapest that fits: {}",
         smallest.map_or("none".into(), |f| f["profile"].as_str().unwrap_or("").to_string()),
-        cheapest.as_ref().and_then(|c| c.as_str().map(str::to_string)).unwrap_or_else(|| "none with a price".into())
+        cheapest
+            .as_ref()
+            .and_then(|c| c.as_str().map(str::to_string))
+            .unwrap_or_else(|| "none with a price".into())
     );
     Ok(())
 }
@@ -224,9 +241,15 @@ pub fn run(args: &EstimateArgs) -> Result<()> {
 /// The cheapest fitting profile: by cost for the given tokens, else by price per hour.
 fn cheapest_fit(fits: &[Value], profiles: &Profiles) -> Option<Value> {
     let price = |f: &Value| -> Option<f64> {
-        f["cost_usd"].as_f64().or_else(|| profiles.get(f["profile"].as_str()?)?.price_per_hour)
+        f["cost_usd"]
+            .as_f64()
+            .or_else(|| profiles.get(f["profile"].as_str()?)?.price_per_hour)
     };
-    fits.iter().filter(|f| f["fits"] == true).filter_map(|f| price(f).map(|p| (p, f))).min_by(|a, b| a.0.total_cmp(&b.0)).map(|(_, f)| f["profile"].clone())
+    fits.iter()
+        .filter(|f| f["fits"] == true)
+        .filter_map(|f| price(f).map(|p| (p, f)))
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, f)| f["profile"].clone())
 }
 
 fn print_article(as_json: bool) -> Result<()> {
@@ -250,7 +273,9 @@ fn print_article(as_json: bool) -> Result<()> {
         "estimate vs allocated",
     ]);
     for r in &rows {
-        let pct = r.reference_allocated_gb.map_or("–".into(), |m| format!("{:+.1}%", 100.0 * (r.estimate_tensor_gb - m) / m));
+        let pct = r
+            .reference_allocated_gb
+            .map_or("–".into(), |m| format!("{:+.1}%", 100.0 * (r.estimate_tensor_gb - m) / m));
         t.add_row([
             r.model.clone(),
             r.setting.clone(),
@@ -263,6 +288,8 @@ fn print_article(as_json: bool) -> Result<()> {
         ]);
     }
     println!("{t}");
-    println!("reference: PyTorch 2.11, transformers 5.17, PEFT, bitsandbytes 0.50.2 on one H200, random-init weights (shared/gpu/README.md).");
+    println!(
+        "reference: PyTorch 2.11, transformers 5.17, PEFT, bitsandbytes 0.50.2 on one H200, random-init weights (shared/gpu/README.md)."
+    );
     Ok(())
 }

@@ -1,12 +1,12 @@
 //! Hardware profiles: memory, throughput, bandwidth and rental price of the machines users
-//! choose between, read from a YAML file a suite can share (suites/hardware.yaml).
+//! choose between, read from a YAML file suites share (suites/shared/hardware.yaml).
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// The profiles shipped with ftbench (the file's text is compiled in; `--hardware FILE` reads another).
-pub const DEFAULT_PROFILES: &str = include_str!("../../suites/hardware.yaml");
+pub const DEFAULT_PROFILES: &str = include_str!("../../suites/shared/hardware.yaml");
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -47,8 +47,11 @@ impl Profiles {
 /// Reads profiles from `path`, or the built-in ones; errors name the file, line and key.
 pub fn load_profiles(path: Option<&Path>) -> Result<Profiles> {
     let (text, origin) = match path {
-        Some(p) => (std::fs::read_to_string(p).with_context(|| format!("{}: cannot read", p.display()))?, p.display().to_string()),
-        None => (DEFAULT_PROFILES.to_string(), "suites/hardware.yaml (built in)".to_string()),
+        Some(p) => (
+            std::fs::read_to_string(p).with_context(|| format!("{}: cannot read", p.display()))?,
+            p.display().to_string(),
+        ),
+        None => (DEFAULT_PROFILES.to_string(), "suites/shared/hardware.yaml (built in)".to_string()),
     };
     let profiles: Profiles = serde_norway::from_str(&text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
     if profiles.schema != 1 {
@@ -56,11 +59,17 @@ pub fn load_profiles(path: Option<&Path>) -> Result<Profiles> {
     }
     for (i, p) in profiles.profiles.iter().enumerate() {
         if !(p.memory_gb > 0.0 && p.bf16_tflops > 0.0 && p.bandwidth_gbs > 0.0) {
-            anyhow::bail!("{origin}: profiles[{i}] ({}): memory_gb, bf16_tflops and bandwidth_gbs must be positive", p.name);
+            anyhow::bail!(
+                "{origin}: profiles[{i}] ({}): memory_gb, bf16_tflops and bandwidth_gbs must be positive",
+                p.name
+            );
         }
     }
     if !(profiles.assumed_mfu > 0.0 && profiles.assumed_mfu <= 1.0) {
-        anyhow::bail!("{origin}: assumed_mfu: expected a fraction in (0, 1], found {}", profiles.assumed_mfu);
+        anyhow::bail!(
+            "{origin}: assumed_mfu: expected a fraction in (0, 1], found {}",
+            profiles.assumed_mfu
+        );
     }
     Ok(profiles)
 }
@@ -70,7 +79,18 @@ mod tests {
     #[test]
     fn built_in_profiles_parse_and_cover_the_common_cards() {
         let p = super::load_profiles(None).unwrap();
-        for name in ["rtx3060-12gb", "rtx4060-8gb", "rtx3090-24gb", "rtx4090-24gb", "a100-40gb", "a100-80gb", "h100-80gb", "h200-141gb", "apple-m4max-128gb", "cpu-2core"] {
+        for name in [
+            "rtx3060-12gb",
+            "rtx4060-8gb",
+            "rtx3090-24gb",
+            "rtx4090-24gb",
+            "a100-40gb",
+            "a100-80gb",
+            "h100-80gb",
+            "h200-141gb",
+            "apple-m4max-128gb",
+            "cpu-2core",
+        ] {
             assert!(p.get(name).is_some(), "{name}");
         }
     }

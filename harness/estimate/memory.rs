@@ -130,13 +130,25 @@ fn shapes(cfg: &LlamaConfig) -> Shapes {
         (i, h, "up_proj"),
         (h, i, "down_proj"),
     ];
-    Shapes { h, i, q, kv, heads: cfg.num_attention_heads as u64, layers: cfg.num_hidden_layers as u64, vocab: cfg.vocab_size as u64, linears }
+    Shapes {
+        h,
+        i,
+        q,
+        kv,
+        heads: cfg.num_attention_heads as u64,
+        layers: cfg.num_hidden_layers as u64,
+        vocab: cfg.vocab_size as u64,
+        linears,
+    }
 }
 
 /// Estimates the peak memory of one training step of `cfg` under `x`.
 pub fn estimate(cfg: &LlamaConfig, x: &EstimateInput) -> Result<Estimate, String> {
     if x.batch == 0 || x.seq_len == 0 {
-        return Err(format!("batch and seq_len must be positive (found batch {}, seq_len {})", x.batch, x.seq_len));
+        return Err(format!(
+            "batch and seq_len must be positive (found batch {}, seq_len {})",
+            x.batch, x.seq_len
+        ));
     }
     if x.method != Method::Full && x.lora_rank == 0 {
         return Err("lora_rank must be at least 1 for LoRA and QLoRA".into());
@@ -154,7 +166,12 @@ pub fn estimate(cfg: &LlamaConfig, x: &EstimateInput) -> Result<Estimate, String
     let n_adapters = if x.method == Method::Full {
         0
     } else {
-        s.layers * s.linears.iter().filter(|(_, _, m)| targeted(m)).map(|(o, i, _)| x.lora_rank * (o + i)).sum::<u64>()
+        s.layers
+            * s.linears
+                .iter()
+                .filter(|(_, _, m)| targeted(m))
+                .map(|(o, i, _)| x.lora_rank * (o + i))
+                .sum::<u64>()
     };
     let n_trainable = if x.method == Method::Full { n_base } else { n_adapters };
 
@@ -166,14 +183,22 @@ pub fn estimate(cfg: &LlamaConfig, x: &EstimateInput) -> Result<Estimate, String
     // Weights.
     let (weights, quant, weights_note) = match x.method {
         Method::Full => match x.precision {
-            Precision::Mixed => (0, 0, "the f32 weights are the master weights (below); bf16 copies are transient".to_string()),
+            Precision::Mixed => (
+                0,
+                0,
+                "the f32 weights are the master weights (below); bf16 copies are transient".to_string(),
+            ),
             _ => (n_base * compute, 0, format!("{n_base} params × {compute} B")),
         },
         Method::Lora => (n_base * compute, 0, format!("frozen base: {n_base} params × {compute} B")),
         Method::Qlora => {
             let bs = x.nf4_block_size;
             let blocks = n_linear.div_ceil(bs);
-            let consts = if x.nf4_double_quant { blocks + 4 * blocks.div_ceil(256) + 4 } else { 4 * blocks };
+            let consts = if x.nf4_double_quant {
+                blocks + 4 * blocks.div_ceil(256) + 4
+            } else {
+                4 * blocks
+            };
             (
                 n_linear / 2 + n_dense_rest * compute,
                 consts,
@@ -185,11 +210,34 @@ pub fn estimate(cfg: &LlamaConfig, x: &EstimateInput) -> Result<Estimate, String
         }
     };
     push(&mut c, "weights", weights, weights_note);
-    push(&mut c, "quant_constants", quant, if quant > 0 { "NF4 absmax constants".into() } else { "none".into() });
+    push(
+        &mut c,
+        "quant_constants",
+        quant,
+        if quant > 0 { "NF4 absmax constants".into() } else { "none".into() },
+    );
     let adapter_dtype = if x.precision == Precision::Bf16 { 2 } else { 4 };
-    push(&mut c, "adapters", n_adapters * adapter_dtype, format!("{n_adapters} params (r = {}) × {adapter_dtype} B", x.lora_rank));
-    let master_bytes = if x.method == Method::Full && x.precision == Precision::Mixed { n_base * 4 } else { 0 };
-    push(&mut c, "master_weights", master_bytes, if master_bytes > 0 { "f32 master copy of every weight".into() } else { "none".into() });
+    push(
+        &mut c,
+        "adapters",
+        n_adapters * adapter_dtype,
+        format!("{n_adapters} params (r = {}) × {adapter_dtype} B", x.lora_rank),
+    );
+    let master_bytes = if x.method == Method::Full && x.precision == Precision::Mixed {
+        n_base * 4
+    } else {
+        0
+    };
+    push(
+        &mut c,
+        "master_weights",
+        master_bytes,
+        if master_bytes > 0 {
+            "f32 master copy of every weight".into()
+        } else {
+            "none".into()
+        },
+    );
     let grad_bytes = n_trainable * if x.method == Method::Full { master } else { adapter_dtype };
     push(&mut c, "gradients", grad_bytes, format!("{n_trainable} trainable params"));
     let state_per_param: f64 = match x.optimizer {
@@ -197,7 +245,12 @@ pub fn estimate(cfg: &LlamaConfig, x: &EstimateInput) -> Result<Estimate, String
         Optimizer::Adamw8bit => 2.0 * (1.0 + 4.0 / 2048.0),
         Optimizer::Sgd => 0.0,
     };
-    push(&mut c, "optimizer_states", (n_trainable as f64 * state_per_param) as u64, format!("{state_per_param} B per trainable param"));
+    push(
+        &mut c,
+        "optimizer_states",
+        (n_trainable as f64 * state_per_param) as u64,
+        format!("{state_per_param} B per trainable param"),
+    );
 
     // Activations kept for backward.
     let t = x.batch * x.seq_len;
@@ -211,8 +264,13 @@ pub fn estimate(cfg: &LlamaConfig, x: &EstimateInput) -> Result<Estimate, String
         s.layers * layer_bytes
     };
     // QLoRA dequantizes one weight at a time for each matmul (forward and backward).
-    let dequant = if x.method == Method::Qlora { s.linears.iter().map(|(o, i, _)| o * i).max().unwrap_or(0) * compute } else { 0 };
-    push(&mut c, 
+    let dequant = if x.method == Method::Qlora {
+        s.linears.iter().map(|(o, i, _)| o * i).max().unwrap_or(0) * compute
+    } else {
+        0
+    };
+    push(
+        &mut c,
         "activations",
         activations + dequant,
         format!(
@@ -228,9 +286,17 @@ pub fn estimate(cfg: &LlamaConfig, x: &EstimateInput) -> Result<Estimate, String
         Implementation::Ftbench => 4.0,
         Implementation::Pytorch => 3.0 + if compute == 2 { 0.5 } else { 0.0 },
     };
-    push(&mut c, "logits", (lt as f64 * s.vocab as f64 * 4.0 * logit_copies) as u64, format!("{lt} positions × vocab {} × 4 B × {logit_copies} copies", s.vocab));
+    push(
+        &mut c,
+        "logits",
+        (lt as f64 * s.vocab as f64 * 4.0 * logit_copies) as u64,
+        format!("{lt} positions × vocab {} × 4 B × {logit_copies} copies", s.vocab),
+    );
 
-    let persistent: u64 = ["weights", "quant_constants", "adapters", "master_weights", "optimizer_states"].iter().map(|n| c.iter().find(|k| k.name == *n).unwrap().bytes).sum();
+    let persistent: u64 = ["weights", "quant_constants", "adapters", "master_weights", "optimizer_states"]
+        .iter()
+        .map(|n| c.iter().find(|k| k.name == *n).unwrap().bytes)
+        .sum();
     let acts = activations + dequant + c.iter().find(|k| k.name == "logits").unwrap().bytes;
     let peak = match x.implementation {
         // candle keeps the graph until backward ends: persistent state, gradients and every
@@ -250,14 +316,17 @@ pub fn estimate(cfg: &LlamaConfig, x: &EstimateInput) -> Result<Estimate, String
         (false, Implementation::Ftbench) => 8_000_000,
         (false, Implementation::Pytorch) => 400_000_000,
     };
-    push(&mut c, 
+    push(
+        &mut c,
         "runtime_overhead",
         overhead,
         if x.gpu {
             "CUDA context and library workspaces (device-used view only)".into()
         } else {
             match x.implementation {
-                Implementation::Ftbench => "compute threads' stacks and allocator arenas (ftbench's RSS above its start-up baseline)".into(),
+                Implementation::Ftbench => {
+                    "compute threads' stacks and allocator arenas (ftbench's RSS above its start-up baseline)".into()
+                }
                 Implementation::Pytorch => "libtorch and its allocator (process RSS view only)".into(),
             }
         },
@@ -267,7 +336,11 @@ pub fn estimate(cfg: &LlamaConfig, x: &EstimateInput) -> Result<Estimate, String
     let n = n_base as f64;
     let attn = 2.0 * 2.0 * s.layers as f64 * x.seq_len as f64 * s.q as f64; // QKᵀ and PV, forward, causal ≈ half of 2·t·q·2
     let fwd = 2.0 * n + attn;
-    let bwd = if x.method == Method::Full { 2.0 * fwd } else { fwd + 4.0 * n_adapters as f64 };
+    let bwd = if x.method == Method::Full {
+        2.0 * fwd
+    } else {
+        fwd + 4.0 * n_adapters as f64
+    };
     let flops_per_token = fwd + bwd + if x.recompute { fwd } else { 0.0 };
     Ok(Estimate {
         peak_tensor_bytes: peak,
@@ -281,7 +354,11 @@ pub fn estimate(cfg: &LlamaConfig, x: &EstimateInput) -> Result<Estimate, String
 }
 
 fn push(c: &mut Vec<Component>, name: &str, bytes: u64, note: String) {
-    c.push(Component { name: name.to_string(), bytes, note });
+    c.push(Component {
+        name: name.to_string(),
+        bytes,
+        note,
+    });
 }
 
 /// Elements kept per layer for backward, for t tokens.
@@ -295,12 +372,18 @@ fn layer_activations(s: &Shapes, x: &EstimateInput, t: u64) -> (u64, String) {
             // reshape, o_proj, two residual adds, down_proj: 18.5·h; k and v paths 8.5·kv; the
             // MLP's gate, up, silu, product 4·i; attention scores, mask, softmax 6·heads·seq².
             let scores = 6 * x.batch * s.heads * x.seq_len * x.seq_len;
-            ((37 * t * h) / 2 + (17 * t * kv) / 2 + 4 * t * i + scores, "ftbench graph: 18.5·h + 8.5·kv + 4·i per token + 6·heads·seq² per sequence".into())
+            (
+                (37 * t * h) / 2 + (17 * t * kv) / 2 + 4 * t * i + scores,
+                "ftbench graph: 18.5·h + 8.5·kv + 4·i per token + 6·heads·seq² per sequence".into(),
+            )
         }
         Implementation::Pytorch => {
             // SDPA keeps q, k, v, its output (+ logsumexp); two norms keep input and output;
             // o_proj input; the MLP keeps gate, up, silu(gate) and the product.
-            (t * (7 * h + 2 * kv + 4 * i) + t * (q - h), "PyTorch SDPA: 7·h + 2·kv + 4·i per token".into())
+            (
+                t * (7 * h + 2 * kv + 4 * i) + t * (q - h),
+                "PyTorch SDPA: 7·h + 2·kv + 4·i per token".into(),
+            )
         }
     }
 }
@@ -359,7 +442,10 @@ mod tests {
         let mut dq = input(Method::Qlora, Precision::Fp32);
         dq.nf4_double_quant = true;
         let blocks = linears / 64;
-        assert_eq!(estimate(&cfg, &dq).unwrap().get("quant_constants"), blocks + 4 * blocks.div_ceil(256) + 4);
+        assert_eq!(
+            estimate(&cfg, &dq).unwrap().get("quant_constants"),
+            blocks + 4 * blocks.div_ceil(256) + 4
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Turning a weight source into a decoder for a method, and listing what trains.
 
-use super::{Dropout, Linear, LoraConfig, LoraLinear, Nf4Weight, Trainable};
+use super::{quantize_weight, Dropout, Linear, LoraConfig, LoraLinear, Trainable};
 use crate::model::{Decoder, Layer, LlamaConfig, WeightSource};
 use crate::suite::{Cell, Method};
 use anyhow::{Context, Result};
@@ -193,10 +193,10 @@ impl Builder<'_> {
                 Linear::Frozen(Arc::new(DenseWeight(w)))
             }
             Method::Qlora => {
-                let nf4 = Nf4Weight::quantize(&w, self.mc.nf4_block_size, self.mc.nf4_double_quant)
+                let nf4 = quantize_weight(&w, self.mc.nf4_block_size, self.mc.nf4_double_quant)
                     .with_context(|| format!("quantizing `{name}.weight` to NF4"))?;
-                self.bytes.nf4_packed += nf4.q.packed_bytes() as u64;
-                self.bytes.quant_constants += nf4.q.constants_bytes() as u64;
+                self.bytes.nf4_packed += nf4.packed_bytes() as u64;
+                self.bytes.quant_constants += nf4.constants_bytes() as u64;
                 Linear::Frozen(Arc::new(nf4))
             }
         };

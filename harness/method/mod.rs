@@ -17,7 +17,7 @@ pub use build::{build, Built, MethodConfig, WeightBytes};
 pub use dropout::Dropout;
 pub use linear::{matmul_t, Linear, LoraLinear};
 pub use lora::{LoraConfig, LINEAR_MODULES};
-pub use nf4::Nf4Weight;
+pub use nf4::quantize_weight;
 
 /// A trainable parameter, by name (`model.layers.0.self_attn.q_proj.weight` for a full
 /// fine-tuning weight, `model.layers.0.self_attn.q_proj.lora_A.weight` for an adapter).

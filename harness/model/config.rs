@@ -25,7 +25,35 @@ pub struct LlamaConfig {
     /// Standard deviation of the random initialisation (transformers' `initializer_range`).
     #[serde(default = "default_init")]
     pub initializer_range: f64,
+    /// RoPE frequency scaling (`linear`, `llama3`, `dynamic`); `None` for plain RoPE.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rope_scaling: Option<RopeScaling>,
+    /// Mistral-style sliding-window attention span; the decoder refuses longer sequences
+    /// (within the window, attention is plain causal attention).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sliding_window: Option<usize>,
 }
+
+/// transformers' `rope_scaling` (rope_parameters) for the types the decoder implements.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RopeScaling {
+    /// `linear`, `llama3` or `dynamic` (`default` means none); older configs say `type`.
+    #[serde(alias = "type")]
+    pub rope_type: String,
+    pub factor: f64,
+    /// llama3 only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub low_freq_factor: Option<f64>,
+    /// llama3 only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub high_freq_factor: Option<f64>,
+    /// llama3 (and dynamic): the context length the model was pretrained with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_max_position_embeddings: Option<usize>,
+}
+
+/// The RoPE scaling types the decoder implements.
+pub const ROPE_TYPES: &[&str] = &["default", "linear", "llama3", "dynamic"];
 
 fn default_init() -> f64 {
     0.02
@@ -52,19 +80,19 @@ impl LlamaConfig {
                 return Err(format!("{k}: must be positive, found 0"));
             }
         }
-        if self.num_attention_heads % self.num_key_value_heads != 0 {
+        if !self.num_attention_heads.is_multiple_of(self.num_key_value_heads) {
             return Err(format!(
                 "num_key_value_heads: must divide num_attention_heads ({}), found {}",
                 self.num_attention_heads, self.num_key_value_heads
             ));
         }
-        if self.head_dim.is_none() && self.hidden_size % self.num_attention_heads != 0 {
+        if self.head_dim.is_none() && !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err(format!(
                 "hidden_size: must be a multiple of num_attention_heads ({}), found {}",
                 self.num_attention_heads, self.hidden_size
             ));
         }
-        if self.head_dim() % 2 != 0 {
+        if !self.head_dim().is_multiple_of(2) {
             return Err(format!(
                 "head_dim: rotary embeddings need an even head width, found {}",
                 self.head_dim()
@@ -73,7 +101,24 @@ impl LlamaConfig {
         if !(self.rms_norm_eps > 0.0 && self.rope_theta > 0.0) {
             return Err("rms_norm_eps and rope_theta: must be positive".into());
         }
+        if let Some(r) = &self.rope_scaling {
+            r.check().map_err(|e| format!("rope_scaling: {e}"))?;
+        }
+        if self.sliding_window == Some(0) {
+            return Err("sliding_window: must be positive, found 0".into());
+        }
         Ok(())
+    }
+
+    /// RoPE inverse frequencies (head_dim / 2 of them), with the config's scaling applied, as
+    /// transformers' `ROPE_INIT_FUNCTIONS` compute them.
+    pub fn rope_inv_freq(&self) -> Vec<f64> {
+        let d = self.head_dim();
+        let base: Vec<f64> = (0..d / 2).map(|i| self.rope_theta.powf(-2.0 * i as f64 / d as f64)).collect();
+        match &self.rope_scaling {
+            None => base,
+            Some(r) => r.apply(base),
+        }
     }
 
     /// Parameter count by the shapes (embedding counted once when tied).
@@ -87,6 +132,63 @@ impl LlamaConfig {
         let embed = self.vocab_size * h;
         let head = if self.tie_word_embeddings { 0 } else { embed };
         embed + self.num_hidden_layers * layer + h + head
+    }
+}
+
+impl RopeScaling {
+    /// Checks the type is one the decoder implements and its parameters are there.
+    pub fn check(&self) -> Result<(), String> {
+        if !ROPE_TYPES.contains(&self.rope_type.as_str()) {
+            return Err(format!(
+                "rope_type `{}` is not supported; expected one of: {}",
+                self.rope_type,
+                ROPE_TYPES.join(", ")
+            ));
+        }
+        if self.factor.is_nan() || self.factor <= 0.0 {
+            return Err(format!("factor: must be positive, found {}", self.factor));
+        }
+        if self.rope_type == "llama3" {
+            let (lo, hi) = (self.low_freq_factor.unwrap_or(0.0), self.high_freq_factor.unwrap_or(0.0));
+            if !(lo > 0.0 && hi > lo) {
+                return Err(format!(
+                    "llama3 needs low_freq_factor > 0 and high_freq_factor > low_freq_factor, found {:?} and {:?}",
+                    self.low_freq_factor, self.high_freq_factor
+                ));
+            }
+            if self.original_max_position_embeddings.unwrap_or(0) == 0 {
+                return Err("llama3 needs original_max_position_embeddings".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Scales the plain inverse frequencies. `dynamic` (NTK) changes nothing up to
+    /// max_position_embeddings, the longest sequence the decoder accepts.
+    fn apply(&self, inv_freq: Vec<f64>) -> Vec<f64> {
+        match self.rope_type.as_str() {
+            "linear" => inv_freq.into_iter().map(|f| f / self.factor).collect(),
+            "llama3" => {
+                let (lo, hi) = (self.low_freq_factor.unwrap_or(1.0), self.high_freq_factor.unwrap_or(4.0));
+                let old = self.original_max_position_embeddings.unwrap_or(8192) as f64;
+                let (low_wavelen, high_wavelen) = (old / lo, old / hi);
+                inv_freq
+                    .into_iter()
+                    .map(|f| {
+                        let wavelen = 2.0 * std::f64::consts::PI / f;
+                        if wavelen < high_wavelen {
+                            f
+                        } else if wavelen > low_wavelen {
+                            f / self.factor
+                        } else {
+                            let smooth = (old / wavelen - lo) / (hi - lo);
+                            (1.0 - smooth) * f / self.factor + smooth * f
+                        }
+                    })
+                    .collect()
+            }
+            _ => inv_freq,
+        }
     }
 }
 
@@ -126,6 +228,8 @@ pub fn preset(name: &str) -> Option<LlamaConfig> {
         rope_theta: 10000.0,
         tie_word_embeddings: false,
         initializer_range: 0.02,
+        rope_scaling: None,
+        sliding_window: None,
     };
     Some(match name {
         "tiny" => LlamaConfig {
@@ -185,5 +289,43 @@ mod tests {
         for (name, _) in PRESETS {
             preset(name).unwrap().check().unwrap();
         }
+    }
+
+    #[test]
+    fn rope_scaling_follows_transformers() {
+        let base = preset("llama3-8b").unwrap();
+        let plain = base.rope_inv_freq();
+        let scaled = |rope_type: &str| LlamaConfig {
+            rope_scaling: Some(RopeScaling {
+                rope_type: rope_type.into(),
+                factor: 8.0,
+                low_freq_factor: Some(1.0),
+                high_freq_factor: Some(4.0),
+                original_max_position_embeddings: Some(8192),
+            }),
+            ..base.clone()
+        };
+        let linear = scaled("linear").rope_inv_freq();
+        assert!(plain.iter().zip(&linear).all(|(p, l)| (p / 8.0 - l).abs() < 1e-15));
+        // llama3 (Llama 3.1): wavelengths under 8192/4 keep their frequency, over 8192/1 are
+        // divided by the factor, and those between are blended smoothly.
+        let l3 = scaled("llama3").rope_inv_freq();
+        for (p, l) in plain.iter().zip(&l3) {
+            let wavelen = 2.0 * std::f64::consts::PI / p;
+            if wavelen < 2048.0 {
+                assert_eq!(p, l);
+            } else if wavelen > 8192.0 {
+                assert!((p / 8.0 - l).abs() < 1e-15);
+            } else {
+                assert!(*l < *p && *l > p / 8.0);
+            }
+        }
+        assert!(l3.windows(2).all(|w| w[1] < w[0]), "still decreasing");
+        assert_eq!(
+            scaled("dynamic").rope_inv_freq(),
+            plain,
+            "dynamic NTK is plain RoPE within max_position_embeddings"
+        );
+        assert!(scaled("yarn").check().unwrap_err().contains("yarn"));
     }
 }

@@ -1,6 +1,7 @@
 //! A differentiable Llama-family decoder: token embedding, pre-norm blocks of grouped-query
 //! causal self-attention with rotary embeddings and a SwiGLU MLP, final RMSNorm, and a tied or
-//! untied LM head. Full-sequence only (training and teacher-forced evaluation).
+//! untied LM head. Full-sequence, cache-free (training and teacher-forced evaluation); greedy
+//! decoding with a KV cache lives in generate.rs and reuses the pieces of [`Decoder::block`].
 
 use super::config::LlamaConfig;
 use super::ops::{self, RopeTables};
@@ -35,9 +36,8 @@ pub struct Decoder {
 
 impl Decoder {
     pub fn new(cfg: LlamaConfig, embed: Tensor, layers: Vec<Layer>, norm: Tensor, lm_head: Linear) -> Result<Self> {
-        let rope = RopeTables::new(
-            cfg.head_dim(),
-            cfg.rope_theta,
+        let rope = RopeTables::from_inv_freq(
+            &cfg.rope_inv_freq(),
             cfg.max_position_embeddings.min(1 << 16),
             embed.dtype(),
             embed.device(),
@@ -60,15 +60,31 @@ impl Decoder {
         self.embed.device()
     }
 
-    /// ids (batch, seq) u32 → final hidden states (batch, seq, hidden), after the last norm.
-    pub fn hidden_states(&self, ids: &Tensor) -> Result<Tensor> {
-        let (_, t) = ids.dims2()?;
-        if t > self.rope.cos.dim(0)? {
+    /// The rotary tables (positions 0..min(max_position_embeddings, 65536)).
+    pub fn rope(&self) -> &RopeTables {
+        &self.rope
+    }
+
+    /// Errors unless positions 0..len fit the model (rotary tables, sliding window).
+    pub fn check_len(&self, len: usize) -> Result<()> {
+        if len > self.rope.len() {
             candle_core::bail!(
-                "sequence of {t} tokens exceeds max_position_embeddings ({})",
+                "sequence of {len} tokens exceeds max_position_embeddings ({})",
                 self.cfg.max_position_embeddings
             );
         }
+        if let Some(w) = self.cfg.sliding_window.filter(|&w| len > w) {
+            candle_core::bail!(
+                "sequence of {len} tokens exceeds the sliding attention window ({w}), which this decoder does not implement"
+            );
+        }
+        Ok(())
+    }
+
+    /// ids (batch, seq) u32 → final hidden states (batch, seq, hidden), after the last norm.
+    pub fn hidden_states(&self, ids: &Tensor) -> Result<Tensor> {
+        let (_, t) = ids.dims2()?;
+        self.check_len(t)?;
         let mut x = ops::embedding(&self.embed, ids)?;
         for layer in &self.layers {
             x = self.block(layer, &x)?;
@@ -78,18 +94,34 @@ impl Decoder {
 
     /// One pre-norm block: x + attn(norm(x)), then + mlp(norm(·)).
     pub fn block(&self, l: &Layer, x: &Tensor) -> Result<Tensor> {
-        let eps = self.cfg.rms_norm_eps;
+        let (q, k, v) = self.qkv(l, x, 0)?;
+        let a = ops::causal_attention(&q, &k, &v)?;
+        self.block_out(l, x, &a)
+    }
+
+    /// The attention inputs of a block for x (batch, seq, hidden) at positions start..start+seq:
+    /// q (batch, heads, seq, head_dim) and k, v (batch, kv_heads, seq, head_dim), rotary
+    /// embeddings applied to q and k; all contiguous.
+    pub fn qkv(&self, l: &Layer, x: &Tensor, start: usize) -> Result<(Tensor, Tensor, Tensor)> {
         let (b, t, _) = x.dims3()?;
         let (h, kvh, hd) = (self.cfg.num_attention_heads, self.cfg.num_key_value_heads, self.cfg.head_dim());
-        let n = ops::rms_norm(x, &l.input_norm, eps)?;
+        let n = ops::rms_norm(x, &l.input_norm, self.cfg.rms_norm_eps)?;
         let heads = |y: Tensor, nh: usize| y.reshape((b, t, nh, hd))?.transpose(1, 2);
-        let q = ops::rope(&heads(l.q_proj.forward(&n)?, h)?, &self.rope)?;
-        let k = ops::rope(&heads(l.k_proj.forward(&n)?, kvh)?, &self.rope)?;
+        let q = ops::rope_at(&heads(l.q_proj.forward(&n)?, h)?, &self.rope, start)?;
+        let k = ops::rope_at(&heads(l.k_proj.forward(&n)?, kvh)?, &self.rope, start)?;
         let v = heads(l.v_proj.forward(&n)?, kvh)?.contiguous()?;
-        let a = ops::causal_attention(&q.contiguous()?, &k.contiguous()?, &v)?;
-        let a = a.transpose(1, 2)?.reshape((b, t, h * hd))?;
+        Ok((q.contiguous()?, k.contiguous()?, v))
+    }
+
+    /// The rest of a block once attention `a` (batch, heads, seq, head_dim) is known:
+    /// x + o_proj(a), then + mlp(norm(·)).
+    pub fn block_out(&self, l: &Layer, x: &Tensor, a: &Tensor) -> Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        let a = a
+            .transpose(1, 2)?
+            .reshape((b, t, self.cfg.num_attention_heads * self.cfg.head_dim()))?;
         let x = (x + l.o_proj.forward(&a)?)?;
-        let n = ops::rms_norm(&x, &l.post_norm, eps)?;
+        let n = ops::rms_norm(&x, &l.post_norm, self.cfg.rms_norm_eps)?;
         let m = ops::swiglu(&l.gate_proj.forward(&n)?, &l.up_proj.forward(&n)?)?;
         x + l.down_proj.forward(&m)?
     }

@@ -22,14 +22,19 @@ pub struct RopeTables {
 }
 
 impl RopeTables {
+    /// Plain RoPE: inverse frequencies theta^(-2i/head_dim).
     pub fn new(head_dim: usize, theta: f64, seq_len: usize, dtype: DType, device: &Device) -> Result<Self> {
-        let half = head_dim / 2;
+        let inv_freq: Vec<f64> = (0..head_dim / 2).map(|i| theta.powf(-2.0 * i as f64 / head_dim as f64)).collect();
+        Self::from_inv_freq(&inv_freq, seq_len, dtype, device)
+    }
+
+    /// Tables for given inverse frequencies (head_dim / 2 of them; scaled RoPE variants).
+    pub fn from_inv_freq(inv_freq: &[f64], seq_len: usize, dtype: DType, device: &Device) -> Result<Self> {
+        let head_dim = 2 * inv_freq.len();
         let mut cos = Vec::with_capacity(seq_len * head_dim);
         let mut sin = Vec::with_capacity(seq_len * head_dim);
         for pos in 0..seq_len {
-            let row: Vec<f64> = (0..half)
-                .map(|i| pos as f64 * theta.powf(-2.0 * i as f64 / head_dim as f64))
-                .collect();
+            let row: Vec<f64> = inv_freq.iter().map(|f| pos as f64 * f).collect();
             // The two halves share frequencies: cat([freqs, freqs]).
             for _ in 0..2 {
                 cos.extend(row.iter().map(|a| a.cos()));
@@ -40,14 +45,28 @@ impl RopeTables {
         let sin = Tensor::from_vec(sin, (seq_len, head_dim), device)?.to_dtype(dtype)?;
         Ok(RopeTables { cos, sin })
     }
+
+    /// Positions the tables cover.
+    pub fn len(&self) -> usize {
+        self.cos.dims()[0]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Applies rotary embeddings to x of shape (batch, heads, seq, head_dim):
 /// x·cos + rotate_half(x)·sin, rotate_half(x) = cat(-x₂, x₁).
 pub fn rope(x: &Tensor, t: &RopeTables) -> Result<Tensor> {
+    rope_at(x, t, 0)
+}
+
+/// [`rope`] for the positions start..start+seq (decoding with a KV cache).
+pub fn rope_at(x: &Tensor, t: &RopeTables, start: usize) -> Result<Tensor> {
     let (_, _, seq, hd) = x.dims4()?;
-    let cos = t.cos.narrow(0, 0, seq)?;
-    let sin = t.sin.narrow(0, 0, seq)?;
+    let cos = t.cos.narrow(0, start, seq)?;
+    let sin = t.sin.narrow(0, start, seq)?;
     let x1 = x.narrow(D::Minus1, 0, hd / 2)?;
     let x2 = x.narrow(D::Minus1, hd / 2, hd / 2)?;
     let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
@@ -66,13 +85,19 @@ pub fn softmax(x: &Tensor) -> Result<Tensor> {
 /// `repeat_kv`). The queries of one group are stacked along the sequence axis so each key and
 /// value is used in place, never copied per query head. Returns (batch, heads, seq, head_dim).
 pub fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
+    causal_attention_at(q, k, v, 0)
+}
+
+/// [`causal_attention`] for queries at positions start..start+seq over keys and values at
+/// positions 0..start+seq (decoding with a KV cache): k, v are (batch, kv_heads, start+seq, head_dim).
+pub fn causal_attention_at(q: &Tensor, k: &Tensor, v: &Tensor, start: usize) -> Result<Tensor> {
     let (b, h, t, hd) = q.dims4()?;
     let kvh = k.dim(1)?;
     let rep = h / kvh;
     let q = q.reshape((b, kvh, rep * t, hd))?;
     let scale = 1.0 / (hd as f64).sqrt();
-    let scores = (q.matmul(&k.t()?)? * scale)?; // (b, kvh, rep*t, t)
-    let mask = causal_mask(rep, t, q.dtype(), q.device())?;
+    let scores = (q.matmul(&k.t()?)? * scale)?; // (b, kvh, rep*t, start+t)
+    let mask = causal_mask_at(rep, t, start, q.dtype(), q.device())?;
     let probs = softmax(&scores.broadcast_add(&mask)?)?;
     probs.matmul(v)?.reshape((b, h, t, hd))
 }
@@ -80,13 +105,20 @@ pub fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
 /// Additive mask of shape (rep*seq, seq): row r is query position r % seq; 0 where the key
 /// position is ≤ the query position, -inf after it.
 pub fn causal_mask(rep: usize, t: usize, dtype: DType, device: &Device) -> Result<Tensor> {
-    let mut m = Vec::with_capacity(rep * t * t);
+    causal_mask_at(rep, t, 0, dtype, device)
+}
+
+/// [`causal_mask`] for queries at positions start..start+t over keys 0..start+t:
+/// shape (rep*t, start+t).
+pub fn causal_mask_at(rep: usize, t: usize, start: usize, dtype: DType, device: &Device) -> Result<Tensor> {
+    let n = start + t;
+    let mut m = Vec::with_capacity(rep * t * n);
     for _ in 0..rep {
         for i in 0..t {
-            m.extend((0..t).map(|j| if j <= i { 0.0f32 } else { f32::NEG_INFINITY }));
+            m.extend((0..n).map(|j| if j <= start + i { 0.0f32 } else { f32::NEG_INFINITY }));
         }
     }
-    Tensor::from_vec(m, (rep * t, t), device)?.to_dtype(dtype)
+    Tensor::from_vec(m, (rep * t, n), device)?.to_dtype(dtype)
 }
 
 /// SwiGLU gate: silu(gate) * up.

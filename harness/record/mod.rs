@@ -6,4 +6,6 @@ mod io;
 mod schema;
 
 pub use io::{load_dir, record_path, write_atomic, LoadProblem};
-pub use schema::{Conditions, Memory, ModelInfo, Record, RecordEstimate, Status, StepPoint, SuiteRef, Timing, WeightBytes, RECORD_SCHEMA_VERSION};
+pub use schema::{
+    Conditions, Memory, ModelInfo, Record, RecordEstimate, Status, StepPoint, SuiteRef, Timing, WeightBytes, RECORD_SCHEMA_VERSION,
+};

@@ -5,7 +5,7 @@ use super::events::Event;
 use crate::data::{Batch, Task, TaskKind};
 use crate::eval::evaluate;
 use crate::method::{self, MethodConfig};
-use crate::model::{ModelSpec, RandomInit};
+use crate::model::ModelSpec;
 use crate::probe::{current_rss_bytes, peak_rss_bytes, Environment};
 use crate::record::ModelInfo;
 use crate::suite::{Cell, Method};
@@ -43,8 +43,11 @@ pub fn run_cell(job: &CellJob, out: &mut impl Write) -> Result<()> {
         "cpu" => Device::Cpu,
         other => bail!("hardware `{other}` is not available in this build"),
     };
+    let t0 = Instant::now();
     let spec = ModelSpec::parse(&cell.model).map_err(anyhow::Error::msg).context("model")?;
-    let cfg = spec.config();
+    // Opening reads the config only (a missing or corrupt file fails here, before anything is built).
+    let model_files = spec.open()?;
+    let cfg = model_files.cfg.clone();
     cfg.check()
         .map_err(anyhow::Error::msg)
         .with_context(|| format!("model {spec}: config"))?;
@@ -64,10 +67,12 @@ pub fn run_cell(job: &CellJob, out: &mut impl Write) -> Result<()> {
     .with_context(|| format!("task `{}`", k.task))?;
     let eval_set = task.eval_set(k.eval_examples as usize);
 
-    let t0 = Instant::now();
     let dtype = DType::F32;
     let mc = MethodConfig::of_cell(cell);
-    let built = method::build(&cfg, &mut RandomInit::new(&cfg, cell.seed, dtype, &device), &mc, dtype, &device)?;
+    // Presets draw random weights seeded by the cell's seed; files hand out their tensors.
+    let mut weights = model_files.weights(cell.seed, dtype, &device)?;
+    let built = method::build(&cfg, weights.as_mut(), &mc, dtype, &device).with_context(|| format!("loading model {spec}"))?;
+    drop(weights);
     let params_trainable: u64 = built.trainable.iter().map(|p| p.var.elem_count() as u64).sum();
     let params_total = built.params_base + built.params_adapters;
     let trainer_cfg = TrainerConfig {

@@ -166,7 +166,12 @@ pub fn estimate_cell(cell: &crate::suite::Cell) -> Option<RecordEstimate> {
         gpu: false,
     };
     let e = estimate(&cfg, &x).ok()?;
-    Some(RecordEstimate { implementation: "ftbench".into(), peak_tensor_bytes: e.peak_tensor_bytes, total_bytes: e.total_bytes, components: e.components })
+    Some(RecordEstimate {
+        implementation: "ftbench".into(),
+        peak_tensor_bytes: e.peak_tensor_bytes,
+        total_bytes: e.total_bytes,
+        components: e.components,
+    })
 }
 
 /// One line per finished cell, with the conditions of its numbers.
@@ -182,7 +187,11 @@ pub fn one_line(r: &Record) -> String {
         None => "?".into(),
     };
     let estimate = match (&r.estimate, r.memory.peak_above_baseline_bytes) {
-        (Some(e), Some(m)) if m > 0 => format!(" [estimate {}, {:+.1}%]", gb(Some(e.total_bytes)), 100.0 * (e.total_bytes as f64 - m as f64) / m as f64),
+        (Some(e), Some(m)) if m > 0 => format!(
+            " [estimate {}, {:+.1}%]",
+            gb(Some(e.total_bytes)),
+            100.0 * (e.total_bytes as f64 - m as f64) / m as f64
+        ),
         _ => String::new(),
     };
     format!(

@@ -60,6 +60,19 @@ fn matmul_wt(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     x.reshape((rows, inp))?.matmul(&w.t()?)?.reshape(out)
 }
 
+/// An NF4 weight: packed codes and block constants only; `dense` dequantizes for one matmul.
+impl FrozenWeight for crate::nf4::Nf4Tensor {
+    fn dense(&self, dtype: DType) -> Result<Tensor> {
+        Tensor::from_vec(self.dequantize(), self.shape(), &candle_core::Device::Cpu)?.to_dtype(dtype)
+    }
+    fn shape(&self) -> (usize, usize) {
+        crate::nf4::Nf4Tensor::shape(self)
+    }
+    fn name(&self) -> &'static str {
+        "ftbench-nf4-linear"
+    }
+}
+
 /// The op: y = x·Wᵀ over the last dimension of a contiguous x, W shared with the layer (candle
 /// keeps the op, and so the weight handle, in the graph until backward).
 pub struct FrozenLinear(pub Arc<dyn FrozenWeight>);

@@ -1,0 +1,316 @@
+//! GGUF models (llama.cpp's format, `general.architecture = llama`): metadata → config,
+//! tensors dequantized to f32 one at a time (candle's `gguf_file` + `QTensor::dequantize`),
+//! llama.cpp's Q/K row permutation undone so the weights are in Hugging Face's layout (the
+//! decoder's RoPE is transformers' half-split `rotate_half`), and the tokenizer rebuilt from
+//! the metadata. The weight source (names, Q/K permutation) is in gguf_source.rs.
+
+use super::config::{LlamaConfig, RopeScaling};
+use super::tokenizer::{byte_level_bpe, Tokenizer};
+use anyhow::{bail, Context, Result};
+use candle_core::quantized::gguf_file::{Content, Value};
+use candle_core::{DType, Device};
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+pub use super::gguf_source::{gguf_name, llama_cpp_permute, llama_cpp_unpermute, GgufSource};
+
+/// An opened GGUF file: its metadata and tensor directory (tensor data is read on demand).
+pub struct GgufModel {
+    pub path: PathBuf,
+    pub(super) content: Content,
+}
+
+impl GgufModel {
+    /// Reads the header and checks every tensor lies inside the file, so a truncated file
+    /// fails here, before anything is built.
+    pub fn open(path: &Path) -> Result<GgufModel> {
+        if !path.is_file() {
+            return Err(super::spec::not_found(path, "GGUF file"));
+        }
+        let file = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+        let len = file.metadata().with_context(|| format!("{}: cannot stat", path.display()))?.len();
+        let content = Content::read(&mut std::io::BufReader::new(file))
+            .map_err(|e| anyhow::anyhow!("{}: not a valid GGUF file: {e}", path.display()))?;
+        let mut infos: Vec<_> = content.tensor_infos.iter().collect();
+        infos.sort_by_key(|(_, info)| info.offset);
+        for (name, info) in infos {
+            let (elems, block) = (info.shape.elem_count(), info.ggml_dtype.block_size());
+            if elems % block != 0 {
+                bail!(
+                    "{}: tensor `{name}`: {elems} elements are not a whole number of {:?} blocks of {block}",
+                    path.display(),
+                    info.ggml_dtype
+                );
+            }
+            let bytes = (elems / block * info.ggml_dtype.type_size()) as u64;
+            let start = content.tensor_data_offset.saturating_add(info.offset);
+            if start.saturating_add(bytes) > len {
+                bail!(
+                    "{}: tensor `{name}` needs bytes {start}..{} but the file has {len}: the file is truncated or corrupt",
+                    path.display(),
+                    start.saturating_add(bytes)
+                );
+            }
+        }
+        Ok(GgufModel {
+            path: path.to_path_buf(),
+            content,
+        })
+    }
+
+    pub fn metadata(&self) -> &HashMap<String, Value> {
+        &self.content.metadata
+    }
+
+    /// GGUF tensor names, sorted.
+    pub fn tensor_names(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.content.tensor_infos.keys().map(String::as_str).collect();
+        v.sort();
+        v
+    }
+
+    /// The decoder configuration from the `llama.*` metadata (transformers' GGUF loader reads
+    /// the same keys); the LM head is tied when the file has no `output.weight`.
+    pub fn config(&self) -> Result<LlamaConfig> {
+        let arch = self.req_str("general.architecture")?;
+        if arch != "llama" {
+            bail!(
+                "{}: metadata `general.architecture` = `{arch}` is not supported; expected `llama` (Llama, Mistral, SmolLM2)",
+                self.path.display()
+            );
+        }
+        if self.content.tensor_infos.contains_key("rope_freqs.weight") {
+            bail!(
+                "{}: tensor `rope_freqs.weight` (llama3 RoPE frequency factors) is not supported",
+                self.path.display()
+            );
+        }
+        let key = |k: &str| format!("{arch}.{k}");
+        let hidden = self.req_usize(&key("embedding_length"))?;
+        let heads = self.req_usize(&key("attention.head_count"))?;
+        let kv_heads = self.opt_usize(&key("attention.head_count_kv"))?.unwrap_or(heads);
+        let head_dim = self.opt_usize(&key("attention.key_length"))?;
+        let hd = head_dim.unwrap_or(hidden.checked_div(heads).unwrap_or(0));
+        if let Some(rot) = self.opt_usize(&key("rope.dimension_count"))? {
+            if rot != hd {
+                bail!(
+                    "{}: metadata `{}` = {rot}: partial rotary embeddings are not supported (head_dim is {hd})",
+                    self.path.display(),
+                    key("rope.dimension_count")
+                );
+            }
+        }
+        let embd = self.tensor_dims("token_embd.weight")?;
+        let vocab = match self.opt_usize(&key("vocab_size"))? {
+            Some(v) => v,
+            None => embd.first().copied().unwrap_or(0),
+        };
+        let rope_scaling = match self.opt_str(&key("rope.scaling.type"))? {
+            None | Some("none") => None,
+            Some("linear") => Some(RopeScaling {
+                rope_type: "linear".into(),
+                factor: self.opt_f64(&key("rope.scaling.factor"))?.unwrap_or(1.0),
+                low_freq_factor: None,
+                high_freq_factor: None,
+                original_max_position_embeddings: self.opt_usize(&key("rope.scaling.original_context_length"))?,
+            }),
+            Some(other) => bail!(
+                "{}: metadata `{}` = `{other}` is not supported; expected none or linear",
+                self.path.display(),
+                key("rope.scaling.type")
+            ),
+        };
+        let cfg = LlamaConfig {
+            vocab_size: vocab,
+            hidden_size: hidden,
+            intermediate_size: self.req_usize(&key("feed_forward_length"))?,
+            num_hidden_layers: self.req_usize(&key("block_count"))?,
+            num_attention_heads: heads,
+            num_key_value_heads: kv_heads,
+            head_dim: head_dim.filter(|&d| hidden.checked_div(heads) != Some(d)),
+            max_position_embeddings: self.req_usize(&key("context_length"))?,
+            rms_norm_eps: self.opt_f64(&key("attention.layer_norm_rms_epsilon"))?.unwrap_or(1e-5),
+            rope_theta: self.opt_f64(&key("rope.freq_base"))?.unwrap_or(10000.0),
+            tie_word_embeddings: !self.content.tensor_infos.contains_key("output.weight"),
+            initializer_range: 0.02,
+            rope_scaling,
+            sliding_window: None,
+        };
+        cfg.check()
+            .map_err(|e| anyhow::anyhow!("{}: metadata gives an invalid config: {e}", self.path.display()))?;
+        if embd != [cfg.vocab_size, cfg.hidden_size] {
+            bail!(
+                "{}: tensor `token_embd.weight`: expected shape [{}, {}] (vocab_size, embedding_length), found {embd:?}",
+                self.path.display(),
+                cfg.vocab_size,
+                cfg.hidden_size
+            );
+        }
+        Ok(cfg)
+    }
+
+    /// End-of-sequence ids: `tokenizer.ggml.eos_token_id` and `eot_token_id` when present.
+    pub fn eos_ids(&self) -> Result<Vec<u32>> {
+        let mut v = Vec::new();
+        for k in ["tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id"] {
+            if let Some(id) = self.opt_usize(k)? {
+                if !v.contains(&(id as u32)) {
+                    v.push(id as u32);
+                }
+            }
+        }
+        Ok(v)
+    }
+
+    /// The tokenizer stored in the metadata (byte-level BPE, `tokenizer.ggml.model = gpt2`).
+    pub fn tokenizer(&self) -> Result<Tokenizer> {
+        let p = self.path.display();
+        let model = self
+            .opt_str("tokenizer.ggml.model")?
+            .with_context(|| format!("{p}: has no tokenizer (metadata `tokenizer.ggml.model` is missing)"))?;
+        if model != "gpt2" {
+            bail!(
+                "{p}: metadata `tokenizer.ggml.model` = `{model}`: only byte-level BPE (`gpt2`) tokenizers are rebuilt from GGUF; use the model's tokenizer.json (an hf: directory) instead"
+            );
+        }
+        let tokens = self.str_array("tokenizer.ggml.tokens")?;
+        let merges = self
+            .str_array("tokenizer.ggml.merges")?
+            .into_iter()
+            .enumerate()
+            .map(|(i, m)| match m.split_once(' ') {
+                Some((a, b)) => Ok((a.to_string(), b.to_string())),
+                None => bail!("{p}: metadata `tokenizer.ggml.merges[{i}]` = `{m}`: expected two tokens separated by a space"),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // Control (3) and user-defined (4) tokens are matched whole, never split.
+        let special: Vec<u32> = match self.metadata().get("tokenizer.ggml.token_type") {
+            Some(Value::Array(types)) => types
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| matches!(int_of(t), Some(3 | 4)))
+                .map(|(i, _)| i as u32)
+                .collect(),
+            _ => Vec::new(),
+        };
+        let pre = self.opt_str("tokenizer.ggml.pre")?.unwrap_or("default");
+        let inner = byte_level_bpe(&tokens, &merges, pre, &special).with_context(|| format!("{p}: tokenizer metadata"))?;
+        let add_bos = match self.metadata().get("tokenizer.ggml.add_bos_token") {
+            Some(Value::Bool(true)) => Some(
+                self.opt_usize("tokenizer.ggml.bos_token_id")?
+                    .with_context(|| format!("{p}: add_bos_token is set but `tokenizer.ggml.bos_token_id` is missing"))?
+                    as u32,
+            ),
+            _ => None,
+        };
+        Ok(Tokenizer::from_inner(inner, format!("{p} (GGUF metadata)"), add_bos))
+    }
+
+    /// A weight source over this file for `cfg` (from [`GgufModel::config`]).
+    pub fn into_source(self, cfg: &LlamaConfig, dtype: DType, device: &Device) -> Result<GgufSource> {
+        GgufSource::new(self, cfg, dtype, device)
+    }
+
+    fn tensor_dims(&self, name: &str) -> Result<Vec<usize>> {
+        let info = self
+            .content
+            .tensor_infos
+            .get(name)
+            .with_context(|| format!("{}: missing tensor `{name}`", self.path.display()))?;
+        Ok(info.shape.dims().to_vec())
+    }
+
+    fn value(&self, key: &str) -> Result<&Value> {
+        self.metadata()
+            .get(key)
+            .with_context(|| format!("{}: missing metadata key `{key}`", self.path.display()))
+    }
+
+    fn req_usize(&self, key: &str) -> Result<usize> {
+        let v = self.value(key)?;
+        int_of(v).and_then(|i| usize::try_from(i).ok()).with_context(|| {
+            format!(
+                "{}: metadata `{key}`: expected a non-negative integer, found a {:?}",
+                self.path.display(),
+                v.value_type()
+            )
+        })
+    }
+
+    fn opt_usize(&self, key: &str) -> Result<Option<usize>> {
+        match self.metadata().get(key) {
+            None => Ok(None),
+            Some(_) => self.req_usize(key).map(Some),
+        }
+    }
+
+    fn opt_f64(&self, key: &str) -> Result<Option<f64>> {
+        match self.metadata().get(key) {
+            None => Ok(None),
+            Some(Value::F32(x)) => Ok(Some(*x as f64)),
+            Some(Value::F64(x)) => Ok(Some(*x)),
+            Some(v) => match int_of(v) {
+                Some(i) => Ok(Some(i as f64)),
+                None => bail!(
+                    "{}: metadata `{key}`: expected a number, found a {:?}",
+                    self.path.display(),
+                    v.value_type()
+                ),
+            },
+        }
+    }
+
+    fn opt_str(&self, key: &str) -> Result<Option<&str>> {
+        match self.metadata().get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(v) => bail!(
+                "{}: metadata `{key}`: expected a string, found a {:?}",
+                self.path.display(),
+                v.value_type()
+            ),
+        }
+    }
+
+    fn req_str(&self, key: &str) -> Result<&str> {
+        self.opt_str(key)?
+            .with_context(|| format!("{}: missing metadata key `{key}`", self.path.display()))
+    }
+
+    fn str_array(&self, key: &str) -> Result<Vec<String>> {
+        match self.value(key)? {
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| match v {
+                    Value::String(s) => Ok(s.clone()),
+                    other => bail!(
+                        "{}: metadata `{key}[{i}]`: expected a string, found a {:?}",
+                        self.path.display(),
+                        other.value_type()
+                    ),
+                })
+                .collect(),
+            v => bail!(
+                "{}: metadata `{key}`: expected an array of strings, found a {:?}",
+                self.path.display(),
+                v.value_type()
+            ),
+        }
+    }
+}
+
+fn int_of(v: &Value) -> Option<i128> {
+    Some(match v {
+        Value::U8(x) => *x as i128,
+        Value::I8(x) => *x as i128,
+        Value::U16(x) => *x as i128,
+        Value::I16(x) => *x as i128,
+        Value::U32(x) => *x as i128,
+        Value::I32(x) => *x as i128,
+        Value::U64(x) => *x as i128,
+        Value::I64(x) => *x as i128,
+        _ => return None,
+    })
+}

@@ -1,0 +1,136 @@
+//! GGUF tensors by Hugging Face name: `blk.N.attn_q.weight` ↔
+//! `model.layers.N.self_attn.q_proj.weight`, dequantized to f32 one at a time, with
+//! llama.cpp's Q/K row permutation undone.
+//!
+//! llama.cpp's convert script stores q_proj/k_proj for interleaved (GPT-J style) RoPE:
+//! `w.reshape(n_head, 2, head_dim/2, in).swapaxes(1, 2).reshape(out, in)`, i.e. row
+//! `h·hd + 2i + j` of the GGUF weight is row `h·hd + j·hd/2 + i` of the Hugging Face one.
+//! The decoder's RoPE is transformers' half-split `rotate_half`, so the loader inverts it.
+
+use super::config::LlamaConfig;
+use super::gguf::GgufModel;
+use super::init::WeightSource;
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device, Tensor};
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::BufReader;
+
+/// The GGUF name of a Hugging Face tensor name (`model.layers.3.self_attn.q_proj.weight` →
+/// `blk.3.attn_q.weight`), for the tensors of a Llama-family decoder.
+pub fn gguf_name(hf: &str) -> Option<String> {
+    match hf {
+        "model.embed_tokens.weight" => return Some("token_embd.weight".into()),
+        "model.norm.weight" => return Some("output_norm.weight".into()),
+        "lm_head.weight" => return Some("output.weight".into()),
+        _ => {}
+    }
+    let rest = hf.strip_prefix("model.layers.")?;
+    let (layer, module) = rest.split_once('.')?;
+    let layer: usize = layer.parse().ok()?;
+    let g = match module {
+        "input_layernorm.weight" => "attn_norm",
+        "self_attn.q_proj.weight" => "attn_q",
+        "self_attn.k_proj.weight" => "attn_k",
+        "self_attn.v_proj.weight" => "attn_v",
+        "self_attn.o_proj.weight" => "attn_output",
+        "post_attention_layernorm.weight" => "ffn_norm",
+        "mlp.gate_proj.weight" => "ffn_gate",
+        "mlp.up_proj.weight" => "ffn_up",
+        "mlp.down_proj.weight" => "ffn_down",
+        _ => return None,
+    };
+    Some(format!("blk.{layer}.{g}.weight"))
+}
+
+/// llama.cpp's permutation of a q_proj/k_proj weight (out, in) for interleaved RoPE:
+/// (n_head, 2, hd/2, in) → swap axes 1 and 2. What convert_hf_to_gguf.py writes.
+pub fn llama_cpp_permute(w: &Tensor, n_head: usize) -> candle_core::Result<Tensor> {
+    let (out, inp) = w.dims2()?;
+    w.reshape((n_head, 2, out / n_head / 2, inp))?
+        .transpose(1, 2)?
+        .contiguous()?
+        .reshape((out, inp))
+}
+
+/// The inverse of [`llama_cpp_permute`]: (n_head, hd/2, 2, in) → swap axes 1 and 2, which
+/// gives back the Hugging Face row order (first half of each head, then the second).
+pub fn llama_cpp_unpermute(w: &Tensor, n_head: usize) -> candle_core::Result<Tensor> {
+    let (out, inp) = w.dims2()?;
+    w.reshape((n_head, out / n_head / 2, 2, inp))?
+        .transpose(1, 2)?
+        .contiguous()?
+        .reshape((out, inp))
+}
+
+/// Hands out a GGUF file's tensors by Hugging Face name, dequantized to f32 (then the target
+/// dtype) one at a time, q/k un-permuted.
+pub struct GgufSource {
+    model: GgufModel,
+    file: BufReader<File>,
+    q_heads: usize,
+    kv_heads: usize,
+    taken: HashSet<String>,
+    dtype: DType,
+    device: Device,
+}
+
+impl GgufSource {
+    pub fn new(model: GgufModel, cfg: &LlamaConfig, dtype: DType, device: &Device) -> Result<GgufSource> {
+        let file = File::open(&model.path).with_context(|| format!("{}: cannot open", model.path.display()))?;
+        Ok(GgufSource {
+            file: BufReader::new(file),
+            q_heads: cfg.num_attention_heads,
+            kv_heads: cfg.num_key_value_heads,
+            model,
+            taken: HashSet::new(),
+            dtype,
+            device: device.clone(),
+        })
+    }
+}
+
+impl WeightSource for GgufSource {
+    fn take(&mut self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let p = self.model.path.display();
+        let g = gguf_name(name).with_context(|| format!("{p}: no GGUF tensor name for `{name}`"))?;
+        let info = self
+            .model
+            .content
+            .tensor_infos
+            .get(&g)
+            .with_context(|| format!("{p}: missing tensor `{g}` (the decoder's `{name}`, shape {shape:?})"))?;
+        if info.shape.dims() != shape {
+            bail!(
+                "{p}: tensor `{g}` (the decoder's `{name}`): expected shape {shape:?}, found {:?}",
+                info.shape.dims()
+            );
+        }
+        let q = info
+            .read(&mut self.file, self.model.content.tensor_data_offset, &Device::Cpu)
+            .with_context(|| format!("{p}: cannot read tensor `{g}`"))?;
+        let mut t = q
+            .dequantize(&Device::Cpu)
+            .with_context(|| format!("{p}: cannot dequantize tensor `{g}`"))?;
+        if g.ends_with(".attn_q.weight") {
+            t = llama_cpp_unpermute(&t, self.q_heads)?;
+        } else if g.ends_with(".attn_k.weight") {
+            t = llama_cpp_unpermute(&t, self.kv_heads)?;
+        }
+        self.taken.insert(g);
+        Ok(t.to_dtype(self.dtype)?.to_device(&self.device)?)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        let names = self.model.tensor_names();
+        let left: Vec<&str> = names.into_iter().filter(|n| !self.taken.contains(*n)).collect();
+        if let Some(first) = left.first() {
+            bail!(
+                "{}: unexpected tensor `{first}` ({} left over): this config has no place for it",
+                self.model.path.display(),
+                left.len()
+            );
+        }
+        Ok(())
+    }
+}
