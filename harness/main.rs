@@ -55,25 +55,7 @@ enum Command {
     /// Estimate a run's peak memory by component, where it fits, and its time and cost.
     Estimate(Box<ftbench::estimate::EstimateArgs>),
     /// Greedy continuation of a prompt (KV cache), optionally with a trained LoRA/QLoRA adapter.
-    Generate {
-        /// preset:NAME, hf:DIR or gguf:FILE (default: the adapter's base model).
-        #[arg(long)]
-        model: Option<String>,
-        /// An adapter folder (PEFT layout) written by a cell with `save_adapter: true`.
-        #[arg(long)]
-        adapter: Option<PathBuf>,
-        /// The prompt text (encoded with the model's tokenizer).
-        #[arg(long, conflicts_with = "prompt_ids", required_unless_present = "prompt_ids")]
-        prompt: Option<String>,
-        /// The prompt as token ids, comma- or space-separated (models without a tokenizer).
-        #[arg(long)]
-        prompt_ids: Option<String>,
-        #[arg(long, default_value_t = 32)]
-        max_new_tokens: usize,
-        /// Print the continuation's token ids instead of its text.
-        #[arg(long)]
-        ids: bool,
-    },
+    Generate(model::GenerateRequest),
     /// List model presets, tasks and suite knobs.
     List,
     /// Run one cell (what the runner spawns): reads the cell as JSON on stdin, writes events
@@ -188,26 +170,10 @@ fn run(cli: Cli) -> Result<()> {
             );
         }
         Command::Estimate(args) => ftbench::estimate::run_estimate(&args)?,
-        Command::Generate {
-            model,
-            adapter,
-            prompt,
-            prompt_ids,
-            max_new_tokens,
-            ids,
-        } => {
-            let req = model::GenerateRequest {
-                model,
-                adapter,
-                prompt,
-                prompt_ids,
-                max_new_tokens,
-                ids,
-            };
-            println!("{}", model::run_generate(&req)?);
-        }
+        Command::Generate(req) => println!("{}", model::run_generate(&req)?),
         Command::List => {
-            println!("Model presets (suites name them `preset:NAME`; random weights, seeded):");
+            println!("Models: `preset:NAME` (random weights, seeded), `hf:DIR` (a Hugging Face model directory), `gguf:FILE`.");
+            println!("Presets:");
             for (name, what) in model::PRESETS {
                 let cfg = model::preset(name).expect("listed preset");
                 println!("  {name:<14} {:>8.1}M params  {what}", cfg.num_parameters() as f64 / 1e6);

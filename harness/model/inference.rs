@@ -107,15 +107,24 @@ fn nf4_settings(dir: &Path) -> Result<(Option<usize>, Option<bool>)> {
 }
 
 /// What `ftbench generate` was asked.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct GenerateRequest {
+    /// preset:NAME, hf:DIR or gguf:FILE (default: the adapter's base model).
+    #[arg(long)]
     pub model: Option<String>,
+    /// An adapter folder (PEFT layout) written by a cell with `save_adapter: true`.
+    #[arg(long)]
     pub adapter: Option<PathBuf>,
+    /// The prompt text (encoded with the model's tokenizer).
+    #[arg(long, conflicts_with = "prompt_ids", required_unless_present = "prompt_ids")]
     pub prompt: Option<String>,
-    /// Token ids, comma- or space-separated (instead of `prompt`).
+    /// The prompt as token ids, comma- or space-separated (models without a tokenizer).
+    #[arg(long)]
     pub prompt_ids: Option<String>,
+    #[arg(long, default_value_t = 32)]
     pub max_new_tokens: usize,
-    /// Print ids instead of text.
+    /// Print the continuation's token ids instead of its text.
+    #[arg(long)]
     pub ids: bool,
 }
 

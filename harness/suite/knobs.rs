@@ -34,7 +34,7 @@ macro_rules! knobs {
         #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
         #[serde(deny_unknown_fields)]
         pub struct Grid {
-            /// Model specs: `preset:NAME` (or set `model` in a together axis).
+            /// Model specs: `preset:NAME`, `hf:DIR`, `gguf:FILE` (or set `model` in a together axis).
             #[serde(default)]
             pub models: Vec<String>,
             /// Fine-tuning methods (or set `method` in a together axis).
