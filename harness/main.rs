@@ -45,12 +45,24 @@ enum Command {
         #[arg(long, default_value = "results")]
         results: PathBuf,
     },
-    /// Write CSV and HTML reports from one or more result folders.
+    /// Write CSV, SVG charts and one self-contained HTML report from one or more result folders
+    /// (merged; a cell recorded in several keeps its newest record).
     Report {
         dirs: Vec<PathBuf>,
         /// Output folder (default: reports/<name of the first folder>).
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// What changed between two result sets, cell by cell: step time (95% interval: within
+    /// noise or not), peak memory, held-out loss.
+    Compare {
+        /// The baseline results folder.
+        base: PathBuf,
+        /// The results folder to compare with it.
+        new: PathBuf,
+        /// Also write the comparison as CSV.
+        #[arg(long)]
+        csv: Option<PathBuf>,
     },
     /// Estimate a run's peak memory by component, where it fits, and its time and cost.
     Estimate(Box<ftbench::estimate::EstimateArgs>),
@@ -157,7 +169,7 @@ fn run(cli: Cli) -> Result<()> {
             });
             let f = report::write_report(&dirs, &out)?;
             println!(
-                "{} records{} → {}, {}, {}",
+                "{} records{} → {}, {}, {}, {}, {} charts",
                 f.records,
                 if f.problems > 0 {
                     format!(" ({} unreadable files skipped)", f.problems)
@@ -166,8 +178,18 @@ fn run(cli: Cli) -> Result<()> {
                 },
                 f.html.display(),
                 f.cells_csv.display(),
-                f.groups_csv.display()
+                f.groups_csv.display(),
+                f.article_csv.display(),
+                f.charts.len()
             );
+        }
+        Command::Compare { base, new, csv } => {
+            let c = report::compare(std::slice::from_ref(&base), std::slice::from_ref(&new))?;
+            print!("{}", c.to_text());
+            if let Some(path) = csv {
+                c.write_csv(&path)?;
+                println!("CSV: {}", path.display());
+            }
         }
         Command::Estimate(args) => ftbench::estimate::run_estimate(&args)?,
         Command::Generate(req) => println!("{}", model::run_generate(&req)?),

@@ -16,6 +16,12 @@ pub struct Environment {
     pub threads: usize,
     pub total_memory_bytes: Option<u64>,
     pub candle_version: String,
+    /// CPU matmul backend: "gemm" (candle's default) or "mkl".
+    #[serde(default)]
+    pub blas: String,
+    /// RAYON_NUM_THREADS / OMP_NUM_THREADS / MKL_NUM_THREADS / KMP_BLOCKTIME as set for the cell.
+    #[serde(default)]
+    pub thread_env: String,
 }
 
 impl Environment {
@@ -46,6 +52,12 @@ impl Environment {
             threads: rayon::current_num_threads(),
             total_memory_bytes,
             candle_version: "0.11.1".to_string(),
+            blas: ftbench_kernels::blas::BACKEND.to_string(),
+            thread_env: ["RAYON_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "KMP_BLOCKTIME"]
+                .iter()
+                .filter_map(|k| std::env::var(k).ok().map(|v| format!("{k}={v}")))
+                .collect::<Vec<_>>()
+                .join(" "),
         }
     }
 }

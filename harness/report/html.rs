@@ -1,23 +1,58 @@
-//! The HTML page: one self-contained file (inline CSS, no scripts, no network).
+//! The HTML page: one self-contained file (inline CSS and SVG, no scripts, no network).
 
-use super::rows::{Group, Row};
+use super::article::{METHODS, VIEWS};
+use super::charts::Chart;
+use super::frame::{strs, GroupStats, Stat};
+use super::rows::{conditions, Row};
 use crate::record::{LoadProblem, Record};
 use anyhow::{Context, Result};
 use minijinja::value::{Serde, Value};
 use minijinja::{context, Environment};
+use polars::prelude::DataFrame;
 use serde::Serialize;
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 
 const TEMPLATE: &str = include_str!("index.html.j2");
+
+/// Everything the page shows.
+pub struct Inputs<'a> {
+    pub records: &'a [Record],
+    pub rows: &'a [Row],
+    pub groups: &'a [GroupStats],
+    pub article: &'a DataFrame,
+    pub charts: &'a [Chart],
+    pub problems: &'a [LoadProblem],
+    pub sources: &'a [PathBuf],
+    pub duplicates: usize,
+}
 
 fn num(x: Option<f64>, digits: usize) -> String {
     x.map_or("–".into(), |v| format!("{v:.digits$}"))
 }
 
-fn range(med: Option<f64>, min: Option<f64>, max: Option<f64>, digits: usize, n: usize) -> String {
-    match (med, min, max) {
-        (Some(m), Some(lo), Some(hi)) if n > 1 => format!("{m:.digits$} [{lo:.digits$}–{hi:.digits$}]"),
-        (Some(m), _, _) => format!("{m:.digits$}"),
+/// "median [min–max]" over seeds (just the median for one value).
+fn range(s: &Stat, scale: f64, digits: usize) -> String {
+    match (s.median, s.min, s.max) {
+        (Some(m), Some(lo), Some(hi)) if hi > lo => {
+            format!("{:.digits$} [{:.digits$}–{:.digits$}]", m * scale, lo * scale, hi * scale)
+        }
+        (Some(m), _, _) => format!("{:.digits$}", m * scale),
+        _ => "–".into(),
+    }
+}
+
+/// "mean ± sd (95% CI lo–hi)" over seeds.
+fn mean_ci(s: &Stat, scale: f64, digits: usize) -> String {
+    match (s.mean, s.sd, s.ci95) {
+        (Some(m), Some(sd), Some((lo, hi))) => format!(
+            "{:.digits$} ± {:.digits$} (95% CI {:.digits$}–{:.digits$})",
+            m * scale,
+            sd * scale,
+            lo * scale,
+            hi * scale
+        ),
+        (Some(m), _, _) => format!("{:.digits$}", m * scale),
         _ => "–".into(),
     }
 }
@@ -26,12 +61,15 @@ fn range(med: Option<f64>, min: Option<f64>, max: Option<f64>, digits: usize, n:
 struct GroupView {
     model: String,
     method: String,
-    hardware: String,
     config: String,
     conditions: String,
     cells: String,
+    all_ok: bool,
     tokens_per_s: String,
+    step_s: String,
     peak_rss: String,
+    above_baseline: String,
+    estimate: String,
     eval_loss: String,
     eval_acc: String,
     final_loss: String,
@@ -57,138 +95,208 @@ struct RowView {
     exact: String,
 }
 
-fn conditions(batch: u32, seq: u32, accum: u32, dtype: &str, recompute: bool, steps: u32, device: &str, task: &str) -> String {
-    format!(
-        "{device}, batch {batch} × {seq} tok{}, {dtype}, recompute {}, {steps} steps, task {task}",
-        if accum > 1 { format!(" × {accum} accum") } else { String::new() },
-        if recompute { "on" } else { "off" }
-    )
+#[derive(Serialize)]
+struct ArticleView {
+    model: String,
+    rows: Vec<ArticleRowView>,
 }
 
-pub fn render(records: &[Record], rows: &[Row], groups: &[Group], problems: &[LoadProblem]) -> Result<String> {
-    let groups_v: Vec<GroupView> = groups
-        .iter()
-        .map(|g| GroupView {
-            model: g.model.clone(),
-            method: g.method.clone(),
-            hardware: g.hardware.clone(),
-            config: g.config.clone(),
-            conditions: conditions(
-                g.batch_size,
-                g.seq_len,
-                g.grad_accum,
-                &g.compute_dtype,
-                g.recompute,
-                g.steps,
-                &g.hardware,
-                &g.task,
+#[derive(Serialize)]
+struct ArticleRowView {
+    metric: String,
+    cells: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct EnvView {
+    commit: String,
+    cpu: String,
+    gpu: String,
+    system: String,
+    versions: String,
+    cells: usize,
+}
+
+fn group_view(g: &GroupStats) -> GroupView {
+    GroupView {
+        model: g.model.clone(),
+        method: g.method.clone(),
+        config: g.config.clone(),
+        conditions: g.conditions.clone(),
+        cells: format!("{}/{} ok (seeds {})", g.ok, g.cells, g.seeds),
+        all_ok: g.ok == g.cells,
+        tokens_per_s: range(&g.tokens_per_s, 1.0, 1),
+        step_s: range(&g.step_s, 1.0, 3),
+        peak_rss: range(&g.peak_rss_gb, 1.0, 3),
+        above_baseline: range(&g.above_baseline_gb, 1.0, 3),
+        estimate: num(g.estimate_gb, 3),
+        eval_loss: mean_ci(&g.eval_loss, 1.0, 4),
+        eval_acc: mean_ci(&g.eval_token_accuracy, 100.0, 1),
+        final_loss: mean_ci(&g.final_train_loss, 1.0, 4),
+    }
+}
+
+fn row_view(r: &Row) -> RowView {
+    RowView {
+        id: r.cell_id.clone(),
+        label: r.label.clone(),
+        status: r.status.clone(),
+        reason: r.reason.clone(),
+        conditions: conditions(
+            &r.device,
+            r.batch_size,
+            r.seq_len,
+            r.grad_accum,
+            &r.compute_dtype,
+            r.recompute,
+            r.steps,
+            &r.task,
+        ) + &format!(
+            ", AdamW state {}, seed {}, {} threads",
+            r.optimizer_state_dtype,
+            r.seed,
+            r.threads.map_or("?".into(), |t| t.to_string())
+        ),
+        params: match (r.params_trainable, r.params_total) {
+            (Some(t), Some(n)) if n > 0 => format!(
+                "{:.2}M / {:.2}M ({:.2}%)",
+                t as f64 / 1e6,
+                n as f64 / 1e6,
+                100.0 * t as f64 / n as f64
             ),
-            cells: format!("{}/{} ok (seeds {})", g.ok, g.cells, g.seeds),
-            tokens_per_s: range(g.tokens_per_s_median, g.tokens_per_s_min, g.tokens_per_s_max, 1, g.ok),
-            peak_rss: range(g.peak_rss_gb_median, g.peak_rss_gb_min, g.peak_rss_gb_max, 3, g.ok),
-            eval_loss: match (g.eval_loss_mean, g.eval_loss_stddev) {
-                (Some(m), Some(s)) => format!("{m:.4} ± {s:.4}"),
-                (m, _) => num(m, 4),
-            },
-            eval_acc: num(g.eval_token_accuracy_mean.map(|a| 100.0 * a), 1),
-            final_loss: num(g.final_train_loss_mean, 4),
-        })
-        .collect();
-    let rows_v: Vec<RowView> = rows
-        .iter()
-        .map(|r| RowView {
-            id: r.cell_id.clone(),
-            label: r.label.clone(),
-            status: r.status.clone(),
-            reason: r.reason.clone(),
-            conditions: conditions(
-                r.batch_size,
-                r.seq_len,
-                r.grad_accum,
-                &r.compute_dtype,
-                r.recompute,
-                r.steps,
-                &r.device,
-                &r.task,
-            ) + &format!(", seed {}, {} threads", r.seed, r.threads.map_or("?".into(), |t| t.to_string())),
-            params: match (r.params_trainable, r.params_total) {
-                (Some(t), Some(n)) => format!(
-                    "{:.2}M / {:.2}M ({:.1}%)",
-                    t as f64 / 1e6,
-                    n as f64 / 1e6,
-                    100.0 * t as f64 / n as f64
-                ),
-                _ => "–".into(),
-            },
-            tensors: match (
-                r.weights_dense_mb,
-                r.weights_nf4_mb,
-                r.quant_constants_mb,
-                r.adapters_mb,
-                r.grads_mb,
-                r.optimizer_state_mb,
-            ) {
-                (Some(d), Some(n), Some(q), Some(a), Some(g), Some(o)) => {
-                    let mut w = format!("dense {d:.1}");
-                    if n > 0.0 {
-                        w += &format!(" + NF4 {n:.1} + consts {q:.1}");
-                    }
-                    if a > 0.0 {
-                        w += &format!(" + adapters {a:.1}");
-                    }
-                    format!("weights {w}; grads {g:.1}; AdamW {o:.1}")
+            _ => "–".into(),
+        },
+        tensors: match (
+            r.weights_dense_mb,
+            r.weights_nf4_mb,
+            r.quant_constants_mb,
+            r.adapters_mb,
+            r.grads_mb,
+            r.optimizer_state_mb,
+        ) {
+            (Some(d), Some(n), Some(q), Some(a), Some(g), Some(o)) => {
+                let mut w = format!("dense {d:.1}");
+                if n > 0.0 {
+                    w += &format!(" + NF4 {n:.1} + consts {q:.1}");
                 }
-                _ => "–".into(),
-            },
-            tokens_per_s: num(r.tokens_per_s, 1),
-            step_s: match (r.median_step_s, r.stddev_step_s) {
-                (Some(m), Some(s)) => format!("{m:.3} ± {s:.3} (n={})", r.timed_steps),
-                (m, _) => num(m, 3),
-            },
-            peak_rss: num(r.peak_rss_gb, 3),
-            above_baseline: num(r.peak_rss_above_baseline_gb, 3),
-            estimate: match (r.estimate_gb, r.estimate_error_percent) {
-                (Some(e), Some(p)) => format!("{e:.3} ({p:+.1}%)"),
-                (e, _) => num(e, 3),
-            },
-            final_loss: num(r.final_train_loss, 4),
-            eval_loss: num(r.eval_loss, 4),
-            eval_acc: num(r.eval_token_accuracy.map(|a| 100.0 * a), 1),
-            exact: num(r.eval_exact_match.map(|a| 100.0 * a), 1),
-        })
-        .collect();
-    let failed: Vec<&RowView> = rows_v.iter().filter(|r| r.status != "ok").collect();
-    let suites: BTreeSet<String> = records.iter().map(|r| format!("{} ({})", r.suite.name, r.suite.file)).collect();
-    let envs: BTreeSet<String> = records
+                if a > 0.0 {
+                    w += &format!(" + adapters {a:.1}");
+                }
+                format!("weights {w}; grads {g:.1}; AdamW {o:.1}")
+            }
+            _ => "–".into(),
+        },
+        tokens_per_s: num(r.tokens_per_s, 1),
+        step_s: match (r.median_step_s, r.stddev_step_s) {
+            (Some(m), Some(s)) => format!("{m:.3} ± {s:.3} (n={})", r.timed_steps),
+            (m, _) => num(m, 3),
+        },
+        peak_rss: num(r.peak_rss_gb, 3),
+        above_baseline: num(r.peak_rss_above_baseline_gb, 3),
+        estimate: match (r.estimate_gb, r.estimate_error_percent) {
+            (Some(e), Some(p)) => format!("{e:.3} ({p:+.1}%)"),
+            (e, _) => num(e, 3),
+        },
+        final_loss: num(r.final_train_loss, 4),
+        eval_loss: num(r.eval_loss, 4),
+        eval_acc: num(r.eval_token_accuracy.map(|a| 100.0 * a), 1),
+        exact: num(r.eval_exact_match.map(|a| 100.0 * a), 1),
+    }
+}
+
+/// The pivoted article frame, one block per model.
+fn article_views(df: &DataFrame) -> Result<Vec<ArticleView>> {
+    let models = strs(df, "model")?;
+    let metrics = strs(df, "metric")?;
+    let columns: Vec<Vec<String>> = METHODS
         .iter()
-        .filter_map(|r| r.environment.as_ref())
-        .map(|e| {
-            format!(
-                "{} · {} logical CPUs, {} threads · {} {} · {:.1} GB RAM · ftbench {} ({}) · candle {}",
-                e.cpu_model,
-                e.logical_cpus,
-                e.threads,
+        .flat_map(|m| VIEWS.iter().map(move |v| format!("{m} · {v}")))
+        .map(|c| strs(df, &c))
+        .collect::<Result<_>>()?;
+    let mut out: Vec<ArticleView> = Vec::new();
+    for i in 0..df.height() {
+        let row = ArticleRowView {
+            metric: metrics[i].clone(),
+            cells: columns.iter().map(|c| c[i].clone()).collect(),
+        };
+        match out.last_mut() {
+            Some(v) if v.model == models[i] => v.rows.push(row),
+            _ => out.push(ArticleView {
+                model: models[i].clone(),
+                rows: vec![row],
+            }),
+        }
+    }
+    Ok(out)
+}
+
+fn env_views(records: &[Record]) -> Vec<EnvView> {
+    let mut out: Vec<EnvView> = Vec::new();
+    for r in records {
+        let Some(e) = r.environment.as_ref() else { continue };
+        let v = EnvView {
+            commit: e.git_commit.clone(),
+            cpu: format!("{} · {} logical CPUs, {} threads used", e.cpu_model, e.logical_cpus, e.threads),
+            gpu: if r.conditions.device == "cpu" {
+                "none used (CPU cells; no GPU or driver recorded)".into()
+            } else {
+                format!("device {} (no GPU name or driver in record schema v1)", r.conditions.device)
+            },
+            system: format!(
+                "{} {} · {:.1} GB RAM",
                 e.os,
                 e.kernel,
-                e.total_memory_bytes.unwrap_or(0) as f64 / 1e9,
-                e.ftbench_version,
-                e.git_commit,
-                e.candle_version
-            )
-        })
-        .collect();
-    let problems: Vec<String> = problems.iter().map(|p| format!("{}: {}", p.file.display(), p.message)).collect();
+                e.total_memory_bytes.unwrap_or(0) as f64 / 1e9
+            ),
+            versions: format!("ftbench {} · candle {}", e.ftbench_version, e.candle_version),
+            cells: 1,
+        };
+        match out
+            .iter_mut()
+            .find(|o| o.commit == v.commit && o.cpu == v.cpu && o.gpu == v.gpu && o.system == v.system && o.versions == v.versions)
+        {
+            Some(o) => o.cells += 1,
+            None => out.push(v),
+        }
+    }
+    out
+}
+
+pub fn render(x: &Inputs) -> Result<String> {
+    let groups: Vec<GroupView> = x.groups.iter().map(group_view).collect();
+    let rows: Vec<RowView> = x.rows.iter().map(row_view).collect();
+    let failed: Vec<&RowView> = rows.iter().filter(|r| r.status != "ok").collect();
+    let suites: BTreeSet<String> = x.records.iter().map(|r| r.suite.name.clone()).collect();
+    let suite_files: BTreeSet<String> = x.records.iter().map(|r| format!("{} ({})", r.suite.name, r.suite.file)).collect();
+    let problems: Vec<String> = x.problems.iter().map(|p| format!("{}: {}", p.file.display(), p.message)).collect();
+    let sources: Vec<String> = x.sources.iter().map(|p| p.display().to_string()).collect();
     let generated = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let title = if suites.is_empty() {
+        "no records".to_string()
+    } else {
+        suites.iter().cloned().collect::<Vec<_>>().join(", ")
+    };
+    let article = article_views(x.article)?;
     let mut env = Environment::new();
     env.add_template("index.html", TEMPLATE).context("report template")?;
     let page = env
         .get_template("index.html")
         .and_then(|t| {
             t.render(context! {
-                suites => suites, envs => envs, generated => generated, problems => problems,
-                groups => Value::from(Serde(&groups_v)),
-                rows => Value::from(Serde(&rows_v)),
+                title => title,
+                suites => suite_files,
+                sources => sources,
+                generated => generated,
+                problems => problems,
+                duplicates => x.duplicates,
+                methods => METHODS.to_vec(),
+                views => VIEWS.to_vec(),
+                article => Value::from(Serde(&article)),
+                charts => Value::from(Serde(x.charts)),
+                groups => Value::from(Serde(&groups)),
+                rows => Value::from(Serde(&rows)),
                 failed => Value::from(Serde(&failed)),
+                envs => Value::from(Serde(&env_views(x.records))),
             })
         })
         .context("rendering the report")?;

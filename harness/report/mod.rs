@@ -1,13 +1,25 @@
-//! Reports: records → a per-cell table and a per-configuration summary over seeds, written as
-//! CSV and one self-contained HTML page.
+//! Reports: records of one or more result folders → a per-cell table and per-configuration
+//! statistics over seeds (polars), the article's table as "published | estimated | measured
+//! here", SVG charts (plotters), CSV, and one self-contained HTML page. `compare` diffs two
+//! result sets.
 
+mod article;
+mod charts;
+mod compare;
+mod frame;
 mod html;
 mod rows;
+mod stats;
 
-pub use rows::{group_rows, Group, Row};
+pub use charts::{Chart, GPU_CAPACITIES_GB};
+pub use compare::{compare, Change, Comparison, LOSS_NOISE, MEMORY_NOISE};
+pub use frame::{GroupStats, Stat, METRICS, STATS};
+pub use rows::Row;
+pub use stats::{mean_ci95, t_quantile, welch_ci95, Difference};
 
-use crate::record::load_dir;
+use crate::record::{load_dir, LoadProblem, Record};
 use anyhow::{Context, Result};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The files a report wrote.
@@ -15,53 +27,105 @@ use std::path::{Path, PathBuf};
 pub struct ReportFiles {
     pub cells_csv: PathBuf,
     pub groups_csv: PathBuf,
+    pub article_csv: PathBuf,
+    pub charts: Vec<PathBuf>,
     pub html: PathBuf,
     pub records: usize,
     pub problems: usize,
+    /// Records left out because a newer record of the same cell was in another folder.
+    pub duplicates: usize,
 }
 
-/// Reads the records of every folder in `dirs` and writes cells.csv, summary.csv and
-/// index.html into `out`.
-pub fn write_report(dirs: &[PathBuf], out: &Path) -> Result<ReportFiles> {
-    let (mut records, mut problems) = (Vec::new(), Vec::new());
+/// Reads every folder's records; a cell recorded in several folders keeps its newest record.
+/// Returns the records (sorted by model, method, configuration, seed), the files that could not
+/// be read as records, and how many duplicates were dropped.
+pub fn load_records(dirs: &[PathBuf]) -> Result<(Vec<Record>, Vec<LoadProblem>, usize)> {
+    let mut by_id: BTreeMap<String, Record> = BTreeMap::new();
+    let (mut problems, mut duplicates) = (Vec::new(), 0);
     for d in dirs {
-        let (r, p) = load_dir(d)?;
-        records.extend(r);
+        let (records, p) = load_dir(d)?;
         problems.extend(p);
+        for r in records {
+            match by_id.get(&r.cell.id) {
+                Some(old) => {
+                    duplicates += 1;
+                    if r.started_at > old.started_at {
+                        by_id.insert(r.cell.id.clone(), r);
+                    }
+                }
+                None => {
+                    by_id.insert(r.cell.id.clone(), r);
+                }
+            }
+        }
     }
+    let mut records: Vec<Record> = by_id.into_values().collect();
+    records.sort_by(|a, b| {
+        (&a.cell.model, a.cell.method, &a.cell.hardware, &a.cell.label, a.cell.seed).cmp(&(
+            &b.cell.model,
+            b.cell.method,
+            &b.cell.hardware,
+            &b.cell.label,
+            b.cell.seed,
+        ))
+    });
+    Ok((records, problems, duplicates))
+}
+
+/// Reads the records of every folder in `dirs` and writes into `out`: cells.csv (one row per
+/// cell), summary.csv (one row per configuration, statistics over seeds), article.csv (the
+/// article's table), one SVG per chart, and index.html (self-contained: inline CSS and SVG).
+pub fn write_report(dirs: &[PathBuf], out: &Path) -> Result<ReportFiles> {
+    let (records, problems, duplicates) = load_records(dirs)?;
     for p in &problems {
         eprintln!("warning: {}: skipped: {}", p.file.display(), p.message);
     }
-    records.sort_by(|a, b| {
-        (&a.suite.name, &a.cell.model, a.cell.method, &a.cell.label).cmp(&(&b.suite.name, &b.cell.model, b.cell.method, &b.cell.label))
-    });
-    let rows: Vec<Row> = records.iter().map(Row::from_record).collect();
-    let groups = group_rows(&records);
+    if duplicates > 0 {
+        eprintln!("note: {duplicates} cells were recorded in more than one folder: the newest record of each is used");
+    }
+    let configs = rows::config_labels(&records);
+    let rows: Vec<Row> = records.iter().zip(configs).map(|(r, c)| Row::from_record(r, c)).collect();
+    let mut cells = frame::cells_frame(&rows)?;
+    let mut summary = frame::aggregate(&cells)?;
+    let mut article = article::table(&cells)?;
+    let groups = frame::group_stats(&summary)?;
+    let charts = charts::all(&groups, &records, &rows)?;
+
     std::fs::create_dir_all(out).with_context(|| format!("cannot create report folder {}", out.display()))?;
     let cells_csv = out.join("cells.csv");
     let groups_csv = out.join("summary.csv");
-    write_csv(&cells_csv, &rows)?;
-    write_csv(&groups_csv, &groups)?;
+    let article_csv = out.join("article.csv");
+    frame::write_csv(&mut cells, &cells_csv)?;
+    frame::write_csv(&mut summary, &groups_csv)?;
+    frame::write_csv(&mut article, &article_csv)?;
+    let mut chart_files = Vec::new();
+    for c in &charts {
+        let path = out.join(&c.file);
+        write_file(&path, c.svg.as_bytes())?;
+        chart_files.push(path);
+    }
     let html = out.join("index.html");
-    let page = html::render(&records, &rows, &groups, &problems)?;
+    let page = html::render(&html::Inputs {
+        records: &records,
+        rows: &rows,
+        groups: &groups,
+        article: &article,
+        charts: &charts,
+        problems: &problems,
+        sources: dirs,
+        duplicates,
+    })?;
     write_file(&html, page.as_bytes())?;
     Ok(ReportFiles {
         cells_csv,
         groups_csv,
+        article_csv,
+        charts: chart_files,
         html,
         records: records.len(),
         problems: problems.len(),
+        duplicates,
     })
-}
-
-fn write_csv<T: serde::Serialize>(path: &Path, rows: &[T]) -> Result<()> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    for r in rows {
-        w.serialize(r)
-            .with_context(|| format!("cannot serialize a row of {}", path.display()))?;
-    }
-    let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("csv: {e}"))?;
-    write_file(path, &bytes)
 }
 
 /// Writes through a temporary file and a rename, so a reader never sees half a file.

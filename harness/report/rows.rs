@@ -1,15 +1,15 @@
-//! Flat rows of the report: one per cell, and one per configuration over its seeds.
+//! Flat per-cell rows (the columns of cells.csv) and the configuration each cell belongs to.
 
-use crate::probe::summarize;
 use crate::record::{Record, Status};
-use serde::Serialize;
-use std::collections::BTreeMap;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
 
-const GB: f64 = 1e9;
+pub const GB: f64 = 1e9;
 const MB: f64 = 1e6;
 
-/// One cell, flattened: the columns of cells.csv.
-#[derive(Debug, Clone, Serialize)]
+/// One cell, flattened. Memory views: `*_rss_*` are process RSS (the CPU's view), `estimate_*`
+/// are the estimator's bytes (tensor bytes, and tensor bytes + runtime overhead).
+#[derive(Debug, Clone)]
 pub struct Row {
     pub suite: String,
     pub cell_id: String,
@@ -18,6 +18,10 @@ pub struct Row {
     pub method: String,
     pub hardware: String,
     pub seed: u64,
+    /// The knobs that vary among this method's cells, `name=value · ...` (seed left out).
+    pub config: String,
+    /// Hash of everything but the seed: the cells of one configuration share it.
+    pub config_id: String,
     pub status: String,
     pub reason: String,
     pub device: String,
@@ -26,31 +30,32 @@ pub struct Row {
     pub batch_size: u32,
     pub seq_len: u32,
     pub grad_accum: u32,
+    pub tokens_per_step: u64,
     pub steps: u32,
     pub recompute: bool,
     pub task: String,
-    pub threads: Option<usize>,
+    pub threads: Option<u64>,
     pub params_total: Option<u64>,
     pub params_trainable: Option<u64>,
     pub trainable_percent: Option<f64>,
-    /// Tensor bytes, MB (1e6 bytes): weights by kind, gradients, optimizer state.
     pub weights_dense_mb: Option<f64>,
     pub weights_nf4_mb: Option<f64>,
     pub quant_constants_mb: Option<f64>,
     pub adapters_mb: Option<f64>,
     pub grads_mb: Option<f64>,
     pub optimizer_state_mb: Option<f64>,
-    /// Peak process RSS, GB (1e9 bytes).
     pub peak_rss_gb: Option<f64>,
+    pub baseline_rss_gb: Option<f64>,
     pub peak_rss_above_baseline_gb: Option<f64>,
-    /// The estimate made before the run (tensor bytes + threads/allocator, GB) and its error
-    /// against the measured peak RSS above baseline, percent.
+    pub estimate_tensor_gb: Option<f64>,
     pub estimate_gb: Option<f64>,
+    /// (estimate − measured above baseline) / measured, percent; ok cells only.
     pub estimate_error_percent: Option<f64>,
     pub tokens_per_s: Option<f64>,
     pub median_step_s: Option<f64>,
+    pub mean_step_s: Option<f64>,
     pub stddev_step_s: Option<f64>,
-    pub timed_steps: usize,
+    pub timed_steps: u64,
     pub final_train_loss: Option<f64>,
     pub eval_loss: Option<f64>,
     pub eval_token_accuracy: Option<f64>,
@@ -61,9 +66,12 @@ pub struct Row {
 }
 
 impl Row {
-    pub fn from_record(r: &Record) -> Row {
+    pub fn from_record(r: &Record, config: String) -> Row {
         let c = &r.conditions;
         let env = r.environment.as_ref();
+        let m = r.model.as_ref();
+        let mb = |f: &dyn Fn(&crate::record::ModelInfo) -> u64| m.map(|m| f(m) as f64 / MB);
+        let gb = |b: Option<u64>| b.map(|b| b as f64 / GB);
         Row {
             suite: r.suite.name.clone(),
             cell_id: r.cell.id.clone(),
@@ -72,6 +80,8 @@ impl Row {
             method: r.cell.method.to_string(),
             hardware: r.cell.hardware.clone(),
             seed: r.cell.seed,
+            config,
+            config_id: config_id(r),
             status: r.status.as_str().to_string(),
             reason: r.reason.clone().unwrap_or_default(),
             device: c.device.clone(),
@@ -80,30 +90,34 @@ impl Row {
             batch_size: c.batch_size,
             seq_len: c.seq_len,
             grad_accum: c.grad_accum,
+            tokens_per_step: c.tokens_per_step,
             steps: c.steps,
             recompute: c.recompute,
             task: c.task.clone(),
-            threads: env.map(|e| e.threads),
-            params_total: r.model.as_ref().map(|m| m.params_total),
-            params_trainable: r.model.as_ref().map(|m| m.params_trainable),
-            trainable_percent: r.model.as_ref().map(|m| m.trainable_percent),
-            weights_dense_mb: r.model.as_ref().map(|m| m.weight_bytes.dense as f64 / MB),
-            weights_nf4_mb: r.model.as_ref().map(|m| m.weight_bytes.nf4_packed as f64 / MB),
-            quant_constants_mb: r.model.as_ref().map(|m| m.weight_bytes.quant_constants as f64 / MB),
-            adapters_mb: r.model.as_ref().map(|m| m.weight_bytes.adapters as f64 / MB),
-            grads_mb: r.model.as_ref().map(|m| m.grad_bytes as f64 / MB),
-            optimizer_state_mb: r.model.as_ref().map(|m| m.optimizer_state_bytes as f64 / MB),
-            peak_rss_gb: r.memory.peak_rss_bytes.map(|b| b as f64 / GB),
-            peak_rss_above_baseline_gb: r.memory.peak_above_baseline_bytes.map(|b| b as f64 / GB),
-            estimate_gb: r.estimate.as_ref().map(|e| e.total_bytes as f64 / GB),
+            threads: env.map(|e| e.threads as u64),
+            params_total: m.map(|m| m.params_total),
+            params_trainable: m.map(|m| m.params_trainable),
+            trainable_percent: m.map(|m| m.trainable_percent),
+            weights_dense_mb: mb(&|m| m.weight_bytes.dense),
+            weights_nf4_mb: mb(&|m| m.weight_bytes.nf4_packed),
+            quant_constants_mb: mb(&|m| m.weight_bytes.quant_constants),
+            adapters_mb: mb(&|m| m.weight_bytes.adapters),
+            grads_mb: mb(&|m| m.grad_bytes),
+            optimizer_state_mb: mb(&|m| m.optimizer_state_bytes),
+            peak_rss_gb: gb(r.memory.peak_rss_bytes),
+            baseline_rss_gb: gb(r.memory.baseline_rss_bytes),
+            peak_rss_above_baseline_gb: gb(r.memory.peak_above_baseline_bytes),
+            estimate_tensor_gb: gb(r.estimate.as_ref().map(|e| e.peak_tensor_bytes)),
+            estimate_gb: gb(r.estimate.as_ref().map(|e| e.total_bytes)),
             estimate_error_percent: match (&r.estimate, r.memory.peak_above_baseline_bytes) {
                 (Some(e), Some(m)) if m > 0 && r.status == Status::Ok => Some(100.0 * (e.total_bytes as f64 - m as f64) / m as f64),
                 _ => None,
             },
             tokens_per_s: r.timing.tokens_per_s,
             median_step_s: r.timing.median_step_s,
+            mean_step_s: r.timing.mean_step_s,
             stddev_step_s: r.timing.stddev_step_s,
-            timed_steps: r.timing.steady_step_s.len(),
+            timed_steps: r.timing.steady_step_s.len() as u64,
             final_train_loss: r.final_train_loss,
             eval_loss: r.eval.as_ref().map(|e| e.loss),
             eval_token_accuracy: r.eval.as_ref().map(|e| e.token_accuracy),
@@ -113,98 +127,78 @@ impl Row {
             started_at: r.started_at.clone(),
         }
     }
-}
 
-/// One configuration (everything but the seed) over its seeds: the columns of summary.csv.
-/// Statistics are over the cells that ended ok.
-#[derive(Debug, Clone, Serialize)]
-pub struct Group {
-    pub suite: String,
-    pub model: String,
-    pub method: String,
-    pub hardware: String,
-    pub batch_size: u32,
-    pub seq_len: u32,
-    pub grad_accum: u32,
-    pub steps: u32,
-    pub compute_dtype: String,
-    pub recompute: bool,
-    pub task: String,
-    /// The varying knobs of this configuration, as in the cell labels (seed left out).
-    pub config: String,
-    pub cells: usize,
-    pub ok: usize,
-    pub seeds: String,
-    pub tokens_per_s_median: Option<f64>,
-    pub tokens_per_s_min: Option<f64>,
-    pub tokens_per_s_max: Option<f64>,
-    pub peak_rss_gb_median: Option<f64>,
-    pub peak_rss_gb_min: Option<f64>,
-    pub peak_rss_gb_max: Option<f64>,
-    pub eval_loss_mean: Option<f64>,
-    pub eval_loss_stddev: Option<f64>,
-    pub eval_token_accuracy_mean: Option<f64>,
-    pub final_train_loss_mean: Option<f64>,
-}
-
-pub fn group_rows(records: &[Record]) -> Vec<Group> {
-    let mut groups: BTreeMap<String, Vec<&Record>> = BTreeMap::new();
-    for r in records {
-        let mut key_cell = r.cell.clone();
-        key_cell.seed = 0;
-        key_cell.id.clear();
-        key_cell.label.clear();
-        let key = format!("{}\u{1}{}", r.suite.name, serde_json::to_string(&key_cell).unwrap_or_default());
-        groups.entry(key).or_default().push(r);
+    pub fn ok(&self) -> bool {
+        self.status == "ok"
     }
-    groups
-        .into_values()
-        .map(|rs| {
-            let first = rs[0];
-            let ok: Vec<&Record> = rs.iter().copied().filter(|r| r.status == Status::Ok).collect();
-            let stat = |f: &dyn Fn(&Record) -> Option<f64>| summarize(&ok.iter().filter_map(|r| f(r)).collect::<Vec<_>>());
-            let tps = stat(&|r| r.timing.tokens_per_s);
-            let rss = stat(&|r| r.memory.peak_rss_bytes.map(|b| b as f64 / GB));
-            let eval = stat(&|r| r.eval.as_ref().map(|e| e.loss));
-            let acc = stat(&|r| r.eval.as_ref().map(|e| e.token_accuracy));
-            let fin = stat(&|r| r.final_train_loss);
-            let c = &first.conditions;
-            let config = first
-                .cell
-                .label
-                .split(" · ")
-                .filter(|p| !p.starts_with("seed="))
-                .collect::<Vec<_>>()
-                .join(" · ");
-            let mut seeds: Vec<u64> = rs.iter().map(|r| r.cell.seed).collect();
-            seeds.sort();
-            Group {
-                suite: first.suite.name.clone(),
-                model: first.cell.model.clone(),
-                method: first.cell.method.to_string(),
-                hardware: first.cell.hardware.clone(),
-                batch_size: c.batch_size,
-                seq_len: c.seq_len,
-                grad_accum: c.grad_accum,
-                steps: c.steps,
-                compute_dtype: c.compute_dtype.clone(),
-                recompute: c.recompute,
-                task: c.task.clone(),
-                config,
-                cells: rs.len(),
-                ok: ok.len(),
-                seeds: seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(" "),
-                tokens_per_s_median: tps.map(|s| s.median),
-                tokens_per_s_min: tps.map(|s| s.min),
-                tokens_per_s_max: tps.map(|s| s.max),
-                peak_rss_gb_median: rss.map(|s| s.median),
-                peak_rss_gb_min: rss.map(|s| s.min),
-                peak_rss_gb_max: rss.map(|s| s.max),
-                eval_loss_mean: eval.map(|s| s.mean),
-                eval_loss_stddev: eval.and_then(|s| s.stddev),
-                eval_token_accuracy_mean: acc.map(|s| s.mean),
-                final_train_loss_mean: fin.map(|s| s.mean),
+}
+
+/// A short hash of a cell's configuration without its seed (model, method, hardware, knobs).
+pub fn config_id(r: &Record) -> String {
+    let key = serde_json::json!({
+        "model": r.cell.model, "method": r.cell.method, "hardware": r.cell.hardware, "knobs": r.cell.knobs,
+    });
+    let digest = Sha256::digest(key.to_string().as_bytes());
+    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+fn show(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(a) => format!("[{}]", a.iter().map(show).collect::<Vec<_>>().join(",")),
+        other => other.to_string(),
+    }
+}
+
+/// For each record, the knobs whose values differ among the records of its method, as
+/// `name=value · ...`. Knobs a method ignores are reset to their defaults before a cell id is
+/// computed, so comparing within a method keeps `lora_rank` out of full fine-tuning's label.
+pub fn config_labels(records: &[Record]) -> Vec<String> {
+    let knobs: Vec<BTreeMap<String, serde_json::Value>> = records
+        .iter()
+        .map(|r| match serde_json::to_value(&r.cell.knobs) {
+            Ok(serde_json::Value::Object(m)) => m.into_iter().collect(),
+            _ => BTreeMap::new(),
+        })
+        .collect();
+    let mut varying: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let methods: BTreeSet<String> = records.iter().map(|r| r.cell.method.to_string()).collect();
+    for method in &methods {
+        let mine: Vec<&BTreeMap<String, serde_json::Value>> = records
+            .iter()
+            .zip(&knobs)
+            .filter(|(r, _)| r.cell.method.as_str() == method)
+            .map(|(_, k)| k)
+            .collect();
+        let names: BTreeSet<&String> = mine.iter().flat_map(|k| k.keys()).collect();
+        let set = varying.entry(method.clone()).or_default();
+        for name in names {
+            let values: BTreeSet<String> = mine.iter().map(|k| k.get(name).map(show).unwrap_or_default()).collect();
+            if values.len() > 1 {
+                set.insert(name.clone());
             }
+        }
+    }
+    records
+        .iter()
+        .zip(&knobs)
+        .map(|(r, k)| {
+            let names = varying.get(r.cell.method.as_str()).cloned().unwrap_or_default();
+            names
+                .iter()
+                .map(|n| format!("{n}={}", k.get(n).map(show).unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(" · ")
         })
         .collect()
+}
+
+/// The conditions of a number, in words.
+#[allow(clippy::too_many_arguments)]
+pub fn conditions(device: &str, batch: u32, seq: u32, accum: u32, dtype: &str, recompute: bool, steps: u32, task: &str) -> String {
+    format!(
+        "{device}, batch {batch} × {seq} tok{}, {dtype}, recompute {}, {steps} steps, task {task}",
+        if accum > 1 { format!(" × {accum} accum") } else { String::new() },
+        if recompute { "on" } else { "off" }
+    )
 }

@@ -3,6 +3,7 @@
 //! - [`adamw`]: a fused, in-place AdamW step over a parameter, its gradient and f32 moment
 //!   buffers (one pass over memory, no temporaries), with the gradient-clipping coefficient
 //!   folded in.
+//! - [`blas`]: which CPU matmul backend the build uses (MKL behind the `mkl` feature).
 //! - [`reduce`]: sum of squares of a tensor in f64 (for the global gradient norm).
 //! - [`nf4`]: NF4 blockwise quantization and dequantization (with optional double quantization of
 //!   the block constants), bit-compatible with bitsandbytes' `quantize_4bit(quant_type="nf4")`.
@@ -13,6 +14,7 @@
 //! that applies it to tensors in place. CPU only for now; CUDA comes behind a `cuda` feature.
 
 pub mod adamw;
+pub mod blas;
 pub mod linear;
 pub mod nf4;
 pub mod reduce;

@@ -1,0 +1,318 @@
+//! The article's table reproduced as "published | estimated | measured here", one block of rows
+//! per model of the suite, pivoted with polars from a long (model, metric, column, value) frame.
+//!
+//! - published: the article's claims for a 7B model on GPUs;
+//! - estimated: ftbench's estimator for Llama-2-7B with the article's settings (batch 4 × 512,
+//!   gradient checkpointing, r16 on all linears, bf16 compute; GPU device view) and, for this
+//!   model, the estimate each cell stored before it ran (CPU: tensor bytes + runtime);
+//! - measured here: this suite's medians over the ok cells of the model and method.
+
+use super::charts::GPU_CAPACITIES_GB;
+use super::frame::{f64s, strs, u64s};
+use crate::estimate::{estimate, load_profiles, EstimateInput, Implementation, Optimizer, Precision, ARTICLE_CLAIMS};
+use crate::model::preset;
+use crate::suite::Method;
+use anyhow::{Context, Result};
+use polars::frame::PivotColumnNaming;
+use polars::prelude::{col, cols, element, len, lit, Column, DataFrame, IntoLazy};
+use std::sync::Arc;
+
+pub const METHODS: &[&str] = &["full", "lora", "qlora"];
+pub const VIEWS: &[&str] = &["published", "estimated", "measured here"];
+
+const METRICS: &[&str] = &[
+    "Parameters updated",
+    "Peak memory",
+    "Accuracy loss vs full",
+    "Tokens/s",
+    "Hardware that fits",
+    "Relative cost (vs full)",
+];
+
+/// The article's words for each metric and method (memory from `ARTICLE_CLAIMS`).
+fn published(metric: &str, method: &str) -> String {
+    let i = METHODS.iter().position(|m| *m == method).unwrap_or(0);
+    match metric {
+        "Parameters updated" => ["100%", "~1–5%", "~1–5%"][i].into(),
+        "Peak memory" => ARTICLE_CLAIMS
+            .iter()
+            .find(|c| c.0 == method)
+            .map_or("–".into(), |c| format!("{:.0}–{:.0} GB\n(7B, GPU VRAM)", c.1, c.2)),
+        "Accuracy loss vs full" => ["none (baseline)", "<1%", "~1–2%"][i].into(),
+        "Hardware that fits" => ["multiple A100/H100", "1× RTX 4090/3090", "1× RTX 4060/3060"][i].into(),
+        _ => "–\n(not in the article)".into(),
+    }
+}
+
+/// Llama-2-7B with the article's settings: estimate, smallest and cheapest GPU that fits.
+struct SevenB {
+    trainable_percent: f64,
+    tensor_gb: f64,
+    device_gb: f64,
+    smallest: Option<(String, f64)>,
+    /// (profile, tokens/s at the assumed MFU, US$ per million tokens).
+    cheapest: Option<(String, f64, f64)>,
+    mfu: f64,
+}
+
+fn seven_b(method: &str) -> Option<SevenB> {
+    let cfg = preset("llama2-7b")?;
+    let method = match method {
+        "full" => Method::Full,
+        "lora" => Method::Lora,
+        _ => Method::Qlora,
+    };
+    let x = EstimateInput {
+        method,
+        batch: 4,
+        seq_len: 512,
+        loss_tokens: 4 * 512,
+        precision: Precision::Mixed,
+        optimizer: Optimizer::Adamw,
+        recompute: true,
+        lora_rank: 16,
+        lora_targets: vec!["all-linear".into()],
+        nf4_block_size: 64,
+        nf4_double_quant: true,
+        implementation: Implementation::Pytorch,
+        gpu: true,
+    };
+    let e = estimate(&cfg, &x).ok()?;
+    let profiles = load_profiles(None).ok()?;
+    let fits: Vec<_> = profiles
+        .profiles
+        .iter()
+        .filter(|p| p.gpu && e.total_bytes as f64 <= p.memory_gb * 1e9)
+        .collect();
+    let smallest = fits
+        .iter()
+        .min_by(|a, b| a.memory_gb.total_cmp(&b.memory_gb))
+        .map(|p| (p.name.clone(), p.memory_gb));
+    let cheapest = fits
+        .iter()
+        .filter_map(|p| {
+            let tps = p.bf16_tflops * 1e12 * profiles.assumed_mfu / e.flops_per_token;
+            p.price_per_hour.map(|c| (p.name.clone(), tps, c / (tps * 3600.0) * 1e6))
+        })
+        .min_by(|a, b| a.2.total_cmp(&b.2));
+    Some(SevenB {
+        trainable_percent: 100.0 * e.params_trainable as f64 / (e.params_base + e.params_adapters) as f64,
+        tensor_gb: e.peak_tensor_bytes as f64 / 1e9,
+        device_gb: e.total_bytes as f64 / 1e9,
+        smallest,
+        cheapest,
+        mfu: profiles.assumed_mfu,
+    })
+}
+
+/// Per (model, method) medians over ok cells, computed with polars.
+struct Measured {
+    n: u64,
+    trainable_percent: Option<f64>,
+    peak_rss_gb: Option<f64>,
+    above_baseline_gb: Option<f64>,
+    estimate_gb: Option<f64>,
+    tokens_per_s: Option<f64>,
+    eval_loss: Option<f64>,
+    eval_token_accuracy: Option<f64>,
+}
+
+fn measured(cells: &DataFrame) -> Result<Vec<(String, String, Measured)>> {
+    let df = cells
+        .clone()
+        .lazy()
+        .filter(col("status").eq(lit("ok")))
+        .group_by_stable([col("model"), col("method")])
+        .agg([
+            len().alias("n"),
+            col("trainable_percent").median(),
+            col("peak_rss_gb").median(),
+            col("peak_rss_above_baseline_gb").median(),
+            col("estimate_gb").median(),
+            col("tokens_per_s").median(),
+            col("eval_loss").median(),
+            col("eval_token_accuracy").median(),
+        ])
+        .collect()
+        .context("medians per model and method")?;
+    let (models, methods, n) = (strs(&df, "model")?, strs(&df, "method")?, u64s(&df, "n")?);
+    let f = |c: &str| f64s(&df, c);
+    let (tp, rss, above, est, tps, loss, acc) = (
+        f("trainable_percent")?,
+        f("peak_rss_gb")?,
+        f("peak_rss_above_baseline_gb")?,
+        f("estimate_gb")?,
+        f("tokens_per_s")?,
+        f("eval_loss")?,
+        f("eval_token_accuracy")?,
+    );
+    Ok((0..df.height())
+        .map(|i| {
+            (
+                models[i].clone(),
+                methods[i].clone(),
+                Measured {
+                    n: n[i].unwrap_or(0),
+                    trainable_percent: tp[i],
+                    peak_rss_gb: rss[i],
+                    above_baseline_gb: above[i],
+                    estimate_gb: est[i],
+                    tokens_per_s: tps[i],
+                    eval_loss: loss[i],
+                    eval_token_accuracy: acc[i],
+                },
+            )
+        })
+        .collect())
+}
+
+fn gb(v: f64) -> String {
+    if v >= 1.0 {
+        format!("{v:.2} GB")
+    } else {
+        format!("{:.0} MB", v * 1000.0)
+    }
+}
+
+/// The "estimated" cell of a metric for a method.
+fn estimated(metric: &str, method: &str, seven: Option<&SevenB>, full7: Option<&SevenB>, here: Option<&Measured>) -> String {
+    let Some(s) = seven else { return "–".into() };
+    match metric {
+        "Parameters updated" => format!("{:.2}%\n(7B, r16 all linear)", s.trainable_percent),
+        "Peak memory" => {
+            let mut t = format!("7B: {:.1} GB device\n({:.1} GB tensors, GPU)", s.device_gb, s.tensor_gb);
+            if let Some(e) = here.and_then(|m| m.estimate_gb) {
+                t += &format!("\nthis model: {}\n(tensors + runtime, CPU)", gb(e));
+            }
+            t
+        }
+        "Tokens/s" => s.cheapest.as_ref().map_or("–".into(), |(p, tps, _)| {
+            format!("7B on {p}: {tps:.0}\n(at MFU {:.0}%)", 100.0 * s.mfu)
+        }),
+        "Hardware that fits" => s.smallest.as_ref().map_or("no listed GPU".into(), |(p, gb)| {
+            format!("smallest: {p}\n({gb:.0} GB ≥ {:.1} GB)", s.device_gb)
+        }),
+        "Relative cost (vs full)" => match (&s.cheapest, full7.and_then(|f| f.cheapest.as_ref())) {
+            (Some((p, _, usd)), Some((_, _, full_usd))) => {
+                let rel = if method == "full" {
+                    "1.00× (baseline)".to_string()
+                } else {
+                    format!("{:.2}× full", usd / full_usd)
+                };
+                format!("{rel}\n7B: ${usd:.2}/M tokens on {p}")
+            }
+            _ => "–".into(),
+        },
+        _ => "–".into(),
+    }
+}
+
+/// The "measured here" cell of a metric for a method on one model.
+fn measured_cell(metric: &str, method: &str, m: Option<&Measured>, full: Option<&Measured>) -> String {
+    let Some(m) = m else { return "not run\n(or no ok cell)".into() };
+    let seeds = format!("median of {} ok cell{}", m.n, if m.n == 1 { "" } else { "s" });
+    match metric {
+        "Parameters updated" => m.trainable_percent.map_or("–".into(), |p| format!("{p:.2}%\n(counted)")),
+        "Peak memory" => match (m.peak_rss_gb, m.above_baseline_gb) {
+            (Some(p), Some(a)) => format!("{} peak RSS\n({} above baseline;\nCPU process, {seeds})", gb(p), gb(a)),
+            (Some(p), None) => format!("{} peak RSS\n(CPU process, {seeds})", gb(p)),
+            _ => "–".into(),
+        },
+        "Accuracy loss vs full" => {
+            let (Some(acc), Some(loss)) = (m.eval_token_accuracy, m.eval_loss) else {
+                return "–".into();
+            };
+            if method == "full" {
+                return format!("baseline:\ntoken acc {:.1}%, loss {loss:.3}", 100.0 * acc);
+            }
+            match full.and_then(|f| f.eval_token_accuracy.zip(f.eval_loss)) {
+                Some((fa, fl)) => format!(
+                    "{:+.1} pp token acc\n({:.1}% vs {:.1}%);\nloss {:+.1}%",
+                    100.0 * (acc - fa),
+                    100.0 * acc,
+                    100.0 * fa,
+                    100.0 * (loss - fl) / fl
+                ),
+                None => format!("token acc {:.1}%, loss {loss:.3}\n(no full run to compare)", 100.0 * acc),
+            }
+        }
+        "Tokens/s" => m.tokens_per_s.map_or("–".into(), |t| format!("{t:.0}\n(CPU, {seeds})")),
+        "Hardware that fits" => match m.peak_rss_gb {
+            Some(p) => match GPU_CAPACITIES_GB.iter().find(|c| **c >= p) {
+                Some(c) => format!("{c:.0} GB class\n(peak RSS {} ≤ {c:.0} GB)", gb(p)),
+                None => format!("none listed\n(peak RSS {} > 141 GB)", gb(p)),
+            },
+            None => "–".into(),
+        },
+        "Relative cost (vs full)" => match (m.tokens_per_s, full.and_then(|f| f.tokens_per_s)) {
+            (Some(_), _) if method == "full" => "1.00× (baseline)".into(),
+            (Some(t), Some(ft)) => format!("{:.2}× full\n(time per token, same CPU)", ft / t),
+            _ => "–".into(),
+        },
+        _ => "–".into(),
+    }
+}
+
+/// The pivoted table: columns model, metric, then `METHOD · VIEW` for every method and view.
+pub fn table(cells: &DataFrame) -> Result<DataFrame> {
+    let measured = measured(cells)?;
+    let mut models: Vec<String> = Vec::new();
+    for (m, _, _) in &measured {
+        if !models.contains(m) {
+            models.push(m.clone());
+        }
+    }
+    // Models with no ok cell still get their rows (all "not run").
+    for m in strs(cells, "model")? {
+        if !models.contains(&m) {
+            models.push(m);
+        }
+    }
+    let sevens: Vec<Option<SevenB>> = METHODS.iter().map(|m| seven_b(m)).collect();
+    let (mut l_model, mut l_metric, mut l_column, mut l_value) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for model in &models {
+        let get = |method: &str| measured.iter().find(|(mo, me, _)| mo == model && me == method).map(|x| &x.2);
+        for metric in METRICS {
+            for (k, method) in METHODS.iter().enumerate() {
+                let values = [
+                    published(metric, method),
+                    estimated(metric, method, sevens[k].as_ref(), sevens[0].as_ref(), get(method)),
+                    measured_cell(metric, method, get(method), get("full")),
+                ];
+                for (view, value) in VIEWS.iter().zip(values) {
+                    l_model.push(model.clone());
+                    l_metric.push(metric.to_string());
+                    l_column.push(format!("{method} · {view}"));
+                    l_value.push(value);
+                }
+            }
+        }
+    }
+    let long = DataFrame::new(
+        l_model.len(),
+        vec![
+            Column::new("model".into(), l_model),
+            Column::new("metric".into(), l_metric),
+            Column::new("column".into(), l_column),
+            Column::new("value".into(), l_value),
+        ],
+    )?;
+    let names: Vec<String> = METHODS
+        .iter()
+        .flat_map(|m| VIEWS.iter().map(move |v| format!("{m} · {v}")))
+        .collect();
+    let on_columns = DataFrame::new(names.len(), vec![Column::new("column".into(), names)])?;
+    long.lazy()
+        .pivot(
+            cols(["column"]),
+            Arc::new(on_columns),
+            cols(["model", "metric"]),
+            cols(["value"]),
+            element().first(),
+            true,
+            "_".into(),
+            PivotColumnNaming::Auto,
+        )
+        .collect()
+        .context("pivoting the article table")
+}

@@ -1,0 +1,246 @@
+//! Scatter charts: accuracy against memory (Pareto view) and the estimate against the measured memory.
+
+use super::{
+    err, gb_label, lin_range, log_range, log_ticks, method_color, no_data, render, short_model, Chart, FONT, GREY, LIGHT, LIGHTER,
+};
+use crate::report::frame::GroupStats;
+use crate::report::rows::Row;
+use anyhow::Result;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+/// Draws one marker at a data point: the shape says the model (circle, triangle, square, cross).
+macro_rules! marker {
+    ($chart:expr, $shape:expr, $at:expr, $style:expr) => {{
+        let (at, style): ((f64, f64), ShapeStyle) = ($at, $style);
+        match $shape % 4 {
+            0 => $chart.draw_series(std::iter::once(Circle::new(at, 5, style))),
+            1 => $chart.draw_series(std::iter::once(TriangleMarker::new(at, 7, style))),
+            2 => $chart.draw_series(std::iter::once(EmptyElement::at(at) + Rectangle::new([(-4, -4), (4, 4)], style))),
+            _ => $chart.draw_series(std::iter::once(Cross::new(at, 5, style.stroke_width(2)))),
+        }
+        .map_err(err)?;
+    }};
+}
+
+/// Held-out token accuracy against peak memory, one marker per configuration (colour: method,
+/// shape: model), error bars min–max over seeds, and the Pareto front (no point has less memory
+/// and more accuracy).
+pub fn pareto(groups: &[GroupStats]) -> Result<Chart> {
+    let pts: Vec<&GroupStats> = groups
+        .iter()
+        .filter(|g| g.ok > 0 && g.peak_rss_gb.median.is_some() && g.eval_token_accuracy.mean.is_some())
+        .collect();
+    let mut models: Vec<String> = pts.iter().map(|g| g.model.clone()).collect();
+    models.sort();
+    models.dedup();
+    let svg = render("Accuracy against memory (Pareto view)", |area| {
+        if pts.is_empty() {
+            return no_data(area, "no cell ended ok with an evaluation: nothing to plot");
+        }
+        let xs = log_range(
+            pts.iter()
+                .flat_map(|g| [g.peak_rss_gb.min, g.peak_rss_gb.max, g.peak_rss_gb.median])
+                .flatten(),
+        );
+        let ys = lin_range(
+            pts.iter()
+                .flat_map(|g| [g.eval_token_accuracy.min, g.eval_token_accuracy.max])
+                .flatten()
+                .map(|a| 100.0 * a),
+        );
+        let mut chart = ChartBuilder::on(area)
+            .margin(14)
+            .x_label_area_size(44)
+            .y_label_area_size(70)
+            .build_cartesian_2d((xs.0..xs.1).log_scale().with_key_points(log_ticks(xs.0, xs.1)), ys.0..ys.1)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("peak process RSS (CPU), GB — log scale; median over seeds")
+            .y_desc("held-out token accuracy, %")
+            .x_label_formatter(&|v| gb_label(*v))
+            .y_label_formatter(&|v| format!("{v:.1}"))
+            .bold_line_style(LIGHTER)
+            .light_line_style(WHITE)
+            .label_style((FONT, 12))
+            .axis_desc_style((FONT, 13))
+            .draw()
+            .map_err(err)?;
+        // Pareto front: sorted by memory, each point more accurate than every cheaper one.
+        let mut sorted: Vec<(f64, f64)> = pts
+            .iter()
+            .filter_map(|g| Some((g.peak_rss_gb.median?, 100.0 * g.eval_token_accuracy.mean?)))
+            .collect();
+        sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut front: Vec<(f64, f64)> = Vec::new();
+        for p in sorted {
+            if front.last().is_none_or(|l| p.1 > l.1) {
+                if let Some(l) = front.last().copied() {
+                    front.push((p.0, l.1));
+                }
+                front.push(p);
+            }
+        }
+        if front.len() > 1 {
+            chart
+                .draw_series(DashedLineSeries::new(front, 5, 4, GREY.stroke_width(1)))
+                .map_err(err)?
+                .label("Pareto front")
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], GREY));
+        }
+        for g in &pts {
+            let (Some(x), Some(y)) = (g.peak_rss_gb.median, g.eval_token_accuracy.mean.map(|a| 100.0 * a)) else {
+                continue;
+            };
+            let color = method_color(&g.method);
+            let s = color.stroke_width(1);
+            if let (Some(lo), Some(hi)) = (g.eval_token_accuracy.min, g.eval_token_accuracy.max) {
+                chart
+                    .draw_series([PathElement::new(vec![(x, 100.0 * lo), (x, 100.0 * hi)], s)])
+                    .map_err(err)?;
+            }
+            if let (Some(lo), Some(hi)) = (g.peak_rss_gb.min, g.peak_rss_gb.max) {
+                chart.draw_series([PathElement::new(vec![(lo, y), (hi, y)], s)]).map_err(err)?;
+            }
+            let shape = models.iter().position(|m| *m == g.model).unwrap_or(0);
+            marker!(chart, shape, (x, y), color.filled());
+            let label = if g.config.is_empty() {
+                g.method.clone()
+            } else {
+                format!("{} {}", g.method, g.config)
+            };
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    label,
+                    (x, y),
+                    TextStyle::from((FONT, 11).into_font()).pos(Pos::new(HPos::Left, VPos::Bottom)),
+                )))
+                .map_err(err)?;
+        }
+        legend_entries(&mut chart, &pts.iter().map(|g| g.method.clone()).collect::<Vec<_>>(), &models)?;
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.9))
+            .border_style(LIGHT)
+            .label_font((FONT, 12))
+            .draw()
+            .map_err(err)
+    })?;
+    Ok(Chart {
+        file: "pareto.svg".into(),
+        title: "Accuracy against memory".into(),
+        caption: "Held-out token accuracy (mean over seeds) against peak process RSS (median), one marker per \
+                  configuration: colour = method, shape = model; bars = min–max over seeds. The dashed line is \
+                  the Pareto front: no configuration left of it is more accurate."
+            .into(),
+        svg,
+    })
+}
+
+/// Legend entries: a coloured dot per method, a grey marker per model.
+fn legend_entries<'a, 's: 'a, X, Y>(
+    chart: &mut ChartContext<'a, SVGBackend<'s>, Cartesian2d<X, Y>>,
+    methods: &[String],
+    models: &[String],
+) -> Result<()>
+where
+    X: Ranged,
+    Y: Ranged,
+{
+    let mut ms = methods.to_vec();
+    ms.sort();
+    ms.dedup();
+    for m in ms {
+        let color = method_color(&m);
+        chart
+            .draw_series(std::iter::empty::<Circle<(X::ValueType, Y::ValueType), i32>>())
+            .map_err(err)?
+            .label(m)
+            .legend(move |(x, y)| Circle::new((x + 6, y), 5, color.filled()));
+    }
+    if models.len() > 1 {
+        for (i, m) in models.iter().enumerate() {
+            let anno = chart
+                .draw_series(std::iter::empty::<Circle<(X::ValueType, Y::ValueType), i32>>())
+                .map_err(err)?
+                .label(short_model(m));
+            let style = GREY.filled();
+            match i % 4 {
+                0 => anno.legend(move |(x, y)| Circle::new((x + 6, y), 5, style)),
+                1 => anno.legend(move |(x, y)| TriangleMarker::new((x + 6, y), 7, style)),
+                2 => anno.legend(move |(x, y)| Rectangle::new([(x + 2, y - 4), (x + 10, y + 4)], style)),
+                _ => anno.legend(move |(x, y)| Cross::new((x + 6, y), 5, GREY.stroke_width(2))),
+            };
+        }
+    }
+    Ok(())
+}
+
+/// The estimate made before each cell ran against its measured peak RSS above baseline.
+pub fn estimate_vs_measured(rows: &[Row]) -> Result<Chart> {
+    let pts: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.ok() && r.estimate_gb.is_some_and(|e| e > 0.0) && r.peak_rss_above_baseline_gb.is_some_and(|m| m > 0.0))
+        .collect();
+    let mut models: Vec<String> = pts.iter().map(|r| r.model.clone()).collect();
+    models.sort();
+    models.dedup();
+    let svg = render("Estimated against measured memory", |area| {
+        if pts.is_empty() {
+            return no_data(area, "no cell ended ok with an estimate and a measured peak");
+        }
+        let (lo, hi) = log_range(pts.iter().flat_map(|r| [r.estimate_gb, r.peak_rss_above_baseline_gb]).flatten());
+        let mut chart = ChartBuilder::on(area)
+            .margin(14)
+            .x_label_area_size(44)
+            .y_label_area_size(80)
+            .build_cartesian_2d(
+                (lo..hi).log_scale().with_key_points(log_ticks(lo, hi)),
+                (lo..hi).log_scale().with_key_points(log_ticks(lo, hi)),
+            )
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("estimated before the run: tensor bytes + runtime, GB (log)")
+            .y_desc("measured: peak RSS above baseline, GB (log)")
+            .x_label_formatter(&|v| gb_label(*v))
+            .y_label_formatter(&|v| gb_label(*v))
+            .bold_line_style(LIGHTER)
+            .label_style((FONT, 12))
+            .axis_desc_style((FONT, 13))
+            .draw()
+            .map_err(err)?;
+        chart
+            .draw_series(DashedLineSeries::new(vec![(lo, lo), (hi, hi)], 6, 4, GREY.stroke_width(1)))
+            .map_err(err)?
+            .label("estimate = measured")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], GREY));
+        for r in &pts {
+            let (Some(x), Some(y)) = (r.estimate_gb, r.peak_rss_above_baseline_gb) else {
+                continue;
+            };
+            let shape = models.iter().position(|m| *m == r.model).unwrap_or(0);
+            marker!(chart, shape, (x, y), method_color(&r.method).mix(0.85).filled());
+        }
+        legend_entries(&mut chart, &pts.iter().map(|r| r.method.clone()).collect::<Vec<_>>(), &models)?;
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.9))
+            .border_style(LIGHT)
+            .label_font((FONT, 12))
+            .draw()
+            .map_err(err)
+    })?;
+    Ok(Chart {
+        file: "estimate.svg".into(),
+        title: "Estimate against measurement".into(),
+        caption: "Each ok cell: the memory estimate stored before it ran (estimate.total_bytes: tensor bytes + \
+                  threads and allocator) against its measured peak process RSS above the pre-load baseline, GB on \
+                  log scales. On the dashed line the estimate is exact; above it the run took more than estimated."
+            .into(),
+        svg,
+    })
+}

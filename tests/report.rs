@@ -1,0 +1,309 @@
+//! The report as a person sees it: records from a real run of the binary on a tiny suite (with a
+//! failed cell), the CSVs, every SVG parsed, `report` merging folders, `compare` telling noise
+//! from change, and the HTML rendered in headless Chromium (DOM and screenshot).
+//!
+//! Without Chromium the browser part fails when `CI` is set and is skipped (saying so) otherwise.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn ftbench(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ftbench"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("ftbench runs")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn json_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn read_json(p: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+const SUITE: &str = r#"
+schema: 1
+name: rep
+description: three methods, two seeds, and one cell that must fail
+defaults: {steps: 6, timing_warmup_steps: 1, warmup_steps: 1, batch_size: 2, eval_examples: 4, lr: 0.01, lora_rank: 4}
+grid:
+  models: [preset:tiny]
+  methods: [full, lora, qlora]
+  seeds: [0, 1]
+  together:
+    length:
+      - {seq_len: 16}
+      - {seq_len: 600}   # tiny has max_position_embeddings 512: this cell fails
+exclude:
+  - {seq_len: 600, seed: 1}
+  - {seq_len: 600, method: lora}
+  - {seq_len: 600, method: qlora}
+"#;
+
+/// Every SVG parses as XML, is an <svg> root, and draws something (shapes and text).
+fn check_svg(path: &Path) -> String {
+    let svg = std::fs::read_to_string(path).unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("{}: not well-formed XML: {e}", path.display()));
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "svg", "{}", path.display());
+    let shapes = root
+        .descendants()
+        .filter(|n| matches!(n.tag_name().name(), "rect" | "polyline" | "path" | "circle" | "line" | "polygon"))
+        .count();
+    let texts = root.descendants().filter(|n| n.tag_name().name() == "text").count();
+    assert!(shapes >= 3 && texts >= 3, "{}: {shapes} shapes, {texts} texts", path.display());
+    svg
+}
+
+fn chromium() -> Option<PathBuf> {
+    for name in ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"] {
+        if let Ok(o) = Command::new("which").arg(name).output() {
+            let p = String::from_utf8_lossy(&o.stdout).trim().to_string();
+            if o.status.success() && !p.is_empty() {
+                return Some(PathBuf::from(p));
+            }
+        }
+    }
+    None
+}
+
+/// What headless Chromium printed.
+struct Browser {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs headless Chromium with `args` on `page`, killing it after two minutes. Output goes to
+/// files (a page's DOM is larger than a pipe's buffer).
+fn run_chromium(exe: &Path, profile: &Path, args: &[String], page: &Path) -> Browser {
+    let out = profile.with_extension("stdout");
+    let err = profile.with_extension("stderr");
+    let mut child = Command::new(exe)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .arg(format!("file://{}", page.display()))
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .expect("chromium starts");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if start.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    Browser {
+        ok: status.is_some_and(|s| s.success()),
+        stdout: std::fs::read_to_string(&out).unwrap_or_default(),
+        stderr: std::fs::read_to_string(&err).unwrap_or_default(),
+    }
+}
+
+#[test]
+fn report_of_a_real_run_renders_in_a_browser_and_compare_tells_noise_from_change() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(dir.join("rep.yaml"), SUITE).unwrap();
+    let run = ftbench(dir, &["run", "rep.yaml"]);
+    assert!(run.status.success(), "{}", text(&run));
+    assert!(text(&run).contains("7 cells run (6 ok, 1 failed)"), "{}", text(&run));
+    let out = dir.join("reports/rep");
+    let html_path = out.join("index.html");
+    let html = std::fs::read_to_string(&html_path).unwrap();
+
+    // CSVs: every cell; one summary row per configuration with statistics over seeds.
+    let cells = std::fs::read_to_string(out.join("cells.csv")).unwrap();
+    assert_eq!(cells.lines().count(), 8, "{cells}");
+    let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    let header = summary.lines().next().unwrap();
+    for col in [
+        "config_id",
+        "cells,ok,seeds",
+        "tokens_per_s_median",
+        "tokens_per_s_ci95_low",
+        "peak_rss_gb_max",
+        "eval_loss_sd",
+    ] {
+        assert!(header.contains(col), "{col} in {header}");
+    }
+    assert_eq!(summary.lines().count(), 5, "4 configurations: {summary}");
+    assert!(summary.contains(",2,2,0 1,") && summary.contains(",1,0,0,"), "{summary}");
+    let article = std::fs::read_to_string(out.join("article.csv")).unwrap();
+    assert!(
+        article.starts_with("model,metric,full · published,full · estimated,full · measured here,lora · published"),
+        "{article}"
+    );
+    assert!(article.contains("100–120 GB") && article.contains("8–12 GB"), "{article}");
+
+    // Charts: files parse; the page inlines each one.
+    let charts = ["memory.svg", "pareto.svg", "throughput.svg", "estimate.svg", "loss-1.svg"];
+    for c in charts {
+        let svg = check_svg(&out.join(c));
+        let body = svg.split_once('>').unwrap().1;
+        assert!(html.contains(body.trim_start()), "{c} inlined in the page");
+    }
+    let memory = std::fs::read_to_string(out.join("memory.svg")).unwrap();
+    for cap in ["8 GB GPU", "24 GB GPU", "141 GB GPU"] {
+        assert!(memory.contains(cap), "{cap} line on the memory chart");
+    }
+    assert!(html.contains("published") && html.contains("measured here") && html.contains("Llama-2-7B"));
+    assert!(html.contains("exceeds the model&#x27;s max_position_embeddings"));
+    assert!(html.contains("batch 2 × 16 tok") && html.contains("recompute off"), "conditions");
+    for outside in ["src=\"http", "href=\"http", "<link", "<script", "@import", "url("] {
+        assert!(!html.contains(outside), "self-contained: {outside} in the page");
+    }
+
+    // `report` merges folders; a cell in two folders counts once (the newest record).
+    let files = json_files(&dir.join("results/rep"));
+    for (i, f) in files.iter().enumerate() {
+        let sub = dir.join(if i % 2 == 0 { "a" } else { "b" });
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::copy(f, sub.join(f.file_name().unwrap())).unwrap();
+    }
+    std::fs::copy(&files[1], dir.join("a").join(files[1].file_name().unwrap())).unwrap();
+    let merged = ftbench(dir, &["report", "a", "b", "--out", "merged"]);
+    assert!(merged.status.success(), "{}", text(&merged));
+    assert!(text(&merged).contains("7 records"), "{}", text(&merged));
+    assert!(
+        text(&merged).contains("1 cells were recorded in more than one folder"),
+        "{}",
+        text(&merged)
+    );
+    assert_eq!(std::fs::read_to_string(dir.join("merged/cells.csv")).unwrap().lines().count(), 8);
+
+    // A report over failed cells only still renders and lists them.
+    let failed: Vec<&PathBuf> = files.iter().filter(|f| read_json(f)["status"] != "ok").collect();
+    assert_eq!(failed.len(), 1);
+    std::fs::create_dir_all(dir.join("failed")).unwrap();
+    std::fs::copy(failed[0], dir.join("failed/x.json")).unwrap();
+    let rep = ftbench(dir, &["report", "failed"]);
+    assert!(rep.status.success(), "{}", text(&rep));
+    let page = std::fs::read_to_string(dir.join("reports/failed/index.html")).unwrap();
+    assert!(page.contains("<table id=\"failed\">") && page.contains("max_position_embeddings"));
+    assert!(page.contains("no cell ended ok"), "charts say why they are empty");
+    for c in ["memory.svg", "pareto.svg", "throughput.svg", "estimate.svg"] {
+        roxmltree::Document::parse(&std::fs::read_to_string(dir.join("reports/failed").join(c)).unwrap()).unwrap();
+    }
+
+    // `compare`: a set against itself is all noise; slower steps and more memory are found.
+    let same = ftbench(dir, &["compare", "results/rep", "results/rep"]);
+    assert!(same.status.success(), "{}", text(&same));
+    let same_text = text(&same);
+    assert!(same_text.contains("step time (s): 6 within noise"), "{same_text}");
+    assert!(same_text.contains("peak RSS (GB): 6 within noise (±2.0%)"), "{same_text}");
+    assert!(same_text.contains("status: 1 error → error"), "{same_text}");
+    std::fs::create_dir_all(dir.join("new")).unwrap();
+    for f in &files {
+        let mut r = read_json(f);
+        if r["status"] == "ok" && r["cell"]["method"] == "lora" {
+            // Ten times the slowest step, give or take 0.1%: slower whatever the base's spread.
+            let steps: Vec<f64> = r["timing"]["steady_step_s"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_f64().unwrap())
+                .collect();
+            let max = steps.iter().cloned().fold(0.0, f64::max);
+            let slow: Vec<f64> = (0..steps.len()).map(|i| 10.0 * max * (1.0 + 0.001 * i as f64)).collect();
+            r["timing"]["steady_step_s"] = serde_json::json!(slow);
+            let rss = r["memory"]["peak_rss_bytes"].as_u64().unwrap();
+            r["memory"]["peak_rss_bytes"] = serde_json::json!(rss + rss / 10);
+        }
+        std::fs::write(dir.join("new").join(f.file_name().unwrap()), r.to_string()).unwrap();
+    }
+    let cmp = ftbench(dir, &["compare", "results/rep", "new", "--csv", "cmp.csv"]);
+    let cmp_text = text(&cmp);
+    assert!(cmp.status.success(), "{cmp_text}");
+    assert!(cmp_text.contains("step time (s): 2 slower, 4 within noise"), "{cmp_text}");
+    assert!(cmp_text.contains("peak RSS (GB): 2 more memory, 4 within noise"), "{cmp_text}");
+    assert!(cmp_text.contains("+10.0%"), "{cmp_text}");
+    let csv = std::fs::read_to_string(dir.join("cmp.csv")).unwrap();
+    assert!(
+        csv.starts_with("cell_id,cell,metric,base,new,change,ci_low,ci_high,verdict"),
+        "{csv}"
+    );
+
+    // The page in a browser.
+    let Some(exe) = chromium() else {
+        if std::env::var_os("CI").is_some() {
+            panic!("CI is set and no chromium was found: install the Debian package `chromium` (.ci/run does)");
+        }
+        eprintln!("skipping the browser check: no chromium on PATH (apt-get install chromium)");
+        return;
+    };
+    let profile = dir.join("chromium-profile");
+    let dom = run_chromium(&exe, &profile, &["--dump-dom".into()], &html_path);
+    let dom_text = &dom.stdout;
+    assert!(dom.ok && dom_text.contains("</html>"), "chromium --dump-dom failed: {}", dom.stderr);
+    for id in ["article", "summary", "cells", "failed", "env"] {
+        assert!(dom_text.contains(&format!("<table id=\"{id}\">")), "table {id} in the rendered DOM");
+    }
+    // Each chart's figure holds a drawn <svg>.
+    for c in charts {
+        let id = format!("<figure id=\"chart-{}\">", c.trim_end_matches(".svg"));
+        let fig = dom_text
+            .split_once(&id)
+            .unwrap_or_else(|| panic!("{id} in the DOM"))
+            .1
+            .split_once("</figure>")
+            .unwrap()
+            .0;
+        assert!(
+            fig.contains("<svg") && fig.contains("<text") && fig.contains("<rect"),
+            "{c} drawn in the DOM"
+        );
+    }
+    assert!(
+        dom_text.matches("<td class=\"bad\">error</td>").count() >= 2,
+        "the failed cell is listed"
+    );
+
+    let png = dir.join("report.png");
+    let shot = run_chromium(
+        &exe,
+        &profile,
+        &[format!("--screenshot={}", png.display()), "--window-size=1400,6000".into()],
+        &html_path,
+    );
+    let bytes = std::fs::read(&png).unwrap_or_else(|_| panic!("chromium --screenshot wrote nothing: {}", shot.stderr));
+    assert!(shot.ok, "chromium --screenshot failed: {}", shot.stderr);
+    assert!(
+        bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 50_000,
+        "a screenshot with content"
+    );
+    let keep = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-screenshot.png");
+    std::fs::write(&keep, &bytes).unwrap();
+    eprintln!("screenshot of the report: {}", keep.display());
+}
