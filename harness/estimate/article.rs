@@ -48,26 +48,34 @@ const SETTINGS: &[(&str, Method, Precision, f64, f64)] = &[
     ),
 ];
 
+impl EstimateInput {
+    /// The article's setting: batch 4 × 512 tokens, gradient checkpointing, AdamW, LoRA r16 on
+    /// every linear, NF4 with double quantization, PyTorch's activations on a GPU.
+    pub fn article(method: Method, precision: Precision) -> EstimateInput {
+        EstimateInput {
+            method,
+            batch: 4,
+            seq_len: 512,
+            loss_tokens: 4 * 512,
+            precision,
+            optimizer: Optimizer::Adamw,
+            recompute: true,
+            lora_rank: 16,
+            lora_targets: vec!["all-linear".into()],
+            nf4_block_size: 64,
+            nf4_double_quant: true,
+            implementation: Implementation::Pytorch,
+            gpu: true,
+        }
+    }
+}
+
 pub fn article_rows() -> Vec<ArticleRow> {
     let mut rows = Vec::new();
     for model in ["llama2-7b", "mistral-7b"] {
         let cfg = preset(model).expect("built-in preset");
         for &(setting, method, precision, alloc, device) in SETTINGS {
-            let x = EstimateInput {
-                method,
-                batch: 4,
-                seq_len: 512,
-                loss_tokens: 4 * 512,
-                precision,
-                optimizer: Optimizer::Adamw,
-                recompute: true,
-                lora_rank: 16,
-                lora_targets: vec!["all-linear".into()],
-                nf4_block_size: 64,
-                nf4_double_quant: true,
-                implementation: Implementation::Pytorch,
-                gpu: true,
-            };
+            let x = EstimateInput::article(method, precision);
             let e = estimate(&cfg, &x).expect("article settings are valid");
             let claim = ARTICLE_CLAIMS
                 .iter()

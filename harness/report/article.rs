@@ -9,7 +9,7 @@
 
 use super::charts::GPU_CAPACITIES_GB;
 use super::frame::{f64s, strs, u64s};
-use crate::estimate::{estimate, load_profiles, EstimateInput, Implementation, Optimizer, Precision, ARTICLE_CLAIMS};
+use crate::estimate::{estimate, load_profiles, EstimateInput, Precision, ARTICLE_CLAIMS};
 use crate::model::preset;
 use crate::suite::Method;
 use anyhow::{Context, Result};
@@ -62,21 +62,7 @@ fn seven_b(method: &str) -> Option<SevenB> {
         "lora" => Method::Lora,
         _ => Method::Qlora,
     };
-    let x = EstimateInput {
-        method,
-        batch: 4,
-        seq_len: 512,
-        loss_tokens: 4 * 512,
-        precision: Precision::Mixed,
-        optimizer: Optimizer::Adamw,
-        recompute: true,
-        lora_rank: 16,
-        lora_targets: vec!["all-linear".into()],
-        nf4_block_size: 64,
-        nf4_double_quant: true,
-        implementation: Implementation::Pytorch,
-        gpu: true,
-    };
+    let x = EstimateInput::article(method, Precision::Mixed);
     let e = estimate(&cfg, &x).ok()?;
     let profiles = load_profiles(None).ok()?;
     let fits: Vec<_> = profiles
