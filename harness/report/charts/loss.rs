@@ -1,6 +1,6 @@
 //! Training-loss curves: one chart per model, a line per cell.
 
-use super::{err, lin_range, method_color, no_data, render, short_model, Chart, FONT, LIGHT, LIGHTER};
+use super::{draw_legend, err, lin_range, method_color, no_data, render, short_model, Chart, FONT, LIGHTER};
 use crate::record::Record;
 use crate::report::rows::Row;
 use anyhow::Result;
@@ -75,14 +75,7 @@ pub fn loss_curves(records: &[Record], rows: &[Row]) -> Result<Vec<Chart>> {
                         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(2)));
                 }
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .background_style(WHITE.mix(0.9))
-                .border_style(LIGHT)
-                .label_font((FONT, 12))
-                .draw()
-                .map_err(err)
+            draw_legend(&mut chart, SeriesLabelPosition::UpperRight).map_err(err)
         })?;
         charts.push(Chart {
             file: format!("loss-{}.svg", k + 1),

@@ -142,6 +142,20 @@ pub(super) fn lin_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
 }
 
 /// Every chart of a report, in page order.
+/// The house legend: white box, light border, at `position`.
+pub(super) fn draw_legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.9))
+        .border_style(LIGHT)
+        .label_font((FONT, 12))
+        .draw()
+}
+
 pub fn all(groups: &[GroupStats], records: &[Record], rows: &[Row]) -> Result<Vec<Chart>> {
     let mut charts = vec![memory(groups)?, pareto(groups)?, throughput(groups)?, estimate_vs_measured(rows)?];
     charts.extend(loss_curves(records, rows)?);

@@ -1,7 +1,7 @@
 //! Scatter charts: accuracy against memory (Pareto view) and the estimate against the measured memory.
 
 use super::{
-    err, gb_label, lin_range, log_range, log_ticks, method_color, no_data, render, short_model, Chart, FONT, GREY, LIGHT, LIGHTER,
+    draw_legend, err, gb_label, lin_range, log_range, log_ticks, method_color, no_data, render, short_model, Chart, FONT, GREY, LIGHTER,
 };
 use crate::report::frame::GroupStats;
 use crate::report::rows::Row;
@@ -119,14 +119,7 @@ pub fn pareto(groups: &[GroupStats]) -> Result<Chart> {
                 .map_err(err)?;
         }
         legend_entries(&mut chart, &pts.iter().map(|g| g.method.clone()).collect::<Vec<_>>(), &models)?;
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(LIGHT)
-            .label_font((FONT, 12))
-            .draw()
-            .map_err(err)
+        draw_legend(&mut chart, SeriesLabelPosition::LowerRight).map_err(err)
     })?;
     Ok(Chart {
         file: "pareto.svg".into(),
@@ -225,14 +218,7 @@ pub fn estimate_vs_measured(rows: &[Row]) -> Result<Chart> {
             marker!(chart, shape, (x, y), method_color(&r.method).mix(0.85).filled());
         }
         legend_entries(&mut chart, &pts.iter().map(|r| r.method.clone()).collect::<Vec<_>>(), &models)?;
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.9))
-            .border_style(LIGHT)
-            .label_font((FONT, 12))
-            .draw()
-            .map_err(err)
+        draw_legend(&mut chart, SeriesLabelPosition::UpperLeft).map_err(err)
     })?;
     Ok(Chart {
         file: "estimate.svg".into(),
