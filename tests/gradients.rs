@@ -181,8 +181,9 @@ fn tiny(tied: bool) -> LlamaConfig {
     }
 }
 
-/// The whole decoder and the masked loss, against finite differences in its parameters.
-fn decoder_gradient(tied: bool) {
+/// The whole decoder and the masked loss, against finite differences in its parameters, with
+/// the fused kernels or the composed ops, with or without activation recompute.
+fn decoder_gradient(tied: bool, fused: bool, recompute: bool) {
     let cfg = tiny(tied);
     let dev = Device::Cpu;
     let weights = random_weights(&cfg, 5, DType::F64, &dev).unwrap();
@@ -194,20 +195,22 @@ fn decoder_gradient(tied: bool) {
         &dev,
     )
     .unwrap();
-    let (model, params) = (built.decoder, built.trainable);
+    let (mut model, params) = (built.decoder, built.trainable);
+    (model.fused, model.recompute) = (fused, recompute);
     let task = Task::new(TaskKind::Reverse, 10, cfg.vocab_size).unwrap();
     let batch = Batch::new(&task.train_stream(1).take(2).collect::<Vec<_>>(), &dev).unwrap();
     let loss = || ftbench::train::batch_loss(&model, &batch).unwrap().to_scalar::<f64>().unwrap();
-    let grads = ftbench::train::batch_loss(&model, &batch).unwrap().backward().unwrap();
+    let mut grads = ftbench::train::batch_loss(&model, &batch).unwrap().backward().unwrap();
     assert_eq!(params.len(), 2 * 9 + 2 + usize::from(!tied));
     for p in &params {
-        let g = grads
-            .get(p.var.as_tensor())
-            .unwrap_or_else(|| panic!("{}: no gradient", p.name))
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f64>()
-            .unwrap();
+        let in_graph = grads.remove(p.var.as_tensor());
+        let recomputed = model.take_recomputed_grad(p.var.as_tensor()).unwrap();
+        let g = match (in_graph, recomputed) {
+            (Some(a), Some(b)) => (a + b).unwrap(),
+            (Some(g), None) | (None, Some(g)) => g,
+            (None, None) => panic!("{}: no gradient", p.name),
+        };
+        let g = g.flatten_all().unwrap().to_vec1::<f64>().unwrap();
         let base = p.var.as_tensor().flatten_all().unwrap().to_vec1::<f64>().unwrap();
         let n = base.len();
         for j in (0..n).step_by((n / 6).max(1)) {
@@ -231,10 +234,123 @@ fn decoder_gradient(tied: bool) {
 
 #[test]
 fn decoder_gradient_untied_head() {
-    decoder_gradient(false);
+    decoder_gradient(false, true, false);
 }
 
 #[test]
 fn decoder_gradient_tied_head() {
-    decoder_gradient(true);
+    decoder_gradient(true, true, false);
+}
+
+#[test]
+fn decoder_gradient_composed_ops() {
+    decoder_gradient(false, false, false);
+    decoder_gradient(true, false, false);
+}
+
+#[test]
+fn decoder_gradient_under_recompute() {
+    decoder_gradient(false, true, true);
+    decoder_gradient(true, false, true);
+}
+
+// ---- ftbench_kernels' fused ops: gradients against finite differences, values against the
+// composed ops they replace.
+
+fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+    (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap()
+}
+
+#[test]
+fn fused_rms_norm_gradient_and_value() {
+    let (x, w) = (randn(&[2, 3, 8], 21), randn(&[8], 22));
+    check(&[x.clone(), w.clone()], |t| ftbench_kernels::rms_norm(&t[0], &t[1], 1e-5), 48);
+    let d = max_diff(&ftbench_kernels::rms_norm(&x, &w, 1e-5).unwrap(), &ops::rms_norm(&x, &w, 1e-5).unwrap());
+    assert!(d < 1e-14, "{d}");
+}
+
+#[test]
+fn fused_rope_gradient_and_value() {
+    // x (batch 2, seq 5, 3 heads of 8), positions from 2 (as a KV-cache step would).
+    let tables = ops::RopeTables::new(8, 10000.0, 16, DType::F64, &Device::Cpu).unwrap();
+    let rope = |x: &Tensor, start| ftbench_kernels::rope_heads(x, &tables.cos, &tables.sin, 3, start);
+    check(&[randn(&[2, 5, 24], 23)], |t| rope(&t[0], 2), 120);
+    let x = randn(&[2, 5, 24], 24);
+    let heads = x.reshape((2, 5, 3, 8)).unwrap().transpose(1, 2).unwrap();
+    for start in [0, 2] {
+        let d = max_diff(&rope(&x, start).unwrap(), &ops::rope_at(&heads, &tables, start).unwrap());
+        assert!(d < 1e-14, "start {start}: {d}");
+    }
+    assert!(rope(&x, 12).is_err(), "positions past the tables must be an error");
+}
+
+#[test]
+fn fused_causal_attention_gradient_and_value() {
+    // 4 query heads reading 2 key/value heads; 5 queries at positions 0.. and 3 at 2.. (cached).
+    let f = |t: &[Tensor]| ops::fused_causal_attention_at(&t[0], &t[1], &t[2], 0);
+    check(&[randn(&[2, 4, 5, 6], 25), randn(&[2, 2, 5, 6], 26), randn(&[2, 2, 5, 6], 27)], f, 60);
+    let g = |t: &[Tensor]| ops::fused_causal_attention_at(&t[0], &t[1], &t[2], 2);
+    check(&[randn(&[1, 4, 3, 6], 28), randn(&[1, 2, 5, 6], 29), randn(&[1, 2, 5, 6], 30)], g, 60);
+    for (t, start) in [(5, 0), (3, 2)] {
+        let (q, k, v) = (randn(&[2, 4, t, 6], 31), randn(&[2, 2, start + t, 6], 32), randn(&[2, 2, start + t, 6], 33));
+        let d = max_diff(
+            &ops::fused_causal_attention_at(&q, &k, &v, start).unwrap(),
+            &ops::causal_attention_at(&q, &k, &v, start).unwrap(),
+        );
+        assert!(d < 1e-14, "start {start}: {d}");
+    }
+}
+
+#[test]
+fn fused_swiglu_gradient_and_value() {
+    let (g, u) = (randn(&[3, 7], 34), randn(&[3, 7], 35));
+    check(&[g.clone(), u.clone()], |t| ftbench_kernels::swiglu(&t[0], &t[1]), 21);
+    let d = max_diff(&ftbench_kernels::swiglu(&g, &u).unwrap(), &ops::swiglu(&g, &u).unwrap());
+    assert!(d < 1e-14, "{d}");
+}
+
+#[test]
+fn fused_linear_cross_entropy_gradient_and_value_over_chunks() {
+    // vocab 7 in chunks of 2 rows (6 values / 3 rows): 4 chunks, the last one short.
+    let targets = Tensor::from_vec(vec![2u32, 0, 6], 3, &Device::Cpu).unwrap();
+    for chunk_values in [6, 1 << 20] {
+        let f = |t: &[Tensor]| ftbench_kernels::cross_entropy::linear_cross_entropy_chunked(&t[0], &t[1], &targets, chunk_values);
+        let (h, w) = (randn(&[3, 5], 36), randn(&[7, 5], 37));
+        check(&[h.clone(), w.clone()], f, 35);
+        let composed = ops::cross_entropy(&h.matmul(&w.t().unwrap()).unwrap(), &targets).unwrap();
+        let d = max_diff(&f(&[h, w]).unwrap(), &composed);
+        assert!(d < 1e-14, "chunk {chunk_values}: {d}");
+    }
+    let bad = Tensor::from_vec(vec![2u32, 0, 7], 3, &Device::Cpu).unwrap();
+    let err = ftbench_kernels::linear_cross_entropy(&randn(&[3, 5], 38), &randn(&[7, 5], 39), &bad).unwrap_err();
+    assert!(err.to_string().contains("target id 7 at row 2"), "{err}");
+}
+
+#[test]
+fn fused_and_composed_decoders_agree() {
+    let cfg = tiny(true);
+    let dev = Device::Cpu;
+    let weights = random_weights(&cfg, 6, DType::F64, &dev).unwrap();
+    let mut model = method::build(
+        &cfg,
+        &mut weights.clone(),
+        &MethodConfig::defaults(Method::Lora, 0),
+        DType::F64,
+        &dev,
+    )
+    .unwrap()
+    .decoder;
+    let task = Task::new(TaskKind::ReverseLm, 12, cfg.vocab_size).unwrap();
+    let batch = Batch::new(&task.train_stream(2).take(3).collect::<Vec<_>>(), &dev).unwrap();
+    let run = |m: &ftbench::model::Decoder| {
+        (
+            m.hidden_states(&batch.inputs).unwrap(),
+            ftbench::train::batch_loss(m, &batch).unwrap(),
+        )
+    };
+    let (h_fused, l_fused) = run(&model);
+    model.fused = false;
+    let (h_composed, l_composed) = run(&model);
+    assert!(max_diff(&h_fused, &h_composed) < 1e-12);
+    assert!(max_diff(&l_fused, &l_composed) < 1e-12);
 }

@@ -46,7 +46,8 @@ pub struct EstimateArgs {
     /// gpu or cpu.
     #[arg(long, default_value = "gpu", value_parser = ["gpu", "cpu"])]
     pub device: String,
-    /// Whose activations to count: pytorch (transformers + PEFT; the default on a GPU) or ftbench.
+    /// Whose activations to count: pytorch (transformers + PEFT; the default on a GPU), ftbench
+    /// (fused kernels, the default on the CPU) or ftbench-composed (fused_ops: false).
     #[arg(long, value_enum)]
     pub implementation: Option<Implementation>,
     /// Tokens to train on, for time and cost estimates.
@@ -183,7 +184,8 @@ pub fn run(args: &EstimateArgs) -> Result<()> {
         },
         match x.implementation {
             Implementation::Pytorch => "transformers + PEFT (SDPA)",
-            Implementation::Ftbench => "ftbench (candle)",
+            Implementation::Ftbench => "ftbench (candle, fused kernels)",
+            Implementation::FtbenchComposed => "ftbench (candle, composed ops)",
         }
     );
     let mut t = Table::new();

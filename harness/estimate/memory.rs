@@ -45,13 +45,19 @@ pub enum Optimizer {
     Sgd,
 }
 
+/// Logit values per chunk of ftbench's fused LM head + loss (ftbench_kernels::cross_entropy).
+const CE_CHUNK_VALUES: u64 = 1 << 22;
+
 /// Whose training code the activations are counted for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Implementation {
-    /// ftbench's decoder on candle: every intermediate of the graph is kept until backward ends,
-    /// attention scores are materialised.
+    /// ftbench's decoder on candle with its fused kernels (the default): every op output of the
+    /// graph is kept until backward ends, attention probabilities are materialised, the LM head
+    /// and loss run over vocabulary chunks.
     Ftbench,
+    /// ftbench with `fused_ops: false`: every intermediate of candle's composed ops is kept.
+    FtbenchComposed,
     /// transformers + PEFT on PyTorch with SDPA attention (no seq² scores kept) and autocast.
     Pytorch,
 }
@@ -282,16 +288,27 @@ pub fn estimate(cfg: &LlamaConfig, x: &EstimateInput) -> Result<Estimate, String
     );
     // Logits and loss buffers: f32 logits, log-softmax, and its gradient (+ the bf16 logits under autocast).
     let lt = x.loss_tokens.min(t);
-    let logit_copies: f64 = match x.implementation {
-        Implementation::Ftbench => 4.0,
-        Implementation::Pytorch => 3.0 + if compute == 2 { 0.5 } else { 0.0 },
-    };
-    push(
-        &mut c,
-        "logits",
-        (lt as f64 * s.vocab as f64 * 4.0 * logit_copies) as u64,
-        format!("{lt} positions × vocab {} × 4 B × {logit_copies} copies", s.vocab),
-    );
+    if x.implementation == Implementation::Ftbench {
+        // ftbench_kernels::linear_cross_entropy: at most one chunk of logits and its gradient.
+        let chunk = (lt * s.vocab).min(CE_CHUNK_VALUES);
+        push(
+            &mut c,
+            "logits",
+            2 * chunk * 4,
+            format!("fused LM head + loss: a chunk of {chunk} logits and its gradient (transient)"),
+        );
+    } else {
+        let logit_copies: f64 = match x.implementation {
+            Implementation::Pytorch => 3.0 + if compute == 2 { 0.5 } else { 0.0 },
+            _ => 4.0,
+        };
+        push(
+            &mut c,
+            "logits",
+            (lt as f64 * s.vocab as f64 * 4.0 * logit_copies) as u64,
+            format!("{lt} positions × vocab {} × 4 B × {logit_copies} copies", s.vocab),
+        );
+    }
 
     let persistent: u64 = ["weights", "quant_constants", "adapters", "master_weights", "optimizer_states"]
         .iter()
@@ -304,16 +321,20 @@ pub fn estimate(cfg: &LlamaConfig, x: &EstimateInput) -> Result<Estimate, String
         // start (candle's log-softmax and gather backward hold about seven vocab-wide buffers at
         // once, each gradient being zeros + sum), and at its end the gradient of the largest
         // trainable tensor created as zeros + sum (full fine-tuning).
-        Implementation::Ftbench => {
+        Implementation::Ftbench | Implementation::FtbenchComposed => {
             let largest = if x.method == Method::Full { s.vocab * s.h * master } else { 0 };
-            let loss_backward = 7 * lt * s.vocab * 4 + layer_bytes;
+            let loss_backward = if x.implementation == Implementation::Ftbench {
+                layer_bytes
+            } else {
+                7 * lt * s.vocab * 4 + layer_bytes
+            };
             persistent + grad_bytes + acts + (2 * largest).max(loss_backward)
         }
         Implementation::Pytorch => persistent + grad_bytes.max(acts),
     };
     let overhead = match (x.gpu, x.implementation) {
         (true, _) => 600_000_000, // CUDA context + cuBLAS workspace; no caching-allocator reserve
-        (false, Implementation::Ftbench) => 8_000_000,
+        (false, Implementation::Ftbench | Implementation::FtbenchComposed) => 8_000_000,
         (false, Implementation::Pytorch) => 400_000_000,
     };
     push(
@@ -324,7 +345,7 @@ pub fn estimate(cfg: &LlamaConfig, x: &EstimateInput) -> Result<Estimate, String
             "CUDA context and library workspaces (device-used view only)".into()
         } else {
             match x.implementation {
-                Implementation::Ftbench => {
+                Implementation::Ftbench | Implementation::FtbenchComposed => {
                     "compute threads' stacks and allocator arenas (ftbench's RSS above its start-up baseline)".into()
                 }
                 Implementation::Pytorch => "libtorch and its allocator (process RSS view only)".into(),
@@ -366,15 +387,27 @@ fn layer_activations(s: &Shapes, x: &EstimateInput, t: u64) -> (u64, String) {
     let (h, kv, i, q) = (s.h, s.kv, s.i, s.q);
     match x.implementation {
         Implementation::Ftbench => {
-            // Counted from ftbench's graph (harness/model/decoder.rs, ops.rs): every op output
-            // lives until backward ends. Two RMSNorms (3 h-wide outputs each), q/k/v and their
-            // rotary embedding (4.5 outputs each), contiguous copies, attention output and its
-            // reshape, o_proj, two residual adds, down_proj: 18.5·h; k and v paths 8.5·kv; the
-            // MLP's gate, up, silu, product 4·i; attention scores, mask, softmax 6·heads·seq².
+            // Counted from ftbench's graph with its fused kernels (harness/model/decoder.rs):
+            // every op output lives until backward ends. Two RMSNorms, o_proj, two residual
+            // adds, down_proj: 6·h; q, its rotation, the attention output and its contiguous
+            // copy: 4·q; k, v, k's rotation, v's contiguous copy: 4·kv; gate, up and SwiGLU:
+            // 3·i; raw scores and probabilities: 2·heads·seq².
+            let scores = 2 * x.batch * s.heads * x.seq_len * x.seq_len;
+            (
+                t * (6 * h + 4 * q + 4 * kv + 3 * i) + scores,
+                "ftbench graph (fused ops): 6·h + 4·q + 4·kv + 3·i per token + 2·heads·seq² per sequence".into(),
+            )
+        }
+        Implementation::FtbenchComposed => {
+            // Counted from ftbench's graph of composed candle ops (ops.rs): two RMSNorms (3
+            // h-wide outputs each), q/k/v and their rotary embedding (4.5 outputs each),
+            // contiguous copies, attention output and its reshape, o_proj, two residual adds,
+            // down_proj: 18.5·h; k and v paths 8.5·kv; the MLP's gate, up, silu, product 4·i;
+            // attention scores, mask, softmax 6·heads·seq².
             let scores = 6 * x.batch * s.heads * x.seq_len * x.seq_len;
             (
                 (37 * t * h) / 2 + (17 * t * kv) / 2 + 4 * t * i + scores,
-                "ftbench graph: 18.5·h + 8.5·kv + 4·i per token + 6·heads·seq² per sequence".into(),
+                "ftbench graph (composed ops): 18.5·h + 8.5·kv + 4·i per token + 6·heads·seq² per sequence".into(),
             )
         }
         Implementation::Pytorch => {

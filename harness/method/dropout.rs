@@ -33,16 +33,33 @@ impl Dropout {
         }
         let keep = 1.0 - self.p;
         let mask: Vec<f32> = {
-            let mut rng = self
-                .state
-                .0
-                .lock()
-                .map_err(|_| candle_core::Error::Msg("dropout rng poisoned".into()))?;
+            let mut rng = self.rng()?;
             (0..x.elem_count())
                 .map(|_| if rng.random::<f64>() < keep { (1.0 / keep) as f32 } else { 0.0 })
                 .collect()
         };
         Ok(Some(Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?))
+    }
+
+    /// The stream's state now, to draw the same masks again with [`Dropout::replay`]
+    /// (activation recompute re-runs a block's forward pass in backward).
+    pub fn snapshot(&self) -> Result<StdRng> {
+        Ok(self.rng()?.clone())
+    }
+
+    /// Runs `f` with the stream at a `snapshot`, then puts the stream back where it was.
+    pub fn replay<R>(&self, from: &StdRng, f: impl FnOnce() -> R) -> Result<R> {
+        let now = std::mem::replace(&mut *self.rng()?, from.clone());
+        let r = f();
+        *self.rng()? = now;
+        Ok(r)
+    }
+
+    fn rng(&self) -> Result<std::sync::MutexGuard<'_, StdRng>> {
+        self.state
+            .0
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("dropout rng poisoned".into()))
     }
 
     /// x with the mask applied (x itself when p = 0 or not training).

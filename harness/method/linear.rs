@@ -55,6 +55,19 @@ impl Linear {
         }
     }
 
+    /// Appends the tensors of this layer that train (`Var`s) to `out`.
+    pub fn collect_params(&self, out: &mut Vec<Tensor>) {
+        match self {
+            Linear::Trainable(w) => out.push(w.as_tensor().clone()),
+            Linear::Frozen(_) => {}
+            Linear::Lora(l) => {
+                l.base.collect_params(out);
+                out.push(l.a.as_tensor().clone());
+                out.push(l.b.as_tensor().clone());
+            }
+        }
+    }
+
     /// (out, in).
     pub fn shape(&self) -> (usize, usize) {
         match self {

@@ -2,10 +2,17 @@
 //! causal self-attention with rotary embeddings and a SwiGLU MLP, final RMSNorm, and a tied or
 //! untied LM head. Full-sequence, cache-free (training and teacher-forced evaluation); greedy
 //! decoding with a KV cache lives in generate.rs and reuses the pieces of [`Decoder::block`].
+//!
+//! Two switches trade speed and memory without changing the mathematics (tests check both
+//! against the plain path): `fused` runs RMSNorm, rotary embedding, causal softmax, SwiGLU and
+//! the LM-head cross-entropy as single ftbench_kernels ops (f32/f64 on the CPU; other dtypes and
+//! devices fall back to the composed ops), and `recompute` keeps only each block's input in the
+//! graph and re-runs the block during backward (checkpoint.rs).
 
+use super::checkpoint::{self, RecomputedGrads};
 use super::config::LlamaConfig;
 use super::ops::{self, RopeTables};
-use crate::method::Linear;
+use crate::method::{Dropout, Linear};
 use candle_core::{DType, Device, Result, Tensor};
 
 /// One decoder block.
@@ -32,6 +39,13 @@ pub struct Decoder {
     /// The LM head; for tied embeddings it wraps the embedding matrix itself.
     pub lm_head: Linear,
     rope: RopeTables,
+    /// Fused kernels where they apply (default on); off = the composed candle ops, the
+    /// unfused baseline the benches compare against.
+    pub fused: bool,
+    /// Activation recompute (gradient checkpointing) of every block (default off).
+    pub recompute: bool,
+    /// Gradients of the parameters inside recomputed blocks, which the outer graph never sees.
+    recomputed: RecomputedGrads,
 }
 
 impl Decoder {
@@ -49,7 +63,24 @@ impl Decoder {
             norm,
             lm_head,
             rope,
+            fused: true,
+            recompute: false,
+            recomputed: RecomputedGrads::default(),
         })
+    }
+
+    /// Whether the fused kernels run here (on, f32/f64, CPU).
+    pub fn fused_here(&self) -> bool {
+        self.fused && self.device().is_cpu() && matches!(self.dtype(), DType::F32 | DType::F64)
+    }
+
+    /// Takes the gradient a recomputed block left for `param` during the last backward pass.
+    pub fn take_recomputed_grad(&self, param: &Tensor) -> Result<Option<Tensor>> {
+        self.recomputed.take(param)
+    }
+
+    pub(super) fn recomputed_grads(&self) -> &RecomputedGrads {
+        &self.recomputed
     }
 
     pub fn dtype(&self) -> DType {
@@ -86,16 +117,38 @@ impl Decoder {
         let (_, t) = ids.dims2()?;
         self.check_len(t)?;
         let mut x = ops::embedding(&self.embed, ids)?;
-        for layer in &self.layers {
-            x = self.block(layer, &x)?;
+        for (i, layer) in self.layers.iter().enumerate() {
+            x = if self.recompute {
+                checkpoint::recomputed_block(self, i, &x)?
+            } else {
+                self.block(layer, &x)?
+            };
         }
-        ops::rms_norm(&x, &self.norm, self.cfg.rms_norm_eps)
+        self.rms_norm(&x, &self.norm)
+    }
+
+    /// RMSNorm with this model's epsilon.
+    pub fn rms_norm(&self, x: &Tensor, weight: &Tensor) -> Result<Tensor> {
+        if self.fused_here() {
+            ftbench_kernels::rms_norm(x, weight, self.cfg.rms_norm_eps)
+        } else {
+            ops::rms_norm(x, weight, self.cfg.rms_norm_eps)
+        }
+    }
+
+    /// Causal grouped-query attention for queries at positions start.. (see ops).
+    pub fn attention(&self, q: &Tensor, k: &Tensor, v: &Tensor, start: usize) -> Result<Tensor> {
+        if self.fused_here() {
+            ops::fused_causal_attention_at(q, k, v, start)
+        } else {
+            ops::causal_attention_at(q, k, v, start)
+        }
     }
 
     /// One pre-norm block: x + attn(norm(x)), then + mlp(norm(·)).
     pub fn block(&self, l: &Layer, x: &Tensor) -> Result<Tensor> {
         let (q, k, v) = self.qkv(l, x, 0)?;
-        let a = ops::causal_attention(&q, &k, &v)?;
+        let a = self.attention(&q, &k, &v, 0)?;
         self.block_out(l, x, &a)
     }
 
@@ -105,11 +158,16 @@ impl Decoder {
     pub fn qkv(&self, l: &Layer, x: &Tensor, start: usize) -> Result<(Tensor, Tensor, Tensor)> {
         let (b, t, _) = x.dims3()?;
         let (h, kvh, hd) = (self.cfg.num_attention_heads, self.cfg.num_key_value_heads, self.cfg.head_dim());
-        let n = ops::rms_norm(x, &l.input_norm, self.cfg.rms_norm_eps)?;
+        let n = self.rms_norm(x, &l.input_norm)?;
         let heads = |y: Tensor, nh: usize| y.reshape((b, t, nh, hd))?.transpose(1, 2);
+        let v = heads(l.v_proj.forward(&n)?, kvh)?.contiguous()?;
+        if self.fused_here() {
+            // Rotation and the split into heads in one pass, output contiguous.
+            let rope = |y: Tensor, nh: usize| ftbench_kernels::rope_heads(&y, &self.rope.cos, &self.rope.sin, nh, start);
+            return Ok((rope(l.q_proj.forward(&n)?, h)?, rope(l.k_proj.forward(&n)?, kvh)?, v));
+        }
         let q = ops::rope_at(&heads(l.q_proj.forward(&n)?, h)?, &self.rope, start)?;
         let k = ops::rope_at(&heads(l.k_proj.forward(&n)?, kvh)?, &self.rope, start)?;
-        let v = heads(l.v_proj.forward(&n)?, kvh)?.contiguous()?;
         Ok((q.contiguous()?, k.contiguous()?, v))
     }
 
@@ -121,13 +179,69 @@ impl Decoder {
             .transpose(1, 2)?
             .reshape((b, t, self.cfg.num_attention_heads * self.cfg.head_dim()))?;
         let x = (x + l.o_proj.forward(&a)?)?;
-        let n = ops::rms_norm(&x, &l.post_norm, self.cfg.rms_norm_eps)?;
-        let m = ops::swiglu(&l.gate_proj.forward(&n)?, &l.up_proj.forward(&n)?)?;
+        let n = self.rms_norm(&x, &l.post_norm)?;
+        let (gate, up) = (l.gate_proj.forward(&n)?, l.up_proj.forward(&n)?);
+        let m = if self.fused_here() {
+            ftbench_kernels::swiglu(&gate, &up)?
+        } else {
+            ops::swiglu(&gate, &up)?
+        };
         x + l.down_proj.forward(&m)?
     }
 
     /// Hidden rows (n, hidden) → logits (n, vocab).
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
         self.lm_head.forward(hidden)
+    }
+
+    /// Mean cross-entropy of the logits of hidden rows (n, hidden) against targets (n) u32.
+    /// Fused, the LM head and the loss run over vocabulary chunks and the full logits never
+    /// exist; an LM head with an adapter takes the composed path.
+    pub fn loss(&self, hidden: &Tensor, targets: &Tensor) -> Result<Tensor> {
+        let head = match &self.lm_head {
+            Linear::Trainable(w) if self.fused_here() => Some(w.as_tensor().clone()),
+            Linear::Frozen(w) if self.fused_here() => Some(w.dense(self.dtype())?),
+            _ => None,
+        };
+        match head {
+            Some(w) => ftbench_kernels::linear_cross_entropy(hidden, &w, targets),
+            None => ops::cross_entropy(&self.logits(hidden)?, targets),
+        }
+    }
+}
+
+impl Layer {
+    /// The block's trainable tensors (`Var`s): weights under full fine-tuning, adapters under
+    /// LoRA/QLoRA.
+    pub fn params(&self) -> Vec<Tensor> {
+        let mut v: Vec<Tensor> = [&self.input_norm, &self.post_norm]
+            .into_iter()
+            .filter(|t| t.is_variable())
+            .cloned()
+            .collect();
+        for l in self.linears() {
+            l.collect_params(&mut v);
+        }
+        v
+    }
+
+    /// The adapters' dropout, if the block has adapters.
+    pub fn dropout(&self) -> Option<&Dropout> {
+        self.linears().into_iter().find_map(|l| match l {
+            Linear::Lora(a) => Some(&a.dropout),
+            _ => None,
+        })
+    }
+
+    fn linears(&self) -> [&Linear; 7] {
+        [
+            &self.q_proj,
+            &self.k_proj,
+            &self.v_proj,
+            &self.o_proj,
+            &self.gate_proj,
+            &self.up_proj,
+            &self.down_proj,
+        ]
     }
 }

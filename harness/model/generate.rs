@@ -51,14 +51,14 @@ pub fn forward_cached(model: &Decoder, ids: &Tensor, cache: &mut KvCache) -> Res
             Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
             None => (k, v),
         };
-        let a = ops::causal_attention_at(&q, &k, &v, start)?;
+        let a = model.attention(&q, &k, &v, start)?;
         // Detached: with trainable adapters the graph of one step must not outlive it.
         *slot = Some((k.detach(), v.detach()));
         x = model.block_out(layer, &x, &a)?;
     }
     cache.len = start + t;
     let last = x.narrow(1, t - 1, 1)?;
-    let h = ops::rms_norm(&last, &model.norm, model.cfg.rms_norm_eps)?.reshape((b, model.cfg.hidden_size))?;
+    let h = model.rms_norm(&last, &model.norm)?.reshape((b, model.cfg.hidden_size))?;
     Ok(model.logits(&h)?.detach())
 }
 

@@ -2,6 +2,7 @@
 //! differentiable Llama-family decoder, loaders for Hugging Face directories and GGUF files,
 //! tokenizers, and greedy generation with a KV cache.
 
+mod checkpoint;
 mod config;
 mod decoder;
 pub mod generate;

@@ -1,8 +1,10 @@
 //! The decoder's building blocks, composed from candle ops that all record a backward pass.
 //!
 //! candle's fused `softmax_last_dim`, `rms_norm` and `rope` drop gradients silently (see
-//! DESIGN.md); nothing here uses them. Every function has a finite-difference gradient test
-//! in tests/gradients.rs.
+//! DESIGN.md); nothing here uses them. These composed forms are the reference (and the path for
+//! dtypes and devices the fused kernels do not cover); the decoder runs ftbench_kernels' fused
+//! ops where it can (`Decoder::fused`). Every function, composed and fused, has a
+//! finite-difference gradient test in tests/gradients.rs.
 
 use candle_core::{DType, Device, Result, Tensor, D};
 
@@ -91,15 +93,32 @@ pub fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
 /// [`causal_attention`] for queries at positions start..start+seq over keys and values at
 /// positions 0..start+seq (decoding with a KV cache): k, v are (batch, kv_heads, start+seq, head_dim).
 pub fn causal_attention_at(q: &Tensor, k: &Tensor, v: &Tensor, start: usize) -> Result<Tensor> {
+    grouped_attention(q, k, v, |scores, rep, t, scale| {
+        let mask = causal_mask_at(rep, t, start, scores.dtype(), scores.device())?;
+        softmax(&(scores * scale)?.broadcast_add(&mask)?)
+    })
+}
+
+/// [`causal_attention_at`] with scale, mask and softmax as one fused op
+/// (`ftbench_kernels::causal_softmax`; f32/f64 on the CPU).
+pub fn fused_causal_attention_at(q: &Tensor, k: &Tensor, v: &Tensor, start: usize) -> Result<Tensor> {
+    grouped_attention(q, k, v, |scores, _, t, scale| ftbench_kernels::causal_softmax(scores, scale, t, start))
+}
+
+/// Grouped-query attention around `probs(raw scores (b, kv_heads, rep·t, keys), rep, t, scale)`.
+fn grouped_attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    probs: impl Fn(&Tensor, usize, usize, f64) -> Result<Tensor>,
+) -> Result<Tensor> {
     let (b, h, t, hd) = q.dims4()?;
     let kvh = k.dim(1)?;
     let rep = h / kvh;
     let q = q.reshape((b, kvh, rep * t, hd))?;
     let scale = 1.0 / (hd as f64).sqrt();
-    let scores = (q.matmul(&k.t()?)? * scale)?; // (b, kvh, rep*t, start+t)
-    let mask = causal_mask_at(rep, t, start, q.dtype(), q.device())?;
-    let probs = softmax(&scores.broadcast_add(&mask)?)?;
-    probs.matmul(v)?.reshape((b, h, t, hd))
+    let p = probs(&q.matmul(&k.t()?)?, rep, t, scale)?;
+    p.matmul(v)?.reshape((b, h, t, hd))
 }
 
 /// Additive mask of shape (rep*seq, seq): row r is query position r % seq; 0 where the key

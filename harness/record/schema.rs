@@ -56,6 +56,10 @@ pub struct Conditions {
     pub seed: u64,
     /// Activation recompute (gradient checkpointing).
     pub recompute: bool,
+    /// ftbench's fused CPU kernels (false: candle's composed ops; records written before the
+    /// kernels existed read as false, which is what they ran).
+    #[serde(default)]
+    pub fused_ops: bool,
     pub task: String,
     /// Compute threads requested (0 = all cores); the environment has the count used.
     pub threads_requested: u32,

@@ -39,6 +39,7 @@ const KEYS: &[&str] = &[
     "tokens_per_step",
     "steps",
     "recompute",
+    "fused_ops",
     "task",
 ];
 
@@ -79,6 +80,7 @@ pub fn cells_frame(rows: &[Row]) -> Result<DataFrame> {
         col!("tokens_per_step", |r| r.tokens_per_step),
         col!("steps", |r| r.steps),
         col!("recompute", |r| r.recompute),
+        col!("fused_ops", |r| r.fused_ops),
         col!("task", |r| r.task.clone()),
         col!("threads", |r| r.threads),
         col!("params_total", |r| r.params_total),
@@ -276,6 +278,7 @@ pub fn group_stats(agg: &DataFrame) -> Result<Vec<GroupStats>> {
         u64s(agg, "steps")?,
     );
     let recompute = strs(agg, "recompute")?;
+    let fused = strs(agg, "fused_ops")?;
     let (cells, ok) = (u64s(agg, "cells")?, u64s(agg, "ok")?);
     let (trainable, estimate) = (f64s(agg, "trainable_percent")?, f64s(agg, "estimate_gb")?);
     let stat = |m: &str| -> Result<Vec<Stat>> {
@@ -327,6 +330,7 @@ pub fn group_stats(agg: &DataFrame) -> Result<Vec<GroupStats>> {
                 accum[i].unwrap_or(1) as u32,
                 &dtypes[i],
                 recompute[i] == "true",
+                fused[i] == "true",
                 steps[i].unwrap_or(0) as u32,
                 &tasks[i],
             ),

@@ -149,6 +149,7 @@ fn row_view(r: &Row) -> RowView {
             r.grad_accum,
             &r.compute_dtype,
             r.recompute,
+            r.fused_ops,
             r.steps,
             &r.task,
         ) + &format!(

@@ -33,6 +33,8 @@ pub struct Row {
     pub tokens_per_step: u64,
     pub steps: u32,
     pub recompute: bool,
+    /// Fused CPU kernels (false: candle's composed ops).
+    pub fused_ops: bool,
     pub task: String,
     pub threads: Option<u64>,
     pub params_total: Option<u64>,
@@ -93,6 +95,7 @@ impl Row {
             tokens_per_step: c.tokens_per_step,
             steps: c.steps,
             recompute: c.recompute,
+            fused_ops: c.fused_ops,
             task: c.task.clone(),
             threads: env.map(|e| e.threads as u64),
             params_total: m.map(|m| m.params_total),
@@ -195,10 +198,11 @@ pub fn config_labels(records: &[Record]) -> Vec<String> {
 
 /// The conditions of a number, in words.
 #[allow(clippy::too_many_arguments)]
-pub fn conditions(device: &str, batch: u32, seq: u32, accum: u32, dtype: &str, recompute: bool, steps: u32, task: &str) -> String {
+pub fn conditions(device: &str, batch: u32, seq: u32, accum: u32, dtype: &str, recompute: bool, fused: bool, steps: u32, task: &str) -> String {
     format!(
-        "{device}, batch {batch} × {seq} tok{}, {dtype}, recompute {}, {steps} steps, task {task}",
+        "{device}, batch {batch} × {seq} tok{}, {dtype}, recompute {}, {} ops, {steps} steps, task {task}",
         if accum > 1 { format!(" × {accum} accum") } else { String::new() },
-        if recompute { "on" } else { "off" }
+        if recompute { "on" } else { "off" },
+        if fused { "fused" } else { "composed" }
     )
 }

@@ -71,7 +71,9 @@ pub fn run_cell(job: &CellJob, out: &mut impl Write) -> Result<()> {
     let mc = MethodConfig::of_cell(cell);
     // Presets draw random weights seeded by the cell's seed; files hand out their tensors.
     let mut weights = model_files.weights(cell.seed, dtype, &device)?;
-    let built = method::build(&cfg, weights.as_mut(), &mc, dtype, &device).with_context(|| format!("loading model {spec}"))?;
+    let mut built = method::build(&cfg, weights.as_mut(), &mc, dtype, &device).with_context(|| format!("loading model {spec}"))?;
+    built.decoder.fused = k.fused_ops;
+    built.decoder.recompute = k.recompute;
     drop(weights);
     let params_trainable: u64 = built.trainable.iter().map(|p| p.var.elem_count() as u64).sum();
     let params_total = built.params_base + built.params_adapters;

@@ -157,12 +157,16 @@ pub fn estimate_cell(cell: &crate::suite::Cell) -> Option<RecordEstimate> {
         loss_tokens: k.batch_size as u64 * task.loss_positions() as u64,
         precision: Precision::Fp32,
         optimizer: Optimizer::Adamw,
-        recompute: false,
+        recompute: k.recompute,
         lora_rank: k.lora_rank as u64,
         lora_targets: k.lora_targets.clone(),
         nf4_block_size: k.nf4_block_size as u64,
         nf4_double_quant: k.nf4_double_quant,
-        implementation: Implementation::Ftbench,
+        implementation: if k.fused_ops {
+            Implementation::Ftbench
+        } else {
+            Implementation::FtbenchComposed
+        },
         gpu: false,
     };
     let e = estimate(&cfg, &x).ok()?;

@@ -10,9 +10,10 @@ use std::collections::BTreeMap;
 
 macro_rules! knobs {
     ($( $(#[doc = $doc:literal])* $name:ident : $ty:ty = $default:expr ;)*) => {
-        /// Every knob's resolved value for one cell.
+        /// Every knob's resolved value for one cell. A record written before a knob existed
+        /// reads it as [`Knobs::before_added`] says (what that ftbench ran with).
         #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-        #[serde(deny_unknown_fields)]
+        #[serde(deny_unknown_fields, default = "Knobs::before_added")]
         pub struct Knobs {
             $( $(#[doc = $doc])* pub $name: $ty, )*
         }
@@ -161,6 +162,10 @@ knobs! {
     timing_warmup_steps: u32 = 2;
     /// Compute threads for the cell's process; 0 = every available core.
     threads: u32 = 0;
+    /// Fused CPU kernels for RMSNorm, rotary embedding, causal softmax, SwiGLU and the LM-head loss; false = candle's composed ops (slower, more memory; the baseline).
+    fused_ops: bool = true;
+    /// Activation recompute (gradient checkpointing): keep each block's input only and re-run the block in backward: less activation memory, ~1/3 more compute.
+    recompute: bool = false;
     /// Wall-clock limit for the cell's process; past it the cell is killed and recorded as timeout.
     timeout_s: u32 = 1800;
     /// LoRA/QLoRA rank r: adapter parameters and capacity grow linearly with it.
@@ -182,6 +187,17 @@ knobs! {
 }
 
 impl Knobs {
+    /// The values of knobs added after record schema 1 first shipped, as the ftbench that
+    /// predates them ran: composed ops (no fused kernels), no recompute; every other knob at its
+    /// default.
+    pub fn before_added() -> Self {
+        Knobs {
+            fused_ops: false,
+            recompute: false,
+            ..Default::default()
+        }
+    }
+
     /// Checks values no cell can run with. Errors are (knob, what was expected).
     pub fn check(&self) -> Result<(), (&'static str, String)> {
         let positive = [

@@ -1,20 +1,23 @@
 //! The training loss of a batch: cross-entropy over the positions that carry loss only.
 
 use crate::data::Batch;
-use crate::model::{ops, Decoder};
+use crate::model::Decoder;
 use candle_core::{Result, Tensor};
 
 /// Mean cross-entropy over the batch's target positions. Only those rows of the hidden states
 /// go through the LM head, so prompt positions never cost a vocabulary-wide matmul.
 pub fn batch_loss(model: &Decoder, batch: &Batch) -> Result<Tensor> {
-    let logits = target_logits(model, batch)?;
-    ops::cross_entropy(&logits, &batch.targets)
+    model.loss(&target_rows(model, batch)?, &batch.targets)
 }
 
 /// Logits (n_targets, vocab) at the batch's target positions.
 pub fn target_logits(model: &Decoder, batch: &Batch) -> Result<Tensor> {
+    model.logits(&target_rows(model, batch)?)
+}
+
+/// Final hidden states (n_targets, hidden) at the batch's target positions.
+fn target_rows(model: &Decoder, batch: &Batch) -> Result<Tensor> {
     let hidden = model.hidden_states(&batch.inputs)?;
     let (b, t, h) = hidden.dims3()?;
-    let rows = hidden.reshape((b * t, h))?.index_select(&batch.rows, 0)?;
-    model.logits(&rows)
+    hidden.reshape((b * t, h))?.index_select(&batch.rows, 0)
 }

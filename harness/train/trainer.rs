@@ -5,7 +5,7 @@ use super::{batch_loss, AdamW, Schedule};
 use crate::data::Batch;
 use crate::method::Trainable;
 use crate::model::Decoder;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use candle_core::Tensor;
 
 #[derive(Debug, Clone)]
@@ -59,9 +59,12 @@ impl Trainer {
             let mut grads = loss.backward()?;
             drop(loss);
             for (p, sum) in self.params.iter().zip(sums.iter_mut()) {
-                let g = grads
-                    .remove(p.var.as_tensor())
-                    .with_context(|| format!("no gradient reached `{}`", p.name))?;
+                // Parameters inside recomputed blocks get theirs from the re-run, not the graph.
+                let g = match (grads.remove(p.var.as_tensor()), model.take_recomputed_grad(p.var.as_tensor())?) {
+                    (Some(a), Some(b)) => (a + b)?,
+                    (Some(g), None) | (None, Some(g)) => g,
+                    (None, None) => anyhow::bail!("no gradient reached `{}`", p.name),
+                };
                 *sum = Some(match sum.take() {
                     None => g,
                     Some(s) => (s + g)?,

@@ -7,6 +7,9 @@
 //! - [`reduce`]: sum of squares of a tensor in f64 (for the global gradient norm).
 //! - [`nf4`]: NF4 blockwise quantization and dequantization (with optional double quantization of
 //!   the block constants), bit-compatible with bitsandbytes' `quantize_4bit(quant_type="nf4")`.
+//! - [`rms_norm`], [`softmax`] (scaled causal), [`rope`] (fused with the split into heads),
+//!   [`swiglu`], [`cross_entropy`] (LM head + loss over vocabulary chunks): the decoder's
+//!   elementwise work as single differentiable ops, one pass each way, f32 and f64.
 //! - [`linear`]: linear layers with a frozen (dense or quantized) weight whose backward pass
 //!   returns only the input gradient.
 //!
@@ -15,11 +18,22 @@
 
 pub mod adamw;
 pub mod blas;
+pub mod cross_entropy;
+pub mod elem;
 pub mod linear;
 pub mod nf4;
 pub mod reduce;
+pub mod rms_norm;
+pub mod rope;
+pub mod softmax;
+pub mod swiglu;
 
 pub use adamw::{AdamWHyper, Moments};
 pub use linear::{frozen_linear, lora_linear, DenseWeight, FrozenLinear, FrozenWeight, LoraLinear};
 pub use nf4::{Absmax, DoubleQuant, Nf4Error, Nf4Tensor};
+pub use cross_entropy::linear_cross_entropy;
 pub use reduce::sum_squares;
+pub use rms_norm::rms_norm;
+pub use rope::rope_heads;
+pub use softmax::causal_softmax;
+pub use swiglu::swiglu;

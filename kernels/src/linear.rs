@@ -7,9 +7,11 @@
 //! dx = dy·W in backward; no weight gradient is ever allocated. [`LoraLinear`] fuses the
 //! frozen base with a LoRA adapter.
 
-use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor};
+use crate::elem::{cpu_output, cpu_tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Result, Shape, Tensor};
 use std::sync::Arc;
+
+const NAME: &str = "ftbench-lora-linear";
 
 /// Where a frozen linear's weight (out, in) comes from when the op needs it.
 pub trait FrozenWeight: Send + Sync {
@@ -33,20 +35,6 @@ impl FrozenWeight for DenseWeight {
     }
     fn name(&self) -> &'static str {
         "ftbench-frozen-linear"
-    }
-}
-
-fn storage_tensor(s: &CpuStorage, l: &Layout) -> Result<Tensor> {
-    let Some((a, b)) = l.contiguous_offsets() else {
-        candle_core::bail!("frozen linear: the input must be contiguous");
-    };
-    let dev = candle_core::Device::Cpu;
-    match s {
-        CpuStorage::F32(v) => Tensor::from_slice(&v[a..b], l.shape(), &dev),
-        CpuStorage::F64(v) => Tensor::from_slice(&v[a..b], l.shape(), &dev),
-        CpuStorage::BF16(v) => Tensor::from_slice(&v[a..b], l.shape(), &dev),
-        CpuStorage::F16(v) => Tensor::from_slice(&v[a..b], l.shape(), &dev),
-        other => candle_core::bail!("frozen linear: unsupported input dtype {:?}", other.dtype()),
     }
 }
 
@@ -83,7 +71,7 @@ impl CustomOp1 for FrozenLinear {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = storage_tensor(s, l)?;
+        let x = cpu_tensor(self.0.name(), s, l)?;
         let (out, inp) = self.0.shape();
         if x.dim(candle_core::D::Minus1)? != inp {
             candle_core::bail!(
@@ -92,7 +80,7 @@ impl CustomOp1 for FrozenLinear {
                 x.dim(candle_core::D::Minus1)?
             );
         }
-        output_storage(matmul_wt(&x, &self.0.dense(x.dtype())?)?, self.0.name())
+        cpu_output(matmul_wt(&x, &self.0.dense(x.dtype())?)?, self.0.name())
     }
 
     fn bwd(&self, x: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
@@ -138,18 +126,9 @@ impl LoraLinear {
     }
 }
 
-fn output_storage(y: Tensor, name: &str) -> Result<(CpuStorage, Shape)> {
-    let shape = y.shape().clone();
-    let (storage, layout) = y.storage_and_layout();
-    match (&*storage, layout.contiguous_offsets()) {
-        (Storage::Cpu(cs), Some((0, n))) if n == shape.elem_count() => Ok((cs.clone(), shape)),
-        _ => candle_core::bail!("{name}: unexpected output layout"),
-    }
-}
-
 impl CustomOp3 for LoraLinear {
     fn name(&self) -> &'static str {
-        "ftbench-lora-linear"
+        NAME
     }
 
     fn cpu_fwd(
@@ -161,10 +140,10 @@ impl CustomOp3 for LoraLinear {
         sb: &CpuStorage,
         lb: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (x, a, b) = (storage_tensor(sx, lx)?, storage_tensor(sa, la)?, storage_tensor(sb, lb)?);
+        let (x, a, b) = (cpu_tensor(NAME, sx, lx)?, cpu_tensor(NAME, sa, la)?, cpu_tensor(NAME, sb, lb)?);
         let y = matmul_wt(&x, &self.base.dense(x.dtype())?)?;
         let low = matmul_wt(&matmul_wt(&self.masked(&x)?, &a)?, &b)?;
-        output_storage((y + (low * self.scale)?)?, self.name())
+        cpu_output((y + (low * self.scale)?)?, self.name())
     }
 
     fn bwd(

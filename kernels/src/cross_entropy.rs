@@ -1,0 +1,184 @@
+//! The LM head and the cross-entropy loss as one differentiable op, over vocabulary chunks.
+//!
+//! loss = mean_i (logsumexp_j (h_i·w_j) − h_i·w_{t_i}) for hidden rows h (n, d), head weight
+//! w (vocab, d) and targets t (n). Composed, a 49k vocabulary makes the (n, vocab) logits plus
+//! log-softmax temporaries of the same size (max-shifted, exp, log-probs) in forward and as many
+//! in backward. Here forward computes the logits one vocabulary chunk at a time and keeps only
+//! the per-row log-sum-exp (online, as in flash attention); backward recomputes each chunk's
+//! logits (one extra LM-head matmul) and turns them into dlogits = (softmax − onehot)·g/n, so
+//! at most one chunk of logits exists at any time and they are never held twice. It returns dh
+//! and, when the head trains (a tied embedding under full fine-tuning), dw.
+
+use crate::elem::{self, Elem};
+use crate::per_float;
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+use std::sync::Mutex;
+
+const NAME: &str = "ftbench-linear-cross-entropy";
+/// Logit values per chunk by default (16 MB in f32): the most ever held at once.
+const CHUNK_VALUES: usize = 1 << 22;
+
+pub struct LinearCrossEntropy {
+    /// The head weight (vocab, d): the same tensor as the op's second argument, held here so the
+    /// forward pass can multiply by it without copying it out of its storage.
+    weight: Tensor,
+    /// Logit values per chunk.
+    chunk_values: usize,
+    /// Per-row log-sum-exp of the logits, from forward, for backward.
+    lse: Mutex<Vec<f64>>,
+}
+
+impl LinearCrossEntropy {
+    fn chunks(&self, rows: usize) -> Result<Vec<(usize, usize)>> {
+        let vocab = self.weight.dim(0)?;
+        let step = (self.chunk_values / rows.max(1)).clamp(1, vocab.max(1));
+        Ok((0..vocab).step_by(step).map(|a| (a, (a + step).min(vocab))).collect())
+    }
+
+    /// Logits of the rows `h` (n, d) for the vocabulary entries a..b: (n, b - a), contiguous.
+    fn logits(&self, h: &Tensor, w: &Tensor, (a, b): (usize, usize)) -> Result<Tensor> {
+        h.matmul(&w.narrow(0, a, b - a)?.t()?)?.contiguous()
+    }
+}
+
+fn check_targets(targets: &[u32], rows: usize, vocab: usize) -> Result<()> {
+    if targets.len() != rows {
+        candle_core::bail!("{NAME}: {} targets for {rows} hidden rows", targets.len());
+    }
+    if let Some((i, t)) = targets.iter().enumerate().find(|(_, &t)| t as usize >= vocab) {
+        candle_core::bail!("{NAME}: target id {t} at row {i} is outside the vocabulary of {vocab}");
+    }
+    Ok(())
+}
+
+fn fwd_typed<T: Elem>(op: &LinearCrossEntropy, sh: &CpuStorage, lh: &Layout, st: &CpuStorage, lt: &Layout) -> Result<(CpuStorage, Shape)> {
+    let (n, d) = lh.shape().dims2()?;
+    let (vocab, wd) = op.weight.dims2()?;
+    if wd != d || op.weight.dtype() != sh.dtype() {
+        candle_core::bail!(
+            "{NAME}: hidden rows ({n}, {d}) {:?} against head weight ({vocab}, {wd}) {:?}",
+            sh.dtype(),
+            op.weight.dtype()
+        );
+    }
+    let targets = elem::slice_u32(NAME, "targets", st, lt)?;
+    check_targets(targets, n, vocab)?;
+    let h = elem::tensor(elem::slice::<T>(NAME, "hidden", sh, lh)?.to_vec(), (n, d))?;
+    // Per row: running max, running Σ exp(x − max), the target's logit.
+    let mut state = vec![(f64::NEG_INFINITY, 0.0f64, 0.0f64); n];
+    for (a, b) in op.chunks(n)? {
+        let logits = op.logits(&h, &op.weight, (a, b))?;
+        elem::with_values::<T, _>(NAME, "logits", &logits, |z| {
+            state.par_iter_mut().zip(z.par_chunks(b - a)).enumerate().for_each(|(i, (st, row))| {
+                let m = row.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v.f64()));
+                let s: f64 = row.iter().map(|&v| (v.f64() - m).exp()).sum();
+                let new_m = st.0.max(m);
+                st.1 = st.1 * (st.0 - new_m).exp() + s * (m - new_m).exp();
+                st.0 = new_m;
+                let t = targets[i] as usize;
+                if (a..b).contains(&t) {
+                    st.2 = row[t - a].f64();
+                }
+            });
+            Ok(())
+        })?;
+    }
+    let lse: Vec<f64> = state.iter().map(|(m, s, _)| m + s.ln()).collect();
+    let loss = lse.iter().zip(&state).map(|(l, (_, _, picked))| l - picked).sum::<f64>() / n as f64;
+    *op.lse.lock().map_err(|_| candle_core::Error::Msg(format!("{NAME}: state poisoned")))? = lse;
+    Ok((T::storage(vec![T::of(loss)]), Shape::from(())))
+}
+
+fn bwd_typed<T: Elem>(op: &LinearCrossEntropy, h: &Tensor, w: &Tensor, targets: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    let (n, d) = h.dims2()?;
+    let coef = g.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()? / n as f64;
+    let lse = op.lse.lock().map_err(|_| candle_core::Error::Msg(format!("{NAME}: state poisoned")))?.clone();
+    // The head's gradient only when it trains; rows of it, chunk after chunk, in order.
+    let want_dw = w.track_op();
+    let mut dw_all: Vec<T> = if want_dw { Vec::with_capacity(w.elem_count()) } else { Vec::new() };
+    let (h, w) = (h.detach(), w.detach());
+    let targets = elem::with_u32(NAME, "targets", targets, |t| Ok(t.to_vec()))?;
+    let mut dh: Option<Tensor> = None;
+    for (a, b) in op.chunks(n)? {
+        let logits = op.logits(&h, &w, (a, b))?;
+        let dl = elem::with_values::<T, _>(NAME, "logits", &logits, |z| {
+            let mut dl = vec![T::zero(); z.len()];
+            dl.par_chunks_mut(b - a).zip(z.par_chunks(b - a)).enumerate().for_each(|(i, (dl, row))| {
+                for (dl, &z) in dl.iter_mut().zip(row) {
+                    *dl = T::of((z.f64() - lse[i]).exp() * coef);
+                }
+                let t = targets[i] as usize;
+                if (a..b).contains(&t) {
+                    dl[t - a] = dl[t - a] - T::of(coef);
+                }
+            });
+            Ok(dl)
+        })?;
+        drop(logits);
+        let dl = elem::tensor(dl, (n, b - a))?;
+        let part = dl.matmul(&w.narrow(0, a, b - a)?)?;
+        dh = Some(match dh {
+            None => part,
+            Some(acc) => (acc + part)?,
+        });
+        if want_dw {
+            let dw_chunk = dl.t()?.matmul(&h)?;
+            elem::with_values::<T, _>(NAME, "dw", &dw_chunk, |v| {
+                dw_all.extend_from_slice(v);
+                Ok(())
+            })?;
+        }
+    }
+    let dw = want_dw.then(|| elem::tensor(dw_all, (w.dim(0)?, d))).transpose()?;
+    Ok((dh, dw))
+}
+
+impl CustomOp3 for LinearCrossEntropy {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn cpu_fwd(
+        &self,
+        sh: &CpuStorage,
+        lh: &Layout,
+        _sw: &CpuStorage,
+        _lw: &Layout,
+        st: &CpuStorage,
+        lt: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        per_float!(NAME, sh.dtype(), fwd_typed::<T>(self, sh, lh, st, lt))
+    }
+
+    fn bwd(
+        &self,
+        h: &Tensor,
+        w: &Tensor,
+        targets: &Tensor,
+        _loss: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (dh, dw) = per_float!(NAME, h.dtype(), bwd_typed::<T>(self, h, w, targets, g))?;
+        Ok((dh, dw, None))
+    }
+}
+
+/// Mean cross-entropy of the logits h·wᵀ against `targets`, without ever holding all the
+/// logits (see [`LinearCrossEntropy`]). h (n, d), w (vocab, d), targets (n) u32; a scalar.
+pub fn linear_cross_entropy(h: &Tensor, w: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    linear_cross_entropy_chunked(h, w, targets, CHUNK_VALUES)
+}
+
+/// [`linear_cross_entropy`] with at most about `chunk_values` logits per chunk (whole
+/// vocabulary rows per chunk, at least one).
+pub fn linear_cross_entropy_chunked(h: &Tensor, w: &Tensor, targets: &Tensor, chunk_values: usize) -> Result<Tensor> {
+    let w = w.contiguous()?;
+    let op = LinearCrossEntropy {
+        weight: w.clone(),
+        chunk_values,
+        lse: Mutex::new(Vec::new()),
+    };
+    h.contiguous()?.apply_op3(&w, &targets.contiguous()?, op)
+}
