@@ -51,16 +51,23 @@ struct Recompute {
     /// A handle on the model (its tensors are shared, not copied).
     model: Decoder,
     layer: usize,
+    /// Whether the block's input itself needs a gradient (something upstream trains).
+    input_trains: bool,
     /// The adapters' dropout stream as it was when the forward pass started.
     dropout: Option<StdRng>,
 }
 
 impl Recompute {
-    fn run(&self, x: &Tensor) -> Result<Tensor> {
-        let layer = &self.model.layers[self.layer];
-        match (layer.dropout(), &self.dropout) {
-            (Some(d), Some(from)) => d.replay(from, || self.model.block(layer, x))?,
-            _ => self.model.block(layer, x),
+    fn block(&self, x: &Tensor) -> Result<Tensor> {
+        self.model.block(&self.model.layers[self.layer], x)
+    }
+
+    /// The block again, drawing the dropout masks of the first run (the stream moves on from
+    /// where it is now afterwards, not from the snapshot).
+    fn rerun(&self, x: &Tensor) -> Result<Tensor> {
+        match (self.model.layers[self.layer].dropout(), &self.dropout) {
+            (Some(d), Some(from)) => d.replay(from, || self.block(x))?,
+            _ => self.block(x),
         }
     }
 }
@@ -72,24 +79,24 @@ impl CustomOp1 for Recompute {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = cpu_tensor(NAME, s, l)?;
-        cpu_output(self.run(&x)?, NAME)
+        cpu_output(self.block(&x)?, NAME)
     }
 
     fn bwd(&self, x: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
         // The input as a leaf: a Var when something upstream trains, a plain tensor otherwise.
-        let input = if x.track_op() {
+        let input = if self.input_trains {
             Var::from_tensor(&x.detach())?.as_tensor().clone()
         } else {
             x.detach()
         };
-        let y = self.run(&input)?;
+        let y = self.rerun(&input)?;
         let grads = (y * dy.detach())?.sum_all()?.backward()?;
         for p in self.model.layers[self.layer].params() {
             if let Some(g) = grads.get(&p) {
                 self.model.recomputed_grads().add(&p, g.clone())?;
             }
         }
-        Ok(if x.track_op() { grads.get(&input).cloned() } else { None })
+        Ok(if self.input_trains { grads.get(&input).cloned() } else { None })
     }
 }
 
@@ -99,9 +106,18 @@ pub fn recomputed_block(model: &Decoder, layer: usize, x: &Tensor) -> Result<Ten
         Some(d) => Some(d.snapshot()?),
         None => None,
     };
-    x.contiguous()?.apply_op1(Recompute {
+    // candle records an op only when its input is tracked; the block's parameters train even
+    // when its input does not (the first block under LoRA), so the input becomes a leaf then.
+    let input_trains = x.track_op();
+    let x = if input_trains {
+        x.contiguous()?
+    } else {
+        Var::from_tensor(x)?.as_tensor().clone()
+    };
+    x.apply_op1(Recompute {
         model: model.clone(),
         layer,
+        input_trains,
         dropout,
     })
 }
