@@ -2,7 +2,7 @@
 //! decoder layer forward + backward, and the whole training step (forward, backward, AdamW),
 //! each with ftbench's fused kernels beside the composed candle ops, measured in the same run.
 //! The step also runs under activation recompute (fused), which trades one more forward pass
-//! per block for memory.
+//! per block for memory. The process runs with the allocator and thread-pool settings of a cell.
 //!
 //! `cargo bench --bench train_step` (about 4 minutes on 2 cores)
 
@@ -40,7 +40,17 @@ fn trainer(built: &Built) -> Trainer {
     Trainer::new(built.trainable.clone(), cfg)
 }
 
+/// The process settings a cell runs with (runner/child.rs, probe::keep_freed_memory), applied
+/// before candle starts its thread pool.
+fn cell_settings() {
+    if std::env::var_os("CANDLE_BARRIER_POOL_SPIN_LIMIT").is_none() {
+        std::env::set_var("CANDLE_BARRIER_POOL_SPIN_LIMIT", "1");
+    }
+    ftbench::probe::keep_freed_memory();
+}
+
 fn layer(c: &mut Criterion) {
+    cell_settings();
     let cfg = preset("smollm2-135m").unwrap();
     let mut built = build(&cfg, Method::Full);
     let x = Var::randn(0f32, 1.0, (1, SEQ, cfg.hidden_size), &Device::Cpu).unwrap();

@@ -265,7 +265,10 @@ fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
 fn fused_rms_norm_gradient_and_value() {
     let (x, w) = (randn(&[2, 3, 8], 21), randn(&[8], 22));
     check(&[x.clone(), w.clone()], |t| ftbench_kernels::rms_norm(&t[0], &t[1], 1e-5), 48);
-    let d = max_diff(&ftbench_kernels::rms_norm(&x, &w, 1e-5).unwrap(), &ops::rms_norm(&x, &w, 1e-5).unwrap());
+    let d = max_diff(
+        &ftbench_kernels::rms_norm(&x, &w, 1e-5).unwrap(),
+        &ops::rms_norm(&x, &w, 1e-5).unwrap(),
+    );
     assert!(d < 1e-14, "{d}");
 }
 
@@ -288,11 +291,23 @@ fn fused_rope_gradient_and_value() {
 fn fused_causal_attention_gradient_and_value() {
     // 4 query heads reading 2 key/value heads; 5 queries at positions 0.. and 3 at 2.. (cached).
     let f = |t: &[Tensor]| ops::fused_causal_attention_at(&t[0], &t[1], &t[2], 0);
-    check(&[randn(&[2, 4, 5, 6], 25), randn(&[2, 2, 5, 6], 26), randn(&[2, 2, 5, 6], 27)], f, 60);
+    check(
+        &[randn(&[2, 4, 5, 6], 25), randn(&[2, 2, 5, 6], 26), randn(&[2, 2, 5, 6], 27)],
+        f,
+        60,
+    );
     let g = |t: &[Tensor]| ops::fused_causal_attention_at(&t[0], &t[1], &t[2], 2);
-    check(&[randn(&[1, 4, 3, 6], 28), randn(&[1, 2, 5, 6], 29), randn(&[1, 2, 5, 6], 30)], g, 60);
+    check(
+        &[randn(&[1, 4, 3, 6], 28), randn(&[1, 2, 5, 6], 29), randn(&[1, 2, 5, 6], 30)],
+        g,
+        60,
+    );
     for (t, start) in [(5, 0), (3, 2)] {
-        let (q, k, v) = (randn(&[2, 4, t, 6], 31), randn(&[2, 2, start + t, 6], 32), randn(&[2, 2, start + t, 6], 33));
+        let (q, k, v) = (
+            randn(&[2, 4, t, 6], 31),
+            randn(&[2, 2, start + t, 6], 32),
+            randn(&[2, 2, start + t, 6], 33),
+        );
         let d = max_diff(
             &ops::fused_causal_attention_at(&q, &k, &v, start).unwrap(),
             &ops::causal_attention_at(&q, &k, &v, start).unwrap(),

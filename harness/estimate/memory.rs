@@ -457,9 +457,21 @@ mod tests {
         assert_eq!(e.get("gradients"), 4 * n);
         assert_eq!(e.get("optimizer_states"), 8 * n);
         assert_eq!(e.get("master_weights"), 0);
-        // t = 16 tokens: 18.5·16·64 + 8.5·16·32 + 4·16·160 + 6·2·4·8² = 18944 + 4352 + 10240 + 3072 = 36608 per layer
-        assert_eq!(e.get("activations"), 2 * 36608 * 4);
-        assert_eq!(e.get("logits"), 16 * 256 * 4 * 4);
+        // Fused kernels, t = 16 tokens: 16·(6·64 + 4·64 + 4·32 + 3·160) + 2·2·4·8²
+        // = 16·1248 + 1024 = 20992 per layer; the loss holds one chunk of logits and its gradient.
+        assert_eq!(e.get("activations"), 2 * 20992 * 4);
+        assert_eq!(e.get("logits"), 2 * 16 * 256 * 4);
+        // Composed ops: 18.5·16·64 + 8.5·16·32 + 4·16·160 + 6·2·4·8² = 18944 + 4352 + 10240 + 3072
+        // = 36608 per layer; logits, log-softmax and their gradients held at once.
+        let mut composed = input(Method::Full, Precision::Fp32);
+        composed.implementation = Implementation::FtbenchComposed;
+        let ec = estimate(&cfg, &composed).unwrap();
+        assert_eq!(ec.get("activations"), 2 * 36608 * 4);
+        assert_eq!(ec.get("logits"), 16 * 256 * 4 * 4);
+        // Recompute: each layer's input (16·64) + one layer's graph.
+        let mut re = input(Method::Full, Precision::Fp32);
+        re.recompute = true;
+        assert_eq!(estimate(&cfg, &re).unwrap().get("activations"), (2 * 16 * 64 + 20992) * 4);
 
         let lora = estimate(&cfg, &input(Method::Lora, Precision::Fp32)).unwrap();
         // adapters: r·(out+in) per linear: 4·(128+96+96+128+224+224+224) = 4480 per layer

@@ -102,16 +102,13 @@ pub fn causal_attention_at(q: &Tensor, k: &Tensor, v: &Tensor, start: usize) -> 
 /// [`causal_attention_at`] with scale, mask and softmax as one fused op
 /// (`ftbench_kernels::causal_softmax`; f32/f64 on the CPU).
 pub fn fused_causal_attention_at(q: &Tensor, k: &Tensor, v: &Tensor, start: usize) -> Result<Tensor> {
-    grouped_attention(q, k, v, |scores, _, t, scale| ftbench_kernels::causal_softmax(scores, scale, t, start))
+    grouped_attention(q, k, v, |scores, _, t, scale| {
+        ftbench_kernels::causal_softmax(scores, scale, t, start)
+    })
 }
 
 /// Grouped-query attention around `probs(raw scores (b, kv_heads, rep·t, keys), rep, t, scale)`.
-fn grouped_attention(
-    q: &Tensor,
-    k: &Tensor,
-    v: &Tensor,
-    probs: impl Fn(&Tensor, usize, usize, f64) -> Result<Tensor>,
-) -> Result<Tensor> {
+fn grouped_attention(q: &Tensor, k: &Tensor, v: &Tensor, probs: impl Fn(&Tensor, usize, usize, f64) -> Result<Tensor>) -> Result<Tensor> {
     let (b, h, t, hd) = q.dims4()?;
     let kvh = k.dim(1)?;
     let rep = h / kvh;

@@ -19,14 +19,18 @@ pub struct Environment {
     /// CPU matmul backend: "gemm" (candle's default) or "mkl".
     #[serde(default)]
     pub blas: String,
-    /// RAYON_NUM_THREADS / OMP_NUM_THREADS / MKL_NUM_THREADS / KMP_BLOCKTIME as set for the cell.
+    /// RAYON_NUM_THREADS / OMP_NUM_THREADS / MKL_NUM_THREADS / KMP_BLOCKTIME /
+    /// CANDLE_BARRIER_POOL_SPIN_LIMIT as set for the cell.
     #[serde(default)]
     pub thread_env: String,
+    /// Allocator settings the cell ran with (probe::keep_freed_memory); "" = the libc default.
+    #[serde(default)]
+    pub allocator: String,
 }
 
 impl Environment {
     /// The environment of this process (call it in the cell's process, after thread setup).
-    pub fn detect() -> Environment {
+    pub fn detect(allocator: &str) -> Environment {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let cpu_model = cpuinfo
             .lines()
@@ -53,11 +57,18 @@ impl Environment {
             total_memory_bytes,
             candle_version: "0.11.1".to_string(),
             blas: ftbench_kernels::blas::BACKEND.to_string(),
-            thread_env: ["RAYON_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "KMP_BLOCKTIME"]
-                .iter()
-                .filter_map(|k| std::env::var(k).ok().map(|v| format!("{k}={v}")))
-                .collect::<Vec<_>>()
-                .join(" "),
+            allocator: allocator.to_string(),
+            thread_env: [
+                "RAYON_NUM_THREADS",
+                "OMP_NUM_THREADS",
+                "MKL_NUM_THREADS",
+                "KMP_BLOCKTIME",
+                "CANDLE_BARRIER_POOL_SPIN_LIMIT",
+            ]
+            .iter()
+            .filter_map(|k| std::env::var(k).ok().map(|v| format!("{k}={v}")))
+            .collect::<Vec<_>>()
+            .join(" "),
         }
     }
 }

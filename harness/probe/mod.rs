@@ -1,9 +1,11 @@
 //! Measurement: process memory (RSS) and the environment a number was measured in.
 
+mod alloc;
 mod env;
 mod rss;
 mod stats;
 
+pub use alloc::keep_freed_memory;
 pub use env::Environment;
 pub use rss::{current_rss_bytes, peak_rss_bytes};
 pub use stats::{summarize, Summary};

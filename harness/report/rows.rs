@@ -198,7 +198,17 @@ pub fn config_labels(records: &[Record]) -> Vec<String> {
 
 /// The conditions of a number, in words.
 #[allow(clippy::too_many_arguments)]
-pub fn conditions(device: &str, batch: u32, seq: u32, accum: u32, dtype: &str, recompute: bool, fused: bool, steps: u32, task: &str) -> String {
+pub fn conditions(
+    device: &str,
+    batch: u32,
+    seq: u32,
+    accum: u32,
+    dtype: &str,
+    recompute: bool,
+    fused: bool,
+    steps: u32,
+    task: &str,
+) -> String {
     format!(
         "{device}, batch {batch} × {seq} tok{}, {dtype}, recompute {}, {} ops, {steps} steps, task {task}",
         if accum > 1 { format!(" × {accum} accum") } else { String::new() },

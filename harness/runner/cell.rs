@@ -33,8 +33,9 @@ pub fn run_cell(job: &CellJob, out: &mut impl Write) -> Result<()> {
             .and_then(|_| out.flush())
             .context("cannot report to the runner (stdout closed)")
     };
+    let allocator = crate::probe::keep_freed_memory();
     emit(Event::Started {
-        environment: Environment::detect(),
+        environment: Environment::detect(&allocator),
         baseline_rss_bytes: current_rss_bytes(),
     })?;
 

@@ -46,6 +46,12 @@ pub fn run_child(exe: &Path, job: &CellJob, log: Option<&Path>, mut on_event: im
     if std::env::var_os("KMP_BLOCKTIME").is_none() {
         cmd.env("KMP_BLOCKTIME", "0");
     }
+    // Likewise candle's elementwise thread pool spins 25 000 pause instructions after every op
+    // before parking: on a small machine that spinning takes the core from the matmul threads
+    // (perf: 19% of a LoRA step in candle-bp-0's spin loop). Park at once instead.
+    if std::env::var_os("CANDLE_BARRIER_POOL_SPIN_LIMIT").is_none() {
+        cmd.env("CANDLE_BARRIER_POOL_SPIN_LIMIT", "1");
+    }
     if cell.knobs.threads > 0 {
         // One thread count for every pool: rayon (candle's ops, ftbench's kernels) and
         // OpenMP/MKL (matmuls in the MKL build), so they don't oversubscribe the cores.

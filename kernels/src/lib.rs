@@ -29,9 +29,9 @@ pub mod softmax;
 pub mod swiglu;
 
 pub use adamw::{AdamWHyper, Moments};
+pub use cross_entropy::linear_cross_entropy;
 pub use linear::{frozen_linear, lora_linear, DenseWeight, FrozenLinear, FrozenWeight, LoraLinear};
 pub use nf4::{Absmax, DoubleQuant, Nf4Error, Nf4Tensor};
-pub use cross_entropy::linear_cross_entropy;
 pub use reduce::sum_squares;
 pub use rms_norm::rms_norm;
 pub use rope::rope_heads;

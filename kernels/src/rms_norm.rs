@@ -53,14 +53,17 @@ fn backward<T: Elem>(eps: f64, x: &[T], w: &[T], dy: &[T], want_dx: bool, want_d
     let h = w.len();
     let dx = want_dx.then(|| {
         let mut dx = vec![T::zero(); x.len()];
-        dx.par_chunks_mut(h).zip(x.par_chunks(h)).zip(dy.par_chunks(h)).for_each(|((dx, x), dy)| {
-            let r = inv_rms(x, eps);
-            let dot = x.iter().zip(dy).zip(w).map(|((&x, &dy), &w)| x * dy * w).sum::<T>();
-            let c = r * r * r * dot / T::of(h as f64);
-            for (((dx, &x), &dy), &w) in dx.iter_mut().zip(x).zip(dy).zip(w) {
-                *dx = r * w * dy - x * c;
-            }
-        });
+        dx.par_chunks_mut(h)
+            .zip(x.par_chunks(h))
+            .zip(dy.par_chunks(h))
+            .for_each(|((dx, x), dy)| {
+                let r = inv_rms(x, eps);
+                let dot = x.iter().zip(dy).zip(w).map(|((&x, &dy), &w)| x * dy * w).sum::<T>();
+                let c = r * r * r * dot / T::of(h as f64);
+                for (((dx, &x), &dy), &w) in dx.iter_mut().zip(x).zip(dy).zip(w) {
+                    *dx = r * w * dy - x * c;
+                }
+            });
         dx
     });
     let dw = want_dw.then(|| {

@@ -37,12 +37,24 @@ impl RopeHeads {
         let (b, t, width) = shape.dims3()?;
         let (positions, hd) = self.cos.dims2()?;
         if self.heads == 0 || width != self.heads * hd || hd % 2 != 0 {
-            candle_core::bail!("{NAME}: input width {width} is not {} heads of the tables' even head_dim {hd}", self.heads);
+            candle_core::bail!(
+                "{NAME}: input width {width} is not {} heads of the tables' even head_dim {hd}",
+                self.heads
+            );
         }
         if self.start + t > positions {
-            candle_core::bail!("{NAME}: positions {}..{} exceed the {positions} in the tables", self.start, self.start + t);
+            candle_core::bail!(
+                "{NAME}: positions {}..{} exceed the {positions} in the tables",
+                self.start,
+                self.start + t
+            );
         }
-        Ok(Dims { b, t, heads: self.heads, hd })
+        Ok(Dims {
+            b,
+            t,
+            heads: self.heads,
+            hd,
+        })
     }
 
     /// Rotates (sign = 1, x layout → head layout) or rotates back (sign = -1, head layout →

@@ -25,11 +25,13 @@ fn fwd_typed<T: Elem>(sg: &CpuStorage, lg: &Layout, su: &CpuStorage, lu: &Layout
     }
     let (g, u) = (elem::slice::<T>(NAME, "gate", sg, lg)?, elem::slice::<T>(NAME, "up", su, lu)?);
     let mut y = vec![T::zero(); g.len()];
-    y.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK).zip(u.par_chunks(CHUNK))).for_each(|(y, (g, u))| {
-        for ((y, &g), &u) in y.iter_mut().zip(g).zip(u) {
-            *y = g * sigmoid(g) * u;
-        }
-    });
+    y.par_chunks_mut(CHUNK)
+        .zip(g.par_chunks(CHUNK).zip(u.par_chunks(CHUNK)))
+        .for_each(|(y, (g, u))| {
+            for ((y, &g), &u) in y.iter_mut().zip(g).zip(u) {
+                *y = g * sigmoid(g) * u;
+            }
+        });
     Ok((T::storage(y), lg.shape().clone()))
 }
 
