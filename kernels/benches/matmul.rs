@@ -63,8 +63,20 @@ mod openblas {
         // SAFETY: the slices hold exactly the (m, k), (n, k) and (m, n) row-major matrices.
         unsafe {
             cblas_sgemm(
-                ROW_MAJOR, NO_TRANS, TRANS, m as i32, n as i32, k as i32, 1.0, a.as_ptr(), k as i32, b.as_ptr(), k as i32, 0.0,
-                c.as_mut_ptr(), n as i32,
+                ROW_MAJOR,
+                NO_TRANS,
+                TRANS,
+                m as i32,
+                n as i32,
+                k as i32,
+                1.0,
+                a.as_ptr(),
+                k as i32,
+                b.as_ptr(),
+                k as i32,
+                0.0,
+                c.as_mut_ptr(),
+                n as i32,
             )
         }
     }
