@@ -155,6 +155,14 @@ fn linear_gradient_reaches_input_and_weight() {
 }
 
 #[test]
+fn trainable_linear_op_gradient_and_value() {
+    let (x, w) = (randn(&[2, 3, 5], 40), randn(&[4, 5], 41));
+    check(&[x.clone(), w.clone()], |t| ftbench_kernels::linear(&t[0], &t[1]), 30);
+    let d = max_diff(&ftbench_kernels::linear(&x, &w).unwrap(), &method::matmul_t(&x, &w).unwrap());
+    assert!(d < 1e-14, "{d}");
+}
+
+#[test]
 fn embedding_gradient() {
     let ids = Tensor::from_vec(vec![0u32, 3, 3, 1, 2, 0], (2, 3), &Device::Cpu).unwrap();
     check(&[randn(&[5, 4], 15)], |t| ops::embedding(&t[0], &ids), 20);

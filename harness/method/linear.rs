@@ -43,7 +43,7 @@ impl Linear {
     /// x: (..., in) → (..., out).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match self {
-            Linear::Trainable(w) => matmul_t(x, w.as_tensor()),
+            Linear::Trainable(w) => ftbench_kernels::linear(x, w.as_tensor()),
             Linear::Frozen(w) => frozen_linear(x, w),
             Linear::Lora(l) => match &l.base {
                 Linear::Frozen(w) => lora_linear(x, w, l.a.as_tensor(), l.b.as_tensor(), l.scale, l.dropout.mask(x)?),

@@ -39,7 +39,7 @@ impl LinearCrossEntropy {
 
     /// Logits of the rows `h` (n, d) for the vocabulary entries a..b: (n, b - a), contiguous.
     fn logits(&self, h: &Tensor, w: &Tensor, (a, b): (usize, usize)) -> Result<Tensor> {
-        h.matmul(&w.narrow(0, a, b - a)?.t()?)?.contiguous()
+        crate::blas::matmul(h, &w.narrow(0, a, b - a)?, true)?.contiguous()
     }
 }
 
@@ -140,13 +140,13 @@ fn bwd_typed<T: Elem>(
         })?;
         drop(logits);
         let dl = elem::tensor(dl, (n, b - a))?;
-        let part = dl.matmul(&w.narrow(0, a, b - a)?)?;
+        let part = crate::blas::matmul(&dl, &w.narrow(0, a, b - a)?, false)?;
         dh = Some(match dh {
             None => part,
             Some(acc) => (acc + part)?,
         });
         if want_dw {
-            let dw_chunk = dl.t()?.matmul(&h)?;
+            let dw_chunk = crate::blas::gemm(&dl, true, &h, false)?;
             elem::with_values::<T, _>(NAME, "dw", &dw_chunk, |v| {
                 dw_all.extend_from_slice(v);
                 Ok(())

@@ -11,7 +11,7 @@
 //!   [`swiglu`], [`cross_entropy`] (LM head + loss over vocabulary chunks): the decoder's
 //!   elementwise work as single differentiable ops, one pass each way, f32 and f64.
 //! - [`linear`]: linear layers with a frozen (dense or quantized) weight whose backward pass
-//!   returns only the input gradient.
+//!   returns only the input gradient, the fused LoRA linear, and the trainable linear.
 //!
 //! Every kernel has a plain-slice form (what the tests and benches exercise) and a candle glue
 //! that applies it to tensors in place. CPU only for now; CUDA comes behind a `cuda` feature.
@@ -30,7 +30,7 @@ pub mod swiglu;
 
 pub use adamw::{AdamWHyper, Moments};
 pub use cross_entropy::linear_cross_entropy;
-pub use linear::{frozen_linear, lora_linear, DenseWeight, FrozenLinear, FrozenWeight, LoraLinear};
+pub use linear::{frozen_linear, linear, lora_linear, DenseWeight, FrozenLinear, FrozenWeight, LoraLinear, TrainableLinear};
 pub use nf4::{Absmax, DoubleQuant, Nf4Error, Nf4Tensor};
 pub use reduce::sum_squares;
 pub use rms_norm::rms_norm;

@@ -45,7 +45,7 @@ fn matmul_wt(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     let rows = x.elem_count() / inp;
     let mut out = dims;
     *out.last_mut().expect("rank >= 1") = w.dim(0)?;
-    x.reshape((rows, inp))?.matmul(&w.t()?)?.reshape(out)
+    crate::blas::matmul(&x.reshape((rows, inp))?, w, true)?.reshape(out)
 }
 
 /// An NF4 weight: packed codes and block constants only; `dense` dequantizes for one matmul.
@@ -95,8 +95,48 @@ impl CustomOp1 for FrozenLinear {
         let rows = dy.elem_count() / out;
         let mut shape = dims;
         *shape.last_mut().expect("rank >= 1") = w.dim(1)?;
-        Ok(Some(dy.reshape((rows, out))?.matmul(&w)?.reshape(shape)?))
+        Ok(Some(crate::blas::matmul(&dy.reshape((rows, out))?, &w, false)?.reshape(shape)?))
     }
+}
+
+/// A linear layer whose weight trains: y = x·Wᵀ for x (rows, in) and W (out, in), both
+/// arguments of the op; backward gives dx = dy·W and dW = dyᵀ·x (each only when asked for).
+/// It does what candle's matmul does, through [`crate::blas::gemm`], so the `openblas` build
+/// runs these matmuls on OpenBLAS too.
+pub struct TrainableLinear;
+
+impl candle_core::CustomOp2 for TrainableLinear {
+    fn name(&self) -> &'static str {
+        "ftbench-linear"
+    }
+
+    fn cpu_fwd(&self, sx: &CpuStorage, lx: &Layout, sw: &CpuStorage, lw: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (x, w) = (cpu_tensor(self.name(), sx, lx)?, cpu_tensor(self.name(), sw, lw)?);
+        cpu_output(crate::blas::gemm(&x, false, &w, true)?, self.name())
+    }
+
+    fn bwd(&self, x: &Tensor, w: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let dy = dy.contiguous()?;
+        let dx = x
+            .track_op()
+            .then(|| crate::blas::gemm(&dy, false, &w.detach(), false))
+            .transpose()?;
+        let dw = w.track_op().then(|| crate::blas::gemm(&dy, true, &x.detach(), false)).transpose()?;
+        Ok((dx, dw))
+    }
+}
+
+/// y = x·Wᵀ for x (..., in) and a trainable W (out, in) (see [`TrainableLinear`]).
+pub fn linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    let dims = x.dims().to_vec();
+    let inp = *dims.last().expect("rank >= 1");
+    let rows = x.elem_count() / inp;
+    let mut out = dims;
+    *out.last_mut().expect("rank >= 1") = w.dim(0)?;
+    x.contiguous()?
+        .reshape((rows, inp))?
+        .apply_op2(&w.contiguous()?, TrainableLinear)?
+        .reshape(out)
 }
 
 /// y = x·Wᵀ for a frozen `weight`; only x receives a gradient.
@@ -169,7 +209,7 @@ impl CustomOp3 for LoraLinear {
                 Some(m) => (through_adapter * m.reshape(x_dims.clone())?)?,
                 None => through_adapter,
             };
-            let base = dy.matmul(&self.base.dense(dy.dtype())?)?.reshape(x_dims)?;
+            let base = crate::blas::matmul(&dy, &self.base.dense(dy.dtype())?, false)?.reshape(x_dims)?;
             Some((base + through_adapter)?)
         } else {
             None
