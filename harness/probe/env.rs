@@ -16,11 +16,11 @@ pub struct Environment {
     pub threads: usize,
     pub total_memory_bytes: Option<u64>,
     pub candle_version: String,
-    /// CPU matmul backend: "gemm" (candle's default) or "mkl".
+    /// CPU matmul backend: "gemm" (candle's default), "gemm+openblas" or "mkl".
     #[serde(default)]
     pub blas: String,
-    /// RAYON_NUM_THREADS / OMP_NUM_THREADS / MKL_NUM_THREADS / KMP_BLOCKTIME /
-    /// CANDLE_BARRIER_POOL_SPIN_LIMIT as set for the cell.
+    /// RAYON_NUM_THREADS / OMP_NUM_THREADS / MKL_NUM_THREADS / OPENBLAS_NUM_THREADS /
+    /// KMP_BLOCKTIME / CANDLE_BARRIER_POOL_SPIN_LIMIT as set for the cell.
     #[serde(default)]
     pub thread_env: String,
     /// Allocator settings the cell ran with (probe::keep_freed_memory); "" = the libc default.
@@ -62,6 +62,7 @@ impl Environment {
                 "RAYON_NUM_THREADS",
                 "OMP_NUM_THREADS",
                 "MKL_NUM_THREADS",
+                "OPENBLAS_NUM_THREADS",
                 "KMP_BLOCKTIME",
                 "CANDLE_BARRIER_POOL_SPIN_LIMIT",
             ]

@@ -53,9 +53,9 @@ pub fn run_child(exe: &Path, job: &CellJob, log: Option<&Path>, mut on_event: im
         cmd.env("CANDLE_BARRIER_POOL_SPIN_LIMIT", "1");
     }
     if cell.knobs.threads > 0 {
-        // One thread count for every pool: rayon (candle's ops, ftbench's kernels) and
-        // OpenMP/MKL (matmuls in the MKL build), so they don't oversubscribe the cores.
-        for var in ["RAYON_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"] {
+        // One thread count for every pool: rayon (candle's ops, ftbench's kernels), OpenMP/MKL
+        // (the MKL build) and OpenBLAS (the openblas build), so they don't oversubscribe the cores.
+        for var in ["RAYON_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"] {
             cmd.env(var, cell.knobs.threads.to_string());
         }
     }
