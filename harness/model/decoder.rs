@@ -159,15 +159,17 @@ impl Decoder {
         let (b, t, _) = x.dims3()?;
         let (h, kvh, hd) = (self.cfg.num_attention_heads, self.cfg.num_key_value_heads, self.cfg.head_dim());
         let n = self.rms_norm(x, &l.input_norm)?;
+        // Projections in q, k, v order (adapter dropout draws its masks in this order).
+        let (q, k, v) = (l.q_proj.forward(&n)?, l.k_proj.forward(&n)?, l.v_proj.forward(&n)?);
         let heads = |y: Tensor, nh: usize| y.reshape((b, t, nh, hd))?.transpose(1, 2);
-        let v = heads(l.v_proj.forward(&n)?, kvh)?.contiguous()?;
+        let v = heads(v, kvh)?.contiguous()?;
         if self.fused_here() {
             // Rotation and the split into heads in one pass, output contiguous.
-            let rope = |y: Tensor, nh: usize| ftbench_kernels::rope_heads(&y, &self.rope.cos, &self.rope.sin, nh, start);
-            return Ok((rope(l.q_proj.forward(&n)?, h)?, rope(l.k_proj.forward(&n)?, kvh)?, v));
+            let rope = |y: &Tensor, nh: usize| ftbench_kernels::rope_heads(y, &self.rope.cos, &self.rope.sin, nh, start);
+            return Ok((rope(&q, h)?, rope(&k, kvh)?, v));
         }
-        let q = ops::rope_at(&heads(l.q_proj.forward(&n)?, h)?, &self.rope, start)?;
-        let k = ops::rope_at(&heads(l.k_proj.forward(&n)?, kvh)?, &self.rope, start)?;
+        let q = ops::rope_at(&heads(q, h)?, &self.rope, start)?;
+        let k = ops::rope_at(&heads(k, kvh)?, &self.rope, start)?;
         Ok((q.contiguous()?, k.contiguous()?, v))
     }
 
