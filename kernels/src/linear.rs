@@ -7,6 +7,7 @@
 //! dx = dy·W in backward; no weight gradient is ever allocated. [`LoraLinear`] fuses the
 //! frozen base with a LoRA adapter.
 
+use crate::blas::gemm;
 use crate::elem::{cpu_output, cpu_tensor};
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Result, Shape, Tensor};
 use std::sync::Arc;
@@ -199,12 +200,13 @@ impl CustomOp3 for LoraLinear {
         let rows = x.elem_count() / inp;
         // Computed from detached copies: nothing in backward is itself recorded.
         let (xd, a, b) = (self.masked(&x.detach())?.reshape((rows, inp))?, a.detach(), b.detach());
-        let dy = dy.reshape((rows, out))?;
-        let dy_b = (dy.matmul(&b)? * self.scale)?; // (rows, r)
-        let da = dy_b.t()?.matmul(&xd)?; // (r, in)
-        let db = (dy.t()?.matmul(&xd.matmul(&a.t()?)?)? * self.scale)?; // (out, r)
+        let dy = dy.contiguous()?.reshape((rows, out))?;
+        let (a, b) = (a.contiguous()?, b.contiguous()?);
+        let dy_b = (gemm(&dy, false, &b, false)? * self.scale)?; // (rows, r)
+        let da = gemm(&dy_b, true, &xd, false)?; // (r, in)
+        let db = (gemm(&dy, true, &gemm(&xd, false, &a, true)?, false)? * self.scale)?; // (out, r)
         let dx = if x.track_op() {
-            let through_adapter = dy_b.matmul(&a)?.reshape(x_dims.clone())?;
+            let through_adapter = gemm(&dy_b, false, &a, false)?.reshape(x_dims.clone())?;
             let through_adapter = match &self.mask {
                 Some(m) => (through_adapter * m.reshape(x_dims.clone())?)?,
                 None => through_adapter,
