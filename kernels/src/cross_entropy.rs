@@ -9,8 +9,7 @@
 //! at most one chunk of logits exists at any time and they are never held twice. It returns dh
 //! and, when the head trains (a tied embedding under full fine-tuning), dw.
 
-use crate::elem::{self, Elem};
-use crate::per_float;
+use crate::elem::{self, per_float, Elem};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
@@ -133,7 +132,7 @@ fn bwd_typed<T: Elem>(
                     }
                     let t = targets[i] as usize;
                     if (a..b).contains(&t) {
-                        dl[t - a] = dl[t - a] - T::of(coef);
+                        dl[t - a] -= T::of(coef);
                     }
                 });
             Ok(dl)

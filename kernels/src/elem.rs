@@ -90,7 +90,6 @@ pub fn tensor<T: Elem>(v: Vec<T>, shape: impl Into<Shape>) -> Result<Tensor> {
 }
 
 /// Dispatches a generic body over the dtype of a CPU storage (f32 or f64).
-#[macro_export]
 macro_rules! per_float {
     ($op:expr, $dtype:expr, $f:ident :: <T> ( $($arg:expr),* $(,)? )) => {
         match $dtype {
@@ -100,6 +99,7 @@ macro_rules! per_float {
         }
     };
 }
+pub(crate) use per_float;
 
 /// A tensor copied from any float storage and contiguous layout (for ops that run candle ops
 /// on their input inside `cpu_fwd`).

@@ -7,8 +7,7 @@
 //! Backward, with r = 1/rms(x) and h the width:
 //! dx_j = r·w_j·dy_j − x_j · r³/h · Σ_k w_k·dy_k·x_k;  dw_j = Σ_rows dy_j·x_j·r.
 
-use crate::elem::{self, Elem};
-use crate::per_float;
+use crate::elem::{self, per_float, Elem};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
@@ -75,7 +74,7 @@ fn backward<T: Elem>(eps: f64, x: &[T], w: &[T], dy: &[T], want_dx: bool, want_d
                 for (x, dy) in xb.chunks(h).zip(dyb.chunks(h)) {
                     let r = inv_rms(x, eps);
                     for ((a, &x), &dy) in acc.iter_mut().zip(x).zip(dy) {
-                        *a = *a + dy * x * r;
+                        *a += dy * x * r;
                     }
                 }
                 acc
@@ -83,7 +82,7 @@ fn backward<T: Elem>(eps: f64, x: &[T], w: &[T], dy: &[T], want_dx: bool, want_d
             .reduce(
                 || vec![T::zero(); h],
                 |mut a, b| {
-                    a.iter_mut().zip(b).for_each(|(a, b)| *a = *a + b);
+                    a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
                     a
                 },
             )

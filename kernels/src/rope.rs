@@ -8,8 +8,7 @@
 //! the inverse rotation written back in x's layout: dx_i = c·dy_i + s·dy_{i+d/2},
 //! dx_{i+d/2} = c·dy_{i+d/2} − s·dy_i.
 
-use crate::elem::{self, Elem};
-use crate::per_float;
+use crate::elem::{self, per_float, Elem};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;

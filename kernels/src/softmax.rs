@@ -10,8 +10,7 @@
 //! row r being query position `start + r % queries` (grouped-query attention stacks the query
 //! heads of one key/value head along this axis); it sees keys 0..=that position.
 
-use crate::elem::{self, Elem};
-use crate::per_float;
+use crate::elem::{self, per_float, Elem};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
@@ -61,10 +60,10 @@ fn forward<T: Elem>(op: &CausalSoftmax, rows: usize, keys: usize, s: &[T]) -> Ve
         let mut sum = T::zero();
         for (p, &s) in p[..n].iter_mut().zip(&s[..n]) {
             *p = (s * scale - m).exp();
-            sum = sum + *p;
+            sum += *p;
         }
         let inv = T::one() / sum;
-        p[..n].iter_mut().for_each(|p| *p = *p * inv);
+        p[..n].iter_mut().for_each(|p| *p *= inv);
     });
     p
 }

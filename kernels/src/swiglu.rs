@@ -4,8 +4,7 @@
 //! and its derivative from several more; this op keeps only its inputs and computes both
 //! gradients in one pass: du = dy·g·σ(g), dg = dy·u·σ(g)·(1 + g·(1 − σ(g))).
 
-use crate::elem::{self, Elem};
-use crate::per_float;
+use crate::elem::{self, per_float, Elem};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
