@@ -14,21 +14,26 @@ fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
-#[test]
-fn json_has_a_total_and_every_component() {
-    let o = ftbench(&[
+/// `ftbench estimate --json` for Llama-2-7B at batch 4 × 512 with recompute (the article's setting).
+fn estimate_7b(method: &str) -> Output {
+    ftbench(&[
         "estimate",
         "--model",
         "preset:llama2-7b",
         "--method",
-        "qlora",
+        method,
         "--batch",
         "4",
         "--seq-len",
         "512",
         "--recompute",
         "--json",
-    ]);
+    ])
+}
+
+#[test]
+fn json_has_a_total_and_every_component() {
+    let o = estimate_7b("qlora");
     assert!(o.status.success(), "{}", text(&o));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     let total = v["total_bytes"].as_u64().unwrap();
@@ -61,19 +66,7 @@ fn json_has_a_total_and_every_component() {
 
 #[test]
 fn full_fine_tuning_of_a_7b_model_does_not_fit_a_24_gb_card() {
-    let o = ftbench(&[
-        "estimate",
-        "--model",
-        "preset:llama2-7b",
-        "--method",
-        "full",
-        "--batch",
-        "4",
-        "--seq-len",
-        "512",
-        "--recompute",
-        "--json",
-    ]);
+    let o = estimate_7b("full");
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     let fit = |name: &str| v["hardware"].as_array().unwrap().iter().find(|f| f["profile"] == name).unwrap()["fits"].clone();
     assert_eq!(fit("rtx4090-24gb"), false);

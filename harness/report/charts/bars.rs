@@ -1,6 +1,6 @@
 //! Bar charts: peak memory (log scale, GPU capacities) and tokens/s (one panel per model).
 
-use super::{err, gb_label, log_ticks, method_color, no_data, render, short_model, Chart, FONT, GPU_CAPACITIES_GB, GREY, LIGHTER};
+use super::{err, gb_label, log_ticks, method_color, no_data, render, short_model, Chart, HouseStyle, FONT, GPU_CAPACITIES_GB, GREY};
 use crate::report::frame::{GroupStats, Stat};
 use anyhow::Result;
 use plotters::coord::Shift;
@@ -133,9 +133,7 @@ pub fn memory(groups: &[GroupStats]) -> Result<Chart> {
             .x_labels(0)
             .y_desc("peak process RSS (CPU), GB — log scale")
             .y_label_formatter(&|v| gb_label(*v))
-            .label_style((FONT, 12))
-            .axis_desc_style((FONT, 13))
-            .bold_line_style(LIGHTER)
+            .house_style()
             .draw()
             .map_err(err)?;
         for &c in GPU_CAPACITIES_GB {
@@ -193,10 +191,8 @@ pub fn throughput(groups: &[GroupStats]) -> Result<Chart> {
                 .x_labels(0)
                 .y_desc("tokens / s (median steady step)")
                 .y_label_formatter(&|v| format!("{v:.0}"))
-                .bold_line_style(LIGHTER)
                 .light_line_style(WHITE)
-                .label_style((FONT, 12))
-                .axis_desc_style((FONT, 13))
+                .house_style()
                 .draw()
                 .map_err(err)?;
             draw_bars(panel, &mut chart, &mine, 0.0)?;

@@ -1,6 +1,6 @@
 //! Training-loss curves: one chart per model, a line per cell.
 
-use super::{draw_legend, err, lin_range, method_color, no_data, render, short_model, Chart, FONT, LIGHTER};
+use super::{draw_legend, err, lin_range, method_color, no_data, render, short_model, Chart, HouseStyle};
 use crate::record::Record;
 use crate::report::rows::Row;
 use anyhow::Result;
@@ -43,10 +43,8 @@ pub fn loss_curves(records: &[Record], rows: &[Row]) -> Result<Vec<Chart>> {
                 .y_desc("training loss")
                 .x_labels((max_step as usize + 1).min(12))
                 .x_label_formatter(&|v| format!("{v:.0}"))
-                .bold_line_style(LIGHTER)
                 .light_line_style(WHITE)
-                .label_style((FONT, 12))
-                .axis_desc_style((FONT, 13))
+                .house_style()
                 .draw()
                 .map_err(err)?;
             let mut labelled = std::collections::BTreeSet::new();

@@ -115,6 +115,22 @@ pub(super) fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
 
 pub(super) const LIGHTER: RGBColor = RGBColor(0xf3, 0xf3, 0xf6);
 
+/// Every chart's mesh in the report's style: a light major grid and the report's fonts.
+pub(super) trait HouseStyle {
+    fn house_style(&mut self) -> &mut Self;
+}
+
+impl<X, Y, XT, YT, DB> HouseStyle for plotters::chart::MeshStyle<'_, '_, X, Y, DB>
+where
+    X: plotters::coord::ranged1d::Ranged<ValueType = XT> + plotters::coord::ranged1d::ValueFormatter<XT>,
+    Y: plotters::coord::ranged1d::Ranged<ValueType = YT> + plotters::coord::ranged1d::ValueFormatter<YT>,
+    DB: DrawingBackend,
+{
+    fn house_style(&mut self) -> &mut Self {
+        self.bold_line_style(LIGHTER).label_style((FONT, 12)).axis_desc_style((FONT, 13))
+    }
+}
+
 pub(super) fn short_model(model: &str) -> String {
     model.strip_prefix("preset:").unwrap_or(model).to_string()
 }

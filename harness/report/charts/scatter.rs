@@ -1,7 +1,7 @@
 //! Scatter charts: accuracy against memory (Pareto view) and the estimate against the measured memory.
 
 use super::{
-    draw_legend, err, gb_label, lin_range, log_range, log_ticks, method_color, no_data, render, short_model, Chart, FONT, GREY, LIGHTER,
+    draw_legend, err, gb_label, lin_range, log_range, log_ticks, method_color, no_data, render, short_model, Chart, HouseStyle, FONT, GREY,
 };
 use crate::report::frame::GroupStats;
 use crate::report::rows::Row;
@@ -61,10 +61,8 @@ pub fn pareto(groups: &[GroupStats]) -> Result<Chart> {
             .y_desc("held-out token accuracy, %")
             .x_label_formatter(&|v| gb_label(*v))
             .y_label_formatter(&|v| format!("{v:.1}"))
-            .bold_line_style(LIGHTER)
             .light_line_style(WHITE)
-            .label_style((FONT, 12))
-            .axis_desc_style((FONT, 13))
+            .house_style()
             .draw()
             .map_err(err)?;
         // Pareto front: sorted by memory, each point more accurate than every cheaper one.
@@ -200,9 +198,7 @@ pub fn estimate_vs_measured(rows: &[Row]) -> Result<Chart> {
             .y_desc("measured: peak RSS above baseline, GB (log)")
             .x_label_formatter(&|v| gb_label(*v))
             .y_label_formatter(&|v| gb_label(*v))
-            .bold_line_style(LIGHTER)
-            .label_style((FONT, 12))
-            .axis_desc_style((FONT, 13))
+            .house_style()
             .draw()
             .map_err(err)?;
         chart
