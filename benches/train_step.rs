@@ -43,8 +43,10 @@ fn trainer(built: &Built) -> Trainer {
 /// The process settings a cell runs with (runner/child.rs, probe::keep_freed_memory), applied
 /// before candle starts its thread pool.
 fn cell_settings() {
-    if std::env::var_os("CANDLE_BARRIER_POOL_SPIN_LIMIT").is_none() {
-        std::env::set_var("CANDLE_BARRIER_POOL_SPIN_LIMIT", "1");
+    for (var, value) in ftbench::runner::PARK_AT_ONCE {
+        if std::env::var_os(var).is_none() {
+            std::env::set_var(var, value);
+        }
     }
     ftbench::probe::keep_freed_memory();
 }

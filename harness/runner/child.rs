@@ -35,22 +35,23 @@ pub struct ChildOutcome {
 
 const TAIL_LINES: usize = 40;
 
+/// Thread pools told to park at once instead of spinning after each op (unless the user set
+/// the variable): MKL's OpenMP threads spin for 200 ms after each matmul, stealing the cores
+/// candle's rayon threads need (measured: full fine-tuning 19 vs 38 tokens/s); candle's
+/// elementwise pool spins 25 000 pause instructions after every op (perf: 19% of a LoRA step in
+/// its spin loop).
+pub const PARK_AT_ONCE: [(&str, &str); 2] = [("KMP_BLOCKTIME", "0"), ("CANDLE_BARRIER_POOL_SPIN_LIMIT", "1")];
+
 /// Runs `exe cell` for `cell`, calling `on_event` for each event as it arrives. The child's
 /// whole stderr is copied to `log` when given.
 pub fn run_child(exe: &Path, job: &CellJob, log: Option<&Path>, mut on_event: impl FnMut(&Event)) -> Result<ChildOutcome> {
     let cell = &job.cell;
     let mut cmd = Command::new(exe);
     cmd.arg("cell").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    // MKL's OpenMP threads spin for 200 ms after each matmul by default, stealing the cores
-    // candle's rayon threads need between matmuls (measured: full fine-tuning 19 vs 38 tokens/s).
-    if std::env::var_os("KMP_BLOCKTIME").is_none() {
-        cmd.env("KMP_BLOCKTIME", "0");
-    }
-    // Likewise candle's elementwise thread pool spins 25 000 pause instructions after every op
-    // before parking: on a small machine that spinning takes the core from the matmul threads
-    // (perf: 19% of a LoRA step in candle-bp-0's spin loop). Park at once instead.
-    if std::env::var_os("CANDLE_BARRIER_POOL_SPIN_LIMIT").is_none() {
-        cmd.env("CANDLE_BARRIER_POOL_SPIN_LIMIT", "1");
+    for (var, value) in PARK_AT_ONCE {
+        if std::env::var_os(var).is_none() {
+            cmd.env(var, value);
+        }
     }
     if cell.knobs.threads > 0 {
         // One thread count for every pool: rayon (candle's ops, ftbench's kernels), OpenMP/MKL

@@ -9,7 +9,7 @@ mod record_of;
 mod suite_run;
 
 pub use cell::{run_cell, CellJob};
-pub use child::{run_child, ChildExit, ChildOutcome};
+pub use child::{run_child, ChildExit, ChildOutcome, PARK_AT_ONCE};
 pub use events::Event;
 pub use record_of::record_of;
 pub use suite_run::{run_suite, RunOptions, RunSummary};
