@@ -204,7 +204,9 @@ impl GgufModel {
             ),
             _ => None,
         };
-        Ok(Tokenizer::from_inner(inner, format!("{p} (GGUF metadata)"), add_bos))
+        let mut tok = Tokenizer::from_inner(inner, format!("{p} (GGUF metadata)"), add_bos);
+        tok.chat_template = self.opt_str("tokenizer.chat_template")?.map(str::to_string);
+        Ok(tok)
     }
 
     /// A weight source over this file for `cfg` (from [`GgufModel::config`]).

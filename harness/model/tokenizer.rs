@@ -23,6 +23,9 @@ pub struct Tokenizer {
     /// Prepend this id when encoding (GGUF `tokenizer.ggml.add_bos_token`); a tokenizer.json
     /// adds its own special tokens through its post-processor.
     pub add_bos: Option<u32>,
+    /// The model's chat template (Jinja), from GGUF `tokenizer.chat_template` or
+    /// tokenizer_config.json's `chat_template`, when it has one.
+    pub chat_template: Option<String>,
 }
 
 /// Pre-tokenizer layouts a GGUF `tokenizer.ggml.pre` can name, for byte-level BPE.
@@ -41,6 +44,7 @@ impl Tokenizer {
             inner,
             source: path.display().to_string(),
             add_bos: None,
+            chat_template: chat_template_next_to(path)?,
         })
     }
 
@@ -50,6 +54,7 @@ impl Tokenizer {
             inner,
             source: source.into(),
             add_bos,
+            chat_template: None,
         }
     }
 
@@ -67,6 +72,15 @@ impl Tokenizer {
         ids.extend(self.add_bos);
         ids.extend_from_slice(enc.get_ids());
         Ok(ids)
+    }
+
+    /// Text → ids with no special token added (a continuation encoded on its own).
+    pub fn encode_plain(&self, text: &str) -> Result<Vec<u32>> {
+        let enc = self
+            .inner
+            .encode(text, false)
+            .map_err(|e| anyhow::anyhow!("{}: cannot encode the text: {e}", self.source))?;
+        Ok(enc.get_ids().to_vec())
     }
 
     /// Ids → text, special tokens left out.
@@ -95,6 +109,26 @@ impl Tokenizer {
         }
         Ok(())
     }
+}
+
+/// tokenizer_config.json's `chat_template` beside a tokenizer.json (a string; the list form
+/// with named templates takes the one named `default`).
+fn chat_template_next_to(path: &Path) -> Result<Option<String>> {
+    let p = path.with_file_name("tokenizer_config.json");
+    if !p.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&p).with_context(|| format!("{}: cannot read", p.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", p.display()))?;
+    Ok(match v.get("chat_template") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(serde_json::Value::Array(list)) => list
+            .iter()
+            .find(|t| t.get("name").and_then(|n| n.as_str()) == Some("default"))
+            .and_then(|t| t.get("template")?.as_str().map(str::to_string)),
+        Some(other) => bail!("{}: key `chat_template`: expected a string, found {other}", p.display()),
+    })
 }
 
 /// A byte-level BPE tokenizer (GPT-2 family: SmolLM2, Llama 3, ...) from its vocabulary (id =

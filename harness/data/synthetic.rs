@@ -21,7 +21,7 @@ const ALPHABET: u32 = 16;
 const EVAL_SEED: u64 = 0x5eed_e7a1;
 
 /// The tasks `task:` can name, with what they train.
-pub const TASKS: &[(&str, &str)] = &[
+pub const SYNTHETIC: &[(&str, &str)] = &[
     ("reverse", "reverse a sequence of 16 symbols; loss on the answer tokens only"),
     ("reverse-lm", "the same sequences; loss on every token (plain causal LM)"),
 ];
@@ -39,7 +39,7 @@ impl TaskKind {
             "reverse-lm" => Ok(TaskKind::ReverseLm),
             _ => Err(format!(
                 "unknown task `{s}`; expected one of: {}",
-                TASKS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                SYNTHETIC.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
             )),
         }
     }
