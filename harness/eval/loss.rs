@@ -1,4 +1,5 @@
-//! Evaluation on the held-out split: loss, token accuracy and exact match over answer tokens.
+//! Teacher-forced evaluation on the held-out split: loss, perplexity, token accuracy and
+//! teacher-forced exact match over the answer tokens.
 
 use crate::data::{Batch, Example};
 use crate::model::Decoder;
@@ -19,6 +20,12 @@ pub struct EvalResult {
     pub exact_match: f64,
     pub examples: usize,
     pub target_tokens: usize,
+    /// exp(loss): perplexity of the answer tokens (records before it existed: absent).
+    #[serde(default)]
+    pub perplexity: Option<f64>,
+    /// The task's own score (multiple choice or generative exact match) on real tasks.
+    #[serde(default)]
+    pub score: Option<super::TaskScore>,
 }
 
 pub fn evaluate(model: &Decoder, examples: &[Example], batch_size: usize) -> Result<EvalResult> {
@@ -40,8 +47,11 @@ pub fn evaluate(model: &Decoder, examples: &[Example], batch_size: usize) -> Res
         }
         tokens += batch.n_targets;
     }
+    let loss = loss_sum / tokens.max(1) as f64;
     Ok(EvalResult {
-        loss: loss_sum / tokens.max(1) as f64,
+        loss,
+        perplexity: Some(loss.exp()),
+        score: None,
         token_accuracy: right as f64 / tokens.max(1) as f64,
         exact_match: exact as f64 / examples.len().max(1) as f64,
         examples: examples.len(),

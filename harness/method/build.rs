@@ -188,7 +188,7 @@ impl Builder<'_> {
                 self.bytes.dense += w.elem_count() as u64 * self.elem();
                 return Ok(Linear::Trainable(self.trainable_var(&format!("{name}.weight"), &w)?));
             }
-            Method::Lora => {
+            Method::Lora | Method::Base => {
                 self.bytes.dense += w.elem_count() as u64 * self.elem();
                 Linear::Frozen(Arc::new(DenseWeight(w)))
             }
@@ -200,7 +200,7 @@ impl Builder<'_> {
                 Linear::Frozen(Arc::new(nf4))
             }
         };
-        if !self.mc.lora.targets(module) {
+        if self.mc.method == Method::Base || !self.mc.lora.targets(module) {
             return Ok(base);
         }
         let (a, b) = self.mc.lora.init(&name, out, inp, self.mc.seed, self.dtype, self.device)?;

@@ -87,3 +87,24 @@ pub fn matmul_t(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     *out.last_mut().expect("rank >= 1") = w.dim(0)?;
     y.reshape(out)
 }
+
+impl Linear {
+    /// The layer with its LoRA adapter merged into the base, W + scale·B·A, as one frozen dense
+    /// weight (PEFT's `merge_and_unload`); other layers as they are. None when the base is not
+    /// dense (an NF4 base would have to be dequantized, changing what runs).
+    pub fn merged(&self) -> Result<Option<Linear>> {
+        match self {
+            Linear::Lora(l) => match &l.base {
+                Linear::Frozen(w) if w.name() == "ftbench-frozen-linear" => {
+                    let base = w.dense(l.a.dtype())?;
+                    let delta = (l.b.as_tensor().matmul(l.a.as_tensor())? * l.scale)?;
+                    Ok(Some(Linear::Frozen(Arc::new(ftbench_kernels::DenseWeight(
+                        (base + delta)?.detach(),
+                    )))))
+                }
+                _ => Ok(None),
+            },
+            other => Ok(Some(other.clone())),
+        }
+    }
+}

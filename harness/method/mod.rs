@@ -4,12 +4,14 @@
 //! - `lora`: the base is frozen (embedding and norms plain tensors, every linear a frozen-linear
 //!   op that keeps no weight gradient); rank-r adapters on the target linears train.
 //! - `qlora`: as `lora`, but the decoder's linears are quantized to NF4 as they are loaded.
+//! - `base`: as `lora` with no adapter: nothing trains (the baseline row).
 
 mod adapter;
 mod build;
 mod dropout;
 mod linear;
 mod lora;
+mod merge;
 mod nf4;
 
 pub use adapter::{load_adapter, save_adapter, AdapterInfo};
@@ -17,6 +19,7 @@ pub use build::{build, Built, MethodConfig, WeightBytes};
 pub use dropout::Dropout;
 pub use linear::{matmul_t, Linear, LoraLinear};
 pub use lora::{LoraConfig, LINEAR_MODULES};
+pub use merge::merge_adapters;
 pub use nf4::quantize_weight;
 
 /// A trainable parameter, by name (`model.layers.0.self_attn.q_proj.weight` for a full

@@ -30,12 +30,56 @@ impl KvCache {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    /// The cache of a batch of one, repeated `n` times along the batch (to score several
+    /// continuations of one context in one forward pass).
+    pub fn repeat(&self, n: usize) -> Result<KvCache> {
+        let layers = self
+            .layers
+            .iter()
+            .map(|slot| {
+                slot.as_ref()
+                    .map(|(k, v)| -> Result<(Tensor, Tensor)> {
+                        let (b, h, l, d) = k.dims4()?;
+                        if b != 1 {
+                            candle_core::bail!("KvCache::repeat needs a batch of one, found {b}");
+                        }
+                        Ok((
+                            k.broadcast_as((n, h, l, d))?.contiguous()?,
+                            v.broadcast_as((n, h, l, d))?.contiguous()?,
+                        ))
+                    })
+                    .transpose()
+            })
+            .collect::<Result<_>>()?;
+        Ok(KvCache { layers, len: self.len })
+    }
 }
 
 /// Runs ids (batch, seq) u32 at positions cache.len().. through the model, extending the
 /// cache, and returns the logits of the last position (batch, vocab).
 pub fn forward_cached(model: &Decoder, ids: &Tensor, cache: &mut KvCache) -> Result<Tensor> {
-    let (b, t) = ids.dims2()?;
+    let x = cached_hidden(model, ids, cache)?;
+    let (b, t, _) = x.dims3()?;
+    let last = x.narrow(1, t - 1, 1)?;
+    let h = model.rms_norm(&last, &model.norm)?.reshape((b, model.cfg.hidden_size))?;
+    Ok(model.logits(&h)?.detach())
+}
+
+/// Like [`forward_cached`], but returns the logits of every position fed: (batch, seq, vocab).
+/// Sequences of a batch may end in padding: attention is causal, so padding at the end never
+/// changes the logits of the positions before it.
+pub fn forward_cached_all(model: &Decoder, ids: &Tensor, cache: &mut KvCache) -> Result<Tensor> {
+    let x = cached_hidden(model, ids, cache)?;
+    let (b, t, h) = x.dims3()?;
+    let x = model.rms_norm(&x, &model.norm)?.reshape((b * t, h))?;
+    Ok(model.logits(&x)?.detach().reshape((b, t, ()))?)
+}
+
+/// The decoder's final hidden states (before the last norm) of `ids`, reading and extending
+/// the cache.
+fn cached_hidden(model: &Decoder, ids: &Tensor, cache: &mut KvCache) -> Result<Tensor> {
+    let (_, t) = ids.dims2()?;
     if t == 0 {
         candle_core::bail!("forward_cached needs at least one token");
     }
@@ -57,9 +101,7 @@ pub fn forward_cached(model: &Decoder, ids: &Tensor, cache: &mut KvCache) -> Res
         x = model.block_out(layer, &x, &a)?;
     }
     cache.len = start + t;
-    let last = x.narrow(1, t - 1, 1)?;
-    let h = model.rms_norm(&last, &model.norm)?.reshape((b, model.cfg.hidden_size))?;
-    Ok(model.logits(&h)?.detach())
+    Ok(x)
 }
 
 /// Greedy decoding with a KV cache: up to `max_new` tokens after `prompt`, stopping after

@@ -19,7 +19,7 @@ pub mod tokenizer;
 
 pub use config::{preset, LlamaConfig, RopeScaling, PRESETS, ROPE_TYPES};
 pub use decoder::{Decoder, Layer};
-pub use generate::{greedy, greedy_uncached, KvCache};
+pub use generate::{forward_cached, forward_cached_all, greedy, greedy_uncached, KvCache};
 pub use gguf::{GgufModel, GgufSource};
 pub use hf::{save_hf_dir, HfDir};
 pub use inference::{load_for_inference, run_generate, GenerateRequest, InferenceModel};

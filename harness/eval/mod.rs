@@ -1,0 +1,14 @@
+//! Evaluation on the held-out split: teacher-forced loss, perplexity and token accuracy
+//! (every task), multiple choice by log-likelihood and generative exact match (real tasks).
+
+mod choice;
+mod greedy;
+mod loss;
+pub mod normalize;
+mod score;
+pub mod stats;
+
+pub use choice::{argmax_first, choice_loglik, choice_logprobs, predictions, ChoiceLl};
+pub use greedy::{generate_until, Ended, Generation};
+pub use loss::{evaluate, EvalResult};
+pub use score::{score_task, Prediction, TaskScore, SAMPLES_KEPT};

@@ -1,0 +1,52 @@
+//! The standard error of an accuracy over an evaluation sample, as lm-evaluation-harness
+//! reports it: the sample standard deviation of the per-item 0/1 scores over √n,
+//! √(p(1−p)/(n−1)).
+
+/// Standard error of the mean of `n` 0/1 scores of which `right` are 1. None below 2 items.
+pub fn binomial_stderr(right: usize, n: usize) -> Option<f64> {
+    if n < 2 {
+        return None;
+    }
+    let p = right as f64 / n as f64;
+    Some((p * (1.0 - p) / (n - 1) as f64).sqrt())
+}
+
+/// Standard error of the mean of paired differences a_i − b_i of 0/1 scores (the same items
+/// scored twice): sd(d)/√n. None below 2 items or for lists of different lengths.
+pub fn paired_stderr(a: &[bool], b: &[bool]) -> Option<f64> {
+    let n = a.len();
+    if n < 2 || b.len() != n {
+        return None;
+    }
+    let d: Vec<f64> = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| f64::from(u8::from(x)) - f64::from(u8::from(y)))
+        .collect();
+    let mean = d.iter().sum::<f64>() / n as f64;
+    let var = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    Some((var / n as f64).sqrt())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_the_closed_form() {
+        // 50 of 100: sqrt(0.25 / 99)
+        assert!((binomial_stderr(50, 100).unwrap() - (0.25f64 / 99.0).sqrt()).abs() < 1e-15);
+        assert_eq!(binomial_stderr(0, 10), Some(0.0));
+        assert_eq!(binomial_stderr(1, 1), None);
+    }
+
+    #[test]
+    fn paired_differences() {
+        let a = [true, true, false, true];
+        assert_eq!(paired_stderr(&a, &a), Some(0.0), "identical runs differ by nothing");
+        // d = 1,0,0,0: mean .25, sample var = (.5625 + 3 × .0625) / 3 = .25
+        let b = [false, true, false, true];
+        assert!((paired_stderr(&a, &b).unwrap() - (0.25f64 / 4.0).sqrt()).abs() < 1e-15);
+        assert_eq!(paired_stderr(&a, &b[..3]), None);
+    }
+}
