@@ -139,7 +139,7 @@ fn run(cli: Cli) -> Result<()> {
                     c.method.to_string(),
                     c.hardware.clone(),
                     c.seed.to_string(),
-                    k.steps.to_string(),
+                    if c.method.trains() { k.steps.to_string() } else { "0".into() },
                     format!(
                         "{}×{}{}",
                         k.batch_size,
@@ -200,10 +200,15 @@ fn run(cli: Cli) -> Result<()> {
                 let cfg = model::preset(name).expect("listed preset");
                 println!("  {name:<14} {:>8.1}M params  {what}", cfg.num_parameters() as f64 / 1e6);
             }
-            println!("\nTasks (knob `task`):");
-            for (name, what) in ftbench::data::TASKS {
-                println!("  {name:<14} {what}");
+            println!("\nTasks (knob `task`; also_eval takes the real ones):");
+            for f in ftbench::data::FAMILIES {
+                println!("  {:<14} {}", f.usage, f.about);
             }
+            println!("  olmo tasks (scripts/fetch-data.sh fetches them):");
+            for (name, what) in ftbench::data::olmo_tasks() {
+                println!("    olmo:{name:<32} {what}");
+            }
+            println!("\nMethods: base (nothing trains: the baseline row), full, lora, qlora.");
             println!("\nKnobs (in `defaults`, as grid axes, in `together` points):");
             let d = serde_json::to_value(suite::Knobs::default())?;
             for (name, ty, doc) in suite::Knobs::DOCS {

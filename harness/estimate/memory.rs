@@ -148,6 +148,18 @@ fn shapes(cfg: &LlamaConfig) -> Shapes {
     }
 }
 
+/// Parameters of rank-`rank` LoRA adapters (A and B) on the `targets` linears of every layer.
+pub fn adapter_params(cfg: &LlamaConfig, rank: u64, targets: &[String]) -> u64 {
+    let s = shapes(cfg);
+    let targeted = |m: &str| targets.iter().any(|t| t == "all-linear" || t == m);
+    s.layers
+        * s.linears
+            .iter()
+            .filter(|(_, _, m)| targeted(m))
+            .map(|(o, i, _)| rank * (o + i))
+            .sum::<u64>()
+}
+
 /// Estimates the peak memory of one training step of `cfg` under `x`.
 pub fn estimate(cfg: &LlamaConfig, x: &EstimateInput) -> Result<Estimate, String> {
     if x.batch == 0 || x.seq_len == 0 {
@@ -155,6 +167,9 @@ pub fn estimate(cfg: &LlamaConfig, x: &EstimateInput) -> Result<Estimate, String
             "batch and seq_len must be positive (found batch {}, seq_len {})",
             x.batch, x.seq_len
         ));
+    }
+    if !x.method.trains() {
+        return Err("method `base` trains nothing: the estimator models a training step".into());
     }
     if x.method != Method::Full && x.lora_rank == 0 {
         return Err("lora_rank must be at least 1 for LoRA and QLoRA".into());
@@ -168,16 +183,10 @@ pub fn estimate(cfg: &LlamaConfig, x: &EstimateInput) -> Result<Estimate, String
     let linear_per_layer: u64 = s.linears.iter().map(|(o, i, _)| o * i).sum();
     let n_linear = s.layers * linear_per_layer;
     let n_dense_rest = n_base - n_linear; // embeddings, LM head, norms
-    let targeted = |m: &str| x.lora_targets.iter().any(|t| t == "all-linear" || t == m);
     let n_adapters = if x.method == Method::Full {
         0
     } else {
-        s.layers
-            * s.linears
-                .iter()
-                .filter(|(_, _, m)| targeted(m))
-                .map(|(o, i, _)| x.lora_rank * (o + i))
-                .sum::<u64>()
+        adapter_params(cfg, x.lora_rank, &x.lora_targets)
     };
     let n_trainable = if x.method == Method::Full { n_base } else { n_adapters };
 
@@ -196,7 +205,7 @@ pub fn estimate(cfg: &LlamaConfig, x: &EstimateInput) -> Result<Estimate, String
             ),
             _ => (n_base * compute, 0, format!("{n_base} params × {compute} B")),
         },
-        Method::Lora => (n_base * compute, 0, format!("frozen base: {n_base} params × {compute} B")),
+        Method::Lora | Method::Base => (n_base * compute, 0, format!("frozen base: {n_base} params × {compute} B")),
         Method::Qlora => {
             let bs = x.nf4_block_size;
             let blocks = n_linear.div_ceil(bs);

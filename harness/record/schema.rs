@@ -63,6 +63,80 @@ pub struct Conditions {
     pub task: String,
     /// Compute threads requested (0 = all cores); the environment has the count used.
     pub threads_requested: u32,
+    /// Mean real (not padding) tokens per sequence actually trained on; real tasks have
+    /// sequences of different lengths up to `seq_len`, padded per batch.
+    #[serde(default)]
+    pub mean_seq_tokens: Option<f64>,
+    /// Real tasks: k-shot and the prompt format.
+    #[serde(default)]
+    pub shots: u32,
+    #[serde(default)]
+    pub prompt_format: Option<String>,
+}
+
+/// What the cell's process actually ran (the record's conditions come from here, not from the
+/// knobs, where it reported it).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Ran {
+    pub device: String,
+    pub compute_dtype: String,
+    pub optimizer_state_dtype: String,
+    /// Fused kernels actually in use (they apply on the CPU in f32/f64 only).
+    pub fused_ops: bool,
+    pub recompute: bool,
+}
+
+/// One evaluation during training (`eval_every`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CurvePoint {
+    pub step: u32,
+    /// Real tokens trained on so far.
+    pub tokens: u64,
+    /// Training seconds so far (step times only; evaluation excluded).
+    pub train_s: f64,
+    /// Held-out loss on the curve items.
+    pub loss: f64,
+    /// The task's score on the curve items (real tasks).
+    pub metric: Option<f64>,
+    pub metric_name: Option<String>,
+    /// Curve items scored.
+    pub items: usize,
+}
+
+/// Time to quality: when the `target` was first met.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TargetReached {
+    pub target: String,
+    pub step: u32,
+    pub tokens: u64,
+    pub train_s: f64,
+}
+
+/// Prefill and decode speed of the trained model, greedy with the KV cache, batch 1.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct InferenceSpeed {
+    pub prompt_tokens: usize,
+    pub new_tokens: usize,
+    pub repeats: usize,
+    /// As trained (LoRA adapters unmerged; QLoRA's NF4 base dequantized per matmul).
+    pub prefill_tokens_per_s: f64,
+    pub decode_tokens_per_s: f64,
+    /// LoRA with the adapters merged into the weights (None where the method has none to
+    /// merge, or its base is NF4).
+    pub merged_prefill_tokens_per_s: Option<f64>,
+    pub merged_decode_tokens_per_s: Option<f64>,
+}
+
+/// What a method produces for a user to keep.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Artifact {
+    /// `adapter` (PEFT adapter_model.safetensors) or `checkpoint` (every weight).
+    pub kind: String,
+    pub bytes: u64,
+    /// `written` (the file's size on disk) or `computed` (safetensors' size for these tensors,
+    /// not written: header + every trainable tensor in the training dtype).
+    pub how: String,
+    pub tensors: usize,
 }
 
 /// What the model and method hold. Bytes are tensor bytes (what the tensors themselves take).
@@ -157,6 +231,19 @@ pub struct Record {
     /// The memory estimate made for this cell before it ran.
     #[serde(default)]
     pub estimate: Option<RecordEstimate>,
+    /// Evaluations during training (`eval_every`), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub curve: Vec<CurvePoint>,
+    /// When the time-to-quality `target` was first met (None: not met, or no target).
+    #[serde(default)]
+    pub target_reached: Option<TargetReached>,
+    /// Other tasks scored after training (`also_eval`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also_eval: Vec<crate::eval::TaskScore>,
+    #[serde(default)]
+    pub inference: Option<InferenceSpeed>,
+    #[serde(default)]
+    pub artifact: Option<Artifact>,
 }
 
 /// `ftbench estimate`'s answer for a cell, stored before the cell runs.

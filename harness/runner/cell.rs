@@ -2,13 +2,13 @@
 //! reporting each stage as an event line on stdout.
 
 use super::events::Event;
-use crate::data::{Batch, Task, TaskKind};
-use crate::eval::evaluate;
-use crate::method::{self, MethodConfig};
-use crate::model::ModelSpec;
+use crate::data::{prepare_task, Batch, PreparedTask, PromptFormat, TaskContext};
+use crate::eval::{evaluate, generate_until, score_task};
+use crate::method::{self, merge_adapters, Built, MethodConfig};
+use crate::model::{Decoder, ModelSpec, Tokenizer};
 use crate::probe::{current_rss_bytes, peak_rss_bytes, Environment};
-use crate::record::ModelInfo;
-use crate::suite::{Cell, Method};
+use crate::record::{Artifact, CurvePoint, InferenceSpeed, ModelInfo, Ran};
+use crate::suite::{Cell, Knobs, Method};
 use crate::train::{Schedule, Trainer, TrainerConfig};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device};
@@ -23,6 +23,23 @@ pub struct CellJob {
     pub cell: Cell,
     /// Where to save the trained adapter (when the cell's `save_adapter` is on).
     pub adapter_dir: Option<PathBuf>,
+}
+
+/// The trainer settings a cell's knobs give (the train_step bench uses the same).
+pub fn trainer_config(k: &Knobs) -> TrainerConfig {
+    TrainerConfig {
+        schedule: Schedule {
+            peak: k.lr,
+            warmup_steps: k.warmup_steps,
+            total_steps: k.steps,
+            min_ratio: k.min_lr_ratio,
+        },
+        max_grad_norm: k.max_grad_norm,
+        beta1: k.adam_beta1,
+        beta2: k.adam_beta2,
+        eps: k.adam_eps,
+        weight_decay: k.weight_decay,
+    }
 }
 
 /// Runs one cell in this process, writing events to `out`.
@@ -59,14 +76,21 @@ pub fn run_cell(job: &CellJob, out: &mut impl Write) -> Result<()> {
             cfg.max_position_embeddings
         );
     }
-    let task = Task::new(
-        TaskKind::parse(&k.task).map_err(anyhow::Error::msg)?,
-        k.seq_len as usize,
-        cfg.vocab_size,
-    )
-    .map_err(anyhow::Error::msg)
-    .with_context(|| format!("task `{}`", k.task))?;
-    let eval_set = task.eval_set(k.eval_examples as usize);
+    let text = !crate::data::is_synthetic(&k.task) || !k.also_eval.is_empty();
+    let tokenizer: Option<Tokenizer> = if text { Some(model_files.tokenizer()?) } else { None };
+    let eos = model_files.eos_ids()?;
+    let task_context = |eval_examples: u32| TaskContext {
+        seq_len: k.seq_len as usize,
+        vocab_size: cfg.vocab_size,
+        tokenizer: tokenizer.as_ref(),
+        eos: &eos,
+        format: PromptFormat {
+            shots: k.shots as usize,
+            chat: k.prompt_format == "chat",
+        },
+        eval_examples: eval_examples as usize,
+    };
+    let task = prepare_task(&k.task, &task_context(k.eval_examples)).with_context(|| format!("task `{}`", k.task))?;
 
     let dtype = DType::F32;
     let mc = MethodConfig::of_cell(cell);
@@ -74,25 +98,11 @@ pub fn run_cell(job: &CellJob, out: &mut impl Write) -> Result<()> {
     let mut weights = model_files.weights(cell.seed, dtype, &device)?;
     let mut built = method::build(&cfg, weights.as_mut(), &mc, dtype, &device).with_context(|| format!("loading model {spec}"))?;
     built.decoder.fused = k.fused_ops;
-    built.decoder.recompute = k.recompute;
+    built.decoder.recompute = k.recompute && cell.method.trains();
     drop(weights);
     let params_trainable: u64 = built.trainable.iter().map(|p| p.var.elem_count() as u64).sum();
     let params_total = built.params_base + built.params_adapters;
-    let trainer_cfg = TrainerConfig {
-        schedule: Schedule {
-            peak: k.lr,
-            warmup_steps: k.warmup_steps,
-            total_steps: k.steps,
-            min_ratio: k.min_lr_ratio,
-        },
-        max_grad_norm: k.max_grad_norm,
-        beta1: k.adam_beta1,
-        beta2: k.adam_beta2,
-        eps: k.adam_eps,
-        weight_decay: k.weight_decay,
-    };
-    let model = &built.decoder;
-    let mut trainer = Trainer::new(built.trainable.clone(), trainer_cfg);
+    let mut trainer = Trainer::new(built.trainable.clone(), trainer_config(k));
     let info = ModelInfo {
         params_total,
         params_trainable,
@@ -106,15 +116,31 @@ pub fn run_cell(job: &CellJob, out: &mut impl Write) -> Result<()> {
         grad_bytes: params_trainable * dtype.size_in_bytes() as u64,
         optimizer_state_bytes: trainer.optim.state_bytes() as u64,
     };
+    let ran = Ran {
+        device: format!("{device:?}").to_lowercase(),
+        compute_dtype: format!("{dtype:?}").to_lowercase(),
+        optimizer_state_dtype: if cell.method.trains() { "f32".into() } else { "none".into() },
+        fused_ops: built.decoder.fused_here(),
+        recompute: built.decoder.recompute,
+    };
     emit(Event::Loaded {
         model: info,
         load_s: t0.elapsed().as_secs_f64(),
         rss_bytes: current_rss_bytes(),
+        ran: Some(ran),
     })?;
 
+    let model = &built.decoder;
+    let curve_task = if k.eval_every > 0 && cell.method.trains() {
+        Some(prepare_task(&k.task, &task_context(k.curve_examples.min(k.eval_examples)))?)
+    } else {
+        None
+    };
+    let steps = if cell.method.trains() { k.steps } else { 0 };
     let mut stream = task.train_stream(cell.seed);
+    let (mut tokens_so_far, mut train_s) = (0u64, 0.0f64);
     built.dropout.set_training(true);
-    for step in 1..=k.steps {
+    for step in 1..=steps {
         let micro: Vec<Batch> = (0..k.grad_accum)
             .map(|_| Batch::new(&stream.by_ref().take(k.batch_size as usize).collect::<Vec<_>>(), &device))
             .collect::<candle_core::Result<_>>()?;
@@ -122,6 +148,8 @@ pub fn run_cell(job: &CellJob, out: &mut impl Write) -> Result<()> {
         let t = Instant::now();
         let s = trainer.step(model, &micro).with_context(|| format!("training step {step}"))?;
         let secs = t.elapsed().as_secs_f64();
+        tokens_so_far += tokens;
+        train_s += secs;
         emit(Event::Step {
             step,
             loss: s.loss,
@@ -131,23 +159,175 @@ pub fn run_cell(job: &CellJob, out: &mut impl Write) -> Result<()> {
             tokens,
             rss_bytes: current_rss_bytes(),
         })?;
+        if let Some(ct) = &curve_task {
+            if step % k.eval_every == 0 || step == steps {
+                built.dropout.set_training(false);
+                let point = curve_point(model, ct, tokenizer.as_ref(), k, step, tokens_so_far, train_s)?;
+                built.dropout.set_training(true);
+                emit(Event::Curve { point })?;
+            }
+        }
     }
     built.dropout.set_training(false);
 
     let t = Instant::now();
-    let result = evaluate(model, &eval_set, k.batch_size as usize).context("evaluation")?;
+    let result = evaluation(model, &task, tokenizer.as_ref(), k)?;
     emit(Event::Eval {
         result,
         secs: t.elapsed().as_secs_f64(),
     })?;
-    if let (true, Some(dir)) = (k.save_adapter && cell.method != Method::Full, &job.adapter_dir) {
-        method::save_adapter(dir, &built, &mc, &cell.model).context("saving the adapter")?;
-        emit(Event::AdapterSaved {
-            dir: dir.display().to_string(),
+    drop(stream);
+    drop(task);
+    for other in &k.also_eval {
+        let tt = match prepare_task(other, &task_context(k.eval_examples)).with_context(|| format!("also_eval task `{other}`"))? {
+            PreparedTask::Text(tt) => tt,
+            PreparedTask::Synthetic { .. } => bail!("also_eval task `{other}` is synthetic"),
+        };
+        let tok = tokenizer.as_ref().expect("text tasks load the tokenizer");
+        let (score, _) =
+            score_task(model, &tt, tok, k.max_new_tokens as usize).with_context(|| format!("scoring also_eval task `{other}`"))?;
+        emit(Event::AlsoEval { score })?;
+    }
+    if k.inference_speed {
+        emit(Event::Inference {
+            speed: inference_speed(model, cell.method, k).context("measuring inference speed")?,
+        })?;
+    }
+    if cell.method.trains() {
+        let saved = k.save_adapter && cell.method != Method::Full;
+        if let (true, Some(dir)) = (saved, &job.adapter_dir) {
+            method::save_adapter(dir, &built, &mc, &cell.model).context("saving the adapter")?;
+            emit(Event::AdapterSaved {
+                dir: dir.display().to_string(),
+            })?;
+        }
+        emit(Event::Artifact {
+            artifact: artifact(&built, cell.method, job.adapter_dir.as_ref().filter(|_| saved))?,
         })?;
     }
     emit(Event::Done {
         peak_rss_bytes: peak_rss_bytes(),
     })?;
     Ok(())
+}
+
+/// The held-out evaluation of a task: teacher-forced loss, perplexity and token accuracy, and
+/// on real tasks the task's own score (multiple choice gives both in one pass).
+fn evaluation(model: &Decoder, task: &PreparedTask, tok: Option<&Tokenizer>, k: &Knobs) -> Result<crate::eval::EvalResult> {
+    let (PreparedTask::Text(tt), Some(tok)) = (task, tok) else {
+        return evaluate(model, &task.eval_examples(), k.batch_size as usize).context("evaluation");
+    };
+    let (score, teacher_forced) = score_task(model, tt, tok, k.max_new_tokens as usize).context("scoring the held-out items")?;
+    let mut result = match teacher_forced {
+        Some(r) => r,
+        None => evaluate(model, &task.eval_examples(), k.batch_size as usize).context("evaluation")?,
+    };
+    result.score = Some(score);
+    Ok(result)
+}
+
+fn curve_point(
+    model: &Decoder,
+    task: &PreparedTask,
+    tok: Option<&Tokenizer>,
+    k: &Knobs,
+    step: u32,
+    tokens: u64,
+    train_s: f64,
+) -> Result<CurvePoint> {
+    let r = evaluation(model, task, tok, k).context("curve evaluation")?;
+    Ok(CurvePoint {
+        step,
+        tokens,
+        train_s,
+        loss: r.loss,
+        metric: r.score.as_ref().map(|s| s.value),
+        metric_name: r.score.as_ref().map(|s| s.metric.clone()),
+        items: r.examples,
+    })
+}
+
+/// Prompt and generation lengths of the inference-speed measurement, and its repeats (median).
+const PROMPT_TOKENS: usize = 128;
+const NEW_TOKENS: usize = 32;
+const REPEATS: usize = 3;
+
+/// (prefill tokens/s, decode tokens/s): median of REPEATS greedy runs over a fixed prompt,
+/// running to NEW_TOKENS (no stop).
+fn speed_of(model: &Decoder) -> Result<(f64, f64, usize)> {
+    let prompt_len = PROMPT_TOKENS
+        .min(model.cfg.max_position_embeddings.saturating_sub(NEW_TOKENS + 1))
+        .max(1);
+    let vocab = model.cfg.vocab_size as u32;
+    let prompt: Vec<u32> = (0..prompt_len as u32).map(|i| (i * 7919 + 13) % vocab).collect();
+    let mut pre = Vec::new();
+    let mut dec = Vec::new();
+    for _ in 0..REPEATS {
+        let g = generate_until(model, None, &prompt, NEW_TOKENS, &[], &[])?;
+        pre.push(prompt_len as f64 / g.prefill_s);
+        dec.push((g.new_tokens.saturating_sub(1)) as f64 / g.decode_s.max(1e-9));
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    Ok((median(&mut pre), median(&mut dec), prompt_len))
+}
+
+fn inference_speed(model: &Decoder, method: Method, _k: &Knobs) -> Result<InferenceSpeed> {
+    let (prefill, decode, prompt_tokens) = speed_of(model)?;
+    let merged = if method == Method::Lora {
+        match merge_adapters(model)? {
+            Some(m) => Some(speed_of(&m)?),
+            None => None,
+        }
+    } else {
+        None
+    };
+    Ok(InferenceSpeed {
+        prompt_tokens,
+        new_tokens: NEW_TOKENS,
+        repeats: REPEATS,
+        prefill_tokens_per_s: prefill,
+        decode_tokens_per_s: decode,
+        merged_prefill_tokens_per_s: merged.map(|m| m.0),
+        merged_decode_tokens_per_s: merged.map(|m| m.1),
+    })
+}
+
+/// The size of what the method produces: the adapter file as written, or (not written) the
+/// safetensors size of the trained tensors: an 8-byte length, the JSON header, the data.
+fn artifact(built: &Built, method: Method, written: Option<&PathBuf>) -> Result<Artifact> {
+    let kind = if method == Method::Full { "checkpoint" } else { "adapter" };
+    if let Some(dir) = written {
+        let f = dir.join("adapter_model.safetensors");
+        let bytes = std::fs::metadata(&f)
+            .with_context(|| format!("{}: cannot stat", f.display()))?
+            .len();
+        return Ok(Artifact {
+            kind: kind.into(),
+            bytes,
+            how: "written".into(),
+            tensors: built.trainable.len(),
+        });
+    }
+    let mut data = 0u64;
+    let mut header = 2u64; // {}
+    for t in &built.trainable {
+        let n = t.var.elem_count() as u64 * t.var.dtype().size_in_bytes() as u64;
+        let shape = format!("{:?}", t.var.dims()).replace(' ', "");
+        header += format!(
+            "\"{}\":{{\"dtype\":\"F32\",\"shape\":{shape},\"data_offsets\":[{data},{}]}},",
+            t.name,
+            data + n
+        )
+        .len() as u64;
+        data += n;
+    }
+    Ok(Artifact {
+        kind: kind.into(),
+        bytes: 8 + header.div_ceil(8) * 8 + data,
+        how: "computed".into(),
+        tensors: built.trainable.len(),
+    })
 }

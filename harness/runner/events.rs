@@ -1,8 +1,8 @@
 //! The line protocol from a cell's process to the runner: one JSON object per stdout line.
 
-use crate::eval::EvalResult;
+use crate::eval::{EvalResult, TaskScore};
 use crate::probe::Environment;
-use crate::record::ModelInfo;
+use crate::record::{Artifact, CurvePoint, InferenceSpeed, ModelInfo, Ran};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -13,11 +13,13 @@ pub enum Event {
         environment: Environment,
         baseline_rss_bytes: Option<u64>,
     },
-    /// Model, method and optimizer are set up.
+    /// Model, method and optimizer are set up; `ran` says what will actually run.
     Loaded {
         model: ModelInfo,
         load_s: f64,
         rss_bytes: Option<u64>,
+        #[serde(default)]
+        ran: Option<Ran>,
     },
     /// One optimizer update finished.
     Step {
@@ -29,8 +31,16 @@ pub enum Event {
         tokens: u64,
         rss_bytes: Option<u64>,
     },
+    /// An evaluation during training (`eval_every`).
+    Curve { point: CurvePoint },
     /// Held-out evaluation finished.
     Eval { result: EvalResult, secs: f64 },
+    /// Another task scored after training (`also_eval`).
+    AlsoEval { score: TaskScore },
+    /// Inference speed of the trained model (`inference_speed`).
+    Inference { speed: InferenceSpeed },
+    /// What the method produced: the adapter file, or the full checkpoint's size.
+    Artifact { artifact: Artifact },
     /// The trained adapter was written (PEFT layout).
     AdapterSaved { dir: String },
     /// Everything finished.

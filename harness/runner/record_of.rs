@@ -3,8 +3,9 @@
 use super::child::{ChildExit, ChildOutcome};
 use super::events::Event;
 use crate::probe::summarize;
-use crate::record::{Conditions, Memory, Record, Status, StepPoint, SuiteRef, Timing, RECORD_SCHEMA_VERSION};
+use crate::record::{Conditions, Memory, Record, Status, StepPoint, SuiteRef, TargetReached, Timing, RECORD_SCHEMA_VERSION};
 use crate::suite::Cell;
+use crate::suite::Target;
 
 /// The record of `cell` from its process's outcome. Whatever the child reported before it
 /// failed (steps, memory) is kept.
@@ -27,6 +28,12 @@ pub fn record_of(
     let mut timing = Timing::default();
     let mut steps = Vec::new();
     let mut eval = None;
+    let mut ran = None;
+    let mut curve = Vec::new();
+    let mut also_eval = Vec::new();
+    let mut inference = None;
+    let mut artifact = None;
+    let mut step_tokens: Vec<u64> = Vec::new();
     let mut done = false;
     let mut adapter_saved = false;
     for e in &out.events {
@@ -42,8 +49,10 @@ pub fn record_of(
                 model: m,
                 load_s,
                 rss_bytes,
+                ran: r,
             } => {
                 model = Some(m.clone());
+                ran = r.clone();
                 timing.load_s = Some(*load_s);
                 memory.after_load_rss_bytes = *rss_bytes;
             }
@@ -54,8 +63,9 @@ pub fn record_of(
                 grad_norm,
                 secs,
                 rss_bytes,
-                ..
+                tokens,
             } => {
+                step_tokens.push(*tokens);
                 steps.push(StepPoint {
                     step: *step,
                     loss: *loss,
@@ -70,6 +80,10 @@ pub fn record_of(
                 timing.eval_s = Some(*secs);
             }
             Event::AdapterSaved { .. } => adapter_saved = true,
+            Event::Curve { point } => curve.push(point.clone()),
+            Event::AlsoEval { score } => also_eval.push(score.clone()),
+            Event::Inference { speed } => inference = Some(speed.clone()),
+            Event::Artifact { artifact: a } => artifact = Some(a.clone()),
             Event::Done { peak_rss_bytes } => {
                 done = true;
                 memory.peak_rss_bytes = memory.peak_rss_bytes.or(*peak_rss_bytes);
@@ -82,13 +96,40 @@ pub fn record_of(
     let warm = (k.timing_warmup_steps as usize).min(steps.len());
     timing.warmup_step_s = steps[..warm].iter().map(|s| s.secs).collect();
     timing.steady_step_s = steps[warm..].iter().map(|s| s.secs).collect();
-    let tokens_per_step = k.batch_size as u64 * k.seq_len as u64 * k.grad_accum as u64;
+    // Tokens per update as they ran (real tokens, padding left out); the knobs' product when
+    // the child reported no step.
+    let seqs_per_step = k.batch_size as u64 * k.grad_accum as u64;
+    let tokens_per_step = match step_tokens.len() {
+        0 => seqs_per_step * k.seq_len as u64,
+        n => (step_tokens.iter().sum::<u64>() as f64 / n as f64).round() as u64,
+    };
+    let mean_seq_tokens =
+        (!step_tokens.is_empty()).then(|| step_tokens.iter().sum::<u64>() as f64 / (step_tokens.len() as u64 * seqs_per_step) as f64);
     if let Some(s) = summarize(&timing.steady_step_s) {
         timing.median_step_s = Some(s.median);
         timing.mean_step_s = Some(s.mean);
         timing.stddev_step_s = s.stddev;
-        timing.tokens_per_s = Some(tokens_per_step as f64 / s.median);
+        // Steady tokens over steady time: sequences of different lengths make a per-step
+        // ratio of medians wrong.
+        let steady_tokens: u64 = step_tokens[warm..].iter().sum();
+        let steady_s: f64 = timing.steady_step_s.iter().sum();
+        timing.tokens_per_s = Some(steady_tokens as f64 / steady_s);
     }
+    let target_reached = Target::parse(&k.target).ok().and_then(|t| {
+        curve.iter().find_map(|p| {
+            let v = match t.metric {
+                "loss" => Some(p.loss),
+                m if p.metric_name.as_deref() == Some(m) => p.metric,
+                _ => None,
+            }?;
+            t.met(v).then(|| TargetReached {
+                target: k.target.clone(),
+                step: p.step,
+                tokens: p.tokens,
+                train_s: p.train_s,
+            })
+        })
+    });
     let (status, reason) = classify(out, done);
     Record {
         schema_version: RECORD_SCHEMA_VERSION,
@@ -99,19 +140,23 @@ pub fn record_of(
         started_at,
         wall_s: out.wall_s,
         conditions: Conditions {
-            device: cell.hardware.clone(),
-            compute_dtype: "f32".into(),
-            optimizer_state_dtype: "f32".into(),
+            device: ran.as_ref().map_or_else(|| cell.hardware.clone(), |r| r.device.clone()),
+            compute_dtype: ran.as_ref().map_or_else(|| "f32".into(), |r| r.compute_dtype.clone()),
+            optimizer_state_dtype: ran.as_ref().map_or_else(|| "f32".into(), |r| r.optimizer_state_dtype.clone()),
             batch_size: k.batch_size,
             seq_len: k.seq_len,
             grad_accum: k.grad_accum,
             tokens_per_step,
-            steps: k.steps,
+            // Updates that ran (a failed cell stops early; `base` runs none).
+            steps: if done || !steps.is_empty() { steps.len() as u32 } else { k.steps },
             seed: cell.seed,
-            recompute: k.recompute,
-            fused_ops: k.fused_ops,
+            recompute: ran.as_ref().map_or(k.recompute, |r| r.recompute),
+            fused_ops: ran.as_ref().map_or(k.fused_ops, |r| r.fused_ops),
             task: k.task.clone(),
             threads_requested: k.threads,
+            mean_seq_tokens,
+            shots: k.shots,
+            prompt_format: (!crate::data::is_synthetic(&k.task)).then(|| k.prompt_format.clone()),
         },
         environment,
         model,
@@ -123,6 +168,11 @@ pub fn record_of(
         log,
         adapter: adapter.filter(|_| adapter_saved),
         estimate: None,
+        curve,
+        target_reached,
+        also_eval,
+        inference,
+        artifact,
     }
 }
 

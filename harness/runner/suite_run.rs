@@ -144,17 +144,30 @@ pub fn run_suite(path: &Path, opts: &RunOptions) -> Result<RunSummary> {
 }
 
 /// The memory estimate for a cell as it will run: ftbench's graph, f32 on the CPU. `None` when
-/// the model's config cannot be read here (the cell itself then reports why).
+/// the model's config cannot be read here (the cell itself then reports why), and for `base`
+/// (the estimator models training). Real tasks' sequences are counted at `seq_len` tokens with
+/// loss on every one: the most a batch can hold, since their lengths are known only once the
+/// tokenizer has run.
 pub fn estimate_cell(cell: &crate::suite::Cell) -> Option<RecordEstimate> {
     use crate::estimate::{estimate, model_config, EstimateInput, Implementation, Optimizer, Precision};
+    if !cell.method.trains() {
+        return None;
+    }
     let cfg = model_config(&cell.model).ok()?;
     let k = &cell.knobs;
-    let task = crate::data::Task::new(crate::data::TaskKind::parse(&k.task).ok()?, k.seq_len as usize, cfg.vocab_size).ok()?;
+    let loss_positions = if crate::data::is_synthetic(&k.task) {
+        let kind = crate::data::TaskKind::parse(&k.task).ok()?;
+        crate::data::Task::new(kind, k.seq_len as usize, cfg.vocab_size)
+            .ok()?
+            .loss_positions()
+    } else {
+        k.seq_len as usize
+    };
     let x = EstimateInput {
         method: cell.method,
         batch: k.batch_size as u64,
         seq_len: k.seq_len as u64,
-        loss_tokens: k.batch_size as u64 * task.loss_positions() as u64,
+        loss_tokens: k.batch_size as u64 * loss_positions as u64,
         precision: Precision::Fp32,
         optimizer: Optimizer::Adamw,
         recompute: k.recompute,
@@ -198,9 +211,12 @@ pub fn one_line(r: &Record) -> String {
         ),
         _ => String::new(),
     };
+    let tokens_per_s = r
+        .timing
+        .tokens_per_s
+        .map_or("no training,".to_string(), |t| format!("{t:.1} tokens/s,"));
     format!(
-        "{head}: {:.1} tokens/s, peak RSS {}{estimate} (batch {} x {} tokens, {}, {} steps, seed {}), eval loss {}",
-        r.timing.tokens_per_s.unwrap_or(f64::NAN),
+        "{head}: {tokens_per_s} peak RSS {}{estimate} (batch {} x {} tokens, {}, {} steps, seed {}), eval loss {}",
         gb(r.memory.peak_rss_bytes),
         c.batch_size,
         c.seq_len,
@@ -208,5 +224,20 @@ pub fn one_line(r: &Record) -> String {
         c.steps,
         c.seed,
         r.eval.as_ref().map_or("?".into(), |e| format!("{:.4}", e.loss)),
-    )
+    ) + &r
+        .eval
+        .iter()
+        .filter_map(|e| e.score.as_ref())
+        .chain(&r.also_eval)
+        .map(|s| {
+            format!(
+                ", {} {} {:.1}% ± {:.1} (n={})",
+                s.task,
+                s.metric,
+                100.0 * s.value,
+                100.0 * s.stderr.unwrap_or(f64::NAN),
+                s.n
+            )
+        })
+        .collect::<String>()
 }

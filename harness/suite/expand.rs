@@ -266,6 +266,16 @@ fn merge(into: &mut Point, p: &Point) {
 }
 
 fn describe(axis: &str, p: &Point) -> String {
+    // `base` trains nothing: a point's training knobs do not apply to it, so its label leaves
+    // them out.
+    let p = &match p.method {
+        Some(Method::Base) => Point {
+            method: p.method,
+            model: p.model.clone(),
+            ..Default::default()
+        },
+        _ => p.clone(),
+    };
     let v = serde_json::to_value(p).unwrap_or_default();
     let fields: Vec<String> = v
         .as_object()

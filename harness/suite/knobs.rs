@@ -154,10 +154,26 @@ knobs! {
     adam_eps: f64 = 1e-8;
     /// Clip the global gradient norm to this value; 0 disables clipping.
     max_grad_norm: f64 = 1.0;
-    /// The training task (see `ftbench tasks`): what is learned and which tokens carry loss.
+    /// The task (`ftbench list` shows every family): synthetic `reverse`, a real `olmo:NAME`, your `jsonl:PATH` / `mc-jsonl:PATH`, or `knowledge`. Real tasks need a real model's tokenizer; loss is on the answer tokens only.
     task: String = "reverse".to_string();
-    /// Held-out examples evaluated after training (they never appear in training batches).
+    /// Held-out items evaluated after training (never in a training batch). More: tighter intervals, longer evaluation (~0.1-0.5 s per item on the CPU for SmolLM2-135M).
     eval_examples: u32 = 16;
+    /// Real tasks: solved training items put before each prompt (k-shot), in training and evaluation alike. More shots: a stronger base row, longer sequences.
+    shots: u32 = 0;
+    /// Real tasks: `plain` (prompt and answer as text) or `chat` (the model's chat template, the answer as the assistant's turn).
+    prompt_format: String = "plain".to_string();
+    /// Generative tasks: the most tokens greedy decoding may produce per item. Larger: long answers fit, slower misses.
+    max_new_tokens: u32 = 32;
+    /// Other real tasks scored after training as well (before/after: the `base` row): what fine-tuning on `task` costs elsewhere (forgetting).
+    also_eval: Vec<String> = Vec::new();
+    /// Evaluate every N updates during training (0 = only at the end) on the first `curve_examples` held-out items: the evaluation curve and time to `target`. Costs evaluation time, not training time.
+    eval_every: u32 = 0;
+    /// Held-out items scored at each `eval_every` point (the first ones of the final evaluation's set).
+    curve_examples: u32 = 64;
+    /// Time to quality: `loss<=X`, `acc>=X` or `exact_match>=X` (held-out, at the `eval_every` points); the record keeps the step, tokens and seconds at which it was first met. Empty: no target.
+    target: String = String::new();
+    /// After evaluation, measure inference speed: prefill and decode tokens/s of the trained model (for LoRA also with the adapters merged into the weights).
+    inference_speed: bool = false;
     /// First steps whose times are reported separately as warm-up (allocations, caches).
     timing_warmup_steps: u32 = 2;
     /// Compute threads for the cell's process; 0 = every available core.
@@ -251,8 +267,36 @@ impl Knobs {
                 return Err((name, format!("must be a non-negative number, found {v}")));
             }
         }
-        if let Err(e) = crate::data::TaskKind::parse(&self.task) {
-            return Err(("task", e));
+        crate::data::check_task(&self.task).map_err(|e| ("task", e))?;
+        for t in &self.also_eval {
+            crate::data::check_task(t).map_err(|e| ("also_eval", e))?;
+            if crate::data::is_synthetic(t) {
+                return Err((
+                    "also_eval",
+                    format!("`{t}` is synthetic; also_eval takes real tasks (olmo:NAME, jsonl:PATH, mc-jsonl:PATH, knowledge)"),
+                ));
+            }
+        }
+        if !matches!(self.prompt_format.as_str(), "plain" | "chat") {
+            return Err((
+                "prompt_format",
+                format!("expected `plain` or `chat`, found `{}`", self.prompt_format),
+            ));
+        }
+        if self.max_new_tokens == 0 {
+            return Err(("max_new_tokens", "must be at least 1, found 0".into()));
+        }
+        if self.curve_examples == 0 {
+            return Err(("curve_examples", "must be at least 1, found 0".into()));
+        }
+        if !self.target.is_empty() {
+            Target::parse(&self.target).map_err(|e| ("target", e))?;
+            if self.eval_every == 0 {
+                return Err((
+                    "target",
+                    "needs eval_every > 0: the target is checked at the evaluation points".into(),
+                ));
+            }
         }
         if self.lora_rank == 0 {
             return Err(("lora_rank", "must be at least 1, found 0".into()));
@@ -280,9 +324,29 @@ impl Knobs {
 
     /// Resets the knobs `method` does not read to their defaults, so cells that differ only in
     /// them (full fine-tuning × several LoRA ranks, say) are recognised as one configuration.
+    /// `base` trains nothing: every training knob is reset, so one base cell serves every
+    /// training configuration of a model and task.
     pub fn normalize_for(&mut self, method: super::Method) {
         let d = Knobs::default();
-        if method == super::Method::Full {
+        if method == super::Method::Base {
+            let keep = Knobs {
+                task: self.task.clone(),
+                seq_len: self.seq_len,
+                eval_examples: self.eval_examples,
+                shots: self.shots,
+                prompt_format: self.prompt_format.clone(),
+                max_new_tokens: self.max_new_tokens,
+                also_eval: self.also_eval.clone(),
+                threads: self.threads,
+                fused_ops: self.fused_ops,
+                timeout_s: self.timeout_s,
+                inference_speed: self.inference_speed,
+                ..d
+            };
+            *self = keep;
+            return;
+        }
+        if method == super::Method::Full || method == super::Method::Base {
             self.lora_rank = d.lora_rank;
             self.lora_alpha = d.lora_alpha;
             self.lora_dropout = d.lora_dropout;
@@ -293,6 +357,49 @@ impl Knobs {
         if method != super::Method::Qlora {
             self.nf4_block_size = d.nf4_block_size;
             self.nf4_double_quant = d.nf4_double_quant;
+        }
+    }
+}
+
+/// A time-to-quality target: a held-out metric and the value it must reach.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Target {
+    /// `loss`, `acc` or `exact_match`.
+    pub metric: &'static str,
+    pub value: f64,
+    /// `loss` must fall to the value; the others must rise to it.
+    pub lower_is_better: bool,
+}
+
+impl Target {
+    /// Parses `loss<=X`, `acc>=X`, `exact_match>=X`.
+    pub fn parse(s: &str) -> Result<Target, String> {
+        let forms = [("loss", "<=", true), ("acc", ">=", false), ("exact_match", ">=", false)];
+        for (metric, op, lower) in forms {
+            if let Some(rest) = s.strip_prefix(metric).and_then(|r| r.trim_start().strip_prefix(op)) {
+                let value: f64 = rest
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("`{s}`: expected a number after `{metric}{op}`"))?;
+                if !value.is_finite() {
+                    return Err(format!("`{s}`: the value must be finite"));
+                }
+                return Ok(Target {
+                    metric,
+                    value,
+                    lower_is_better: lower,
+                });
+            }
+        }
+        Err(format!("`{s}`: expected `loss<=X`, `acc>=X` or `exact_match>=X`"))
+    }
+
+    /// Whether `v` meets the target.
+    pub fn met(&self, v: f64) -> bool {
+        if self.lower_is_better {
+            v <= self.value
+        } else {
+            v >= self.value
         }
     }
 }

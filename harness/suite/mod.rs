@@ -6,6 +6,6 @@ mod load;
 mod schema;
 
 pub use expand::{expand, Cell};
-pub use knobs::{Grid, KnobOverrides, Knobs, Point};
+pub use knobs::{Grid, KnobOverrides, Knobs, Point, Target};
 pub use load::{load, parse, SuiteError};
 pub use schema::{Method, Suite, SUITE_SCHEMA_VERSION};

@@ -32,6 +32,9 @@ pub struct Suite {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
+    /// The untouched base model: nothing trains; evaluated like every other method (the
+    /// baseline row of accuracy tables). Training knobs do not apply.
+    Base,
     /// Full fine-tuning: every weight trains, f32 AdamW state for each.
     Full,
     /// LoRA: the base is frozen (no weight gradients); low-rank adapters on the target linears train.
@@ -43,10 +46,18 @@ pub enum Method {
 impl Method {
     pub fn as_str(&self) -> &'static str {
         match self {
+            Method::Base => "base",
             Method::Full => "full",
             Method::Lora => "lora",
             Method::Qlora => "qlora",
         }
+    }
+}
+
+impl Method {
+    /// Whether the method trains anything (every method but `base`).
+    pub fn trains(&self) -> bool {
+        *self != Method::Base
     }
 }
 
