@@ -60,7 +60,9 @@ fn seven_b(method: &str) -> Option<SevenB> {
     let method = match method {
         "full" => Method::Full,
         "lora" => Method::Lora,
-        _ => Method::Qlora,
+        "qlora" => Method::Qlora,
+        // A method the article has no claim for gets no 7B row (never another method's).
+        _ => return None,
     };
     let x = EstimateInput::article(method, Precision::Mixed);
     let e = estimate(&cfg, &x).ok()?;
@@ -193,6 +195,49 @@ fn estimated(metric: &str, method: &str, seven: Option<&SevenB>, full7: Option<&
     }
 }
 
+/// The measured accuracy of a method on one model from its real-task rows (tasks as trained):
+/// full fine-tuning's score per task, every other method's difference from it, in points with
+/// the 95% interval (paired by seed and item). None when the model scored no real task.
+fn accuracy_cell(metric: &str, model: &str, method: &str, rows: &[super::accuracy::AccuracyRow]) -> Option<String> {
+    if metric != "Accuracy loss vs full" {
+        return None;
+    }
+    let mine: Vec<_> = rows
+        .iter()
+        .filter(|r| r.model == model && r.method == method && r.trained_on == r.eval_task)
+        .collect();
+    if mine.is_empty() {
+        return rows.iter().any(|r| r.model == model).then(|| "not run".to_string());
+    }
+    let lines: Vec<String> = mine
+        .iter()
+        .map(|r| {
+            let base = r.base.map_or(String::new(), |b| format!(", base {:.1}%", 100.0 * b));
+            match (&r.vs_full, method) {
+                (_, "full") => format!(
+                    "{}: {} {:.1}%{base} (baseline, {} seeds)",
+                    r.eval_task,
+                    r.metric,
+                    100.0 * r.mean,
+                    r.seeds
+                ),
+                (Some(d), _) => format!(
+                    "{}: {:+.1} pts {} [{:+.1}, {:+.1}] ({}; {:.1}%{base})",
+                    r.eval_task,
+                    100.0 * d.mean,
+                    r.metric,
+                    100.0 * d.low,
+                    100.0 * d.high,
+                    d.verdict(),
+                    100.0 * r.mean
+                ),
+                (None, _) => format!("{}: {} {:.1}% (no full run to compare)", r.eval_task, r.metric, 100.0 * r.mean),
+            }
+        })
+        .collect();
+    Some(lines.join("\n"))
+}
+
 /// The "measured here" cell of a metric for a method on one model.
 fn measured_cell(metric: &str, method: &str, m: Option<&Measured>, full: Option<&Measured>) -> String {
     let Some(m) = m else { return "not run\n(or no ok cell)".into() };
@@ -240,7 +285,10 @@ fn measured_cell(metric: &str, method: &str, m: Option<&Measured>, full: Option<
 }
 
 /// The pivoted table: columns model, metric, then `METHOD · VIEW` for every method and view.
-pub fn table(cells: &DataFrame) -> Result<DataFrame> {
+/// The article's table. Where cells scored real tasks, the measured accuracy row gives each
+/// task's difference from full fine-tuning with its interval (from `accuracy`); otherwise
+/// held-out token accuracy and loss.
+pub fn table(cells: &DataFrame, accuracy: &[super::accuracy::AccuracyRow]) -> Result<DataFrame> {
     let measured = measured(cells)?;
     let mut models: Vec<String> = Vec::new();
     for (m, _, _) in &measured {
@@ -263,7 +311,10 @@ pub fn table(cells: &DataFrame) -> Result<DataFrame> {
                 let values = [
                     published(metric, method),
                     estimated(metric, method, sevens[k].as_ref(), sevens[0].as_ref(), get(method)),
-                    measured_cell(metric, method, get(method), get("full")),
+                    match accuracy_cell(metric, model, method, accuracy) {
+                        Some(text) => text,
+                        None => measured_cell(metric, method, get(method), get("full")),
+                    },
                 ];
                 for (view, value) in VIEWS.iter().zip(values) {
                     l_model.push(model.clone());

@@ -17,7 +17,11 @@ pub const METRICS: &[(&str, &str)] = &[
     ("peak_rss_above_baseline_gb", "peak process RSS above the pre-load baseline, GB"),
     ("eval_loss", "held-out loss"),
     ("eval_token_accuracy", "held-out token accuracy (fraction)"),
-    ("eval_exact_match", "held-out exact match (fraction)"),
+    ("eval_exact_match", "held-out exact match, teacher-forced (fraction)"),
+    (
+        "eval_score",
+        "held-out task score: multiple-choice acc or generative exact match (fraction; real tasks)",
+    ),
     ("final_train_loss", "last training loss"),
 ];
 
@@ -107,6 +111,8 @@ pub fn cells_frame(rows: &[Row]) -> Result<DataFrame> {
         col!("eval_loss", |r| r.eval_loss),
         col!("eval_token_accuracy", |r| r.eval_token_accuracy),
         col!("eval_exact_match", |r| r.eval_exact_match),
+        col!("eval_score", |r| r.eval_score),
+        col!("eval_metric", |r| r.eval_metric.clone()),
         col!("cpu_model", |r| r.cpu_model.clone()),
         col!("git_commit", |r| r.git_commit.clone()),
         col!("started_at", |r| r.started_at.clone()),
@@ -255,6 +261,7 @@ pub struct GroupStats {
     pub eval_loss: Stat,
     pub eval_token_accuracy: Stat,
     pub eval_exact_match: Stat,
+    pub eval_score: Stat,
     pub final_train_loss: Stat,
 }
 
@@ -315,6 +322,7 @@ pub fn group_stats(agg: &DataFrame) -> Result<Vec<GroupStats>> {
         stat("eval_exact_match")?,
         stat("final_train_loss")?,
     );
+    let score = stat("eval_score")?;
     Ok((0..agg.height())
         .map(|i| GroupStats {
             config_id: ids[i].clone(),
@@ -346,6 +354,7 @@ pub fn group_stats(agg: &DataFrame) -> Result<Vec<GroupStats>> {
             eval_loss: el[i],
             eval_token_accuracy: acc[i],
             eval_exact_match: em[i],
+            eval_score: score[i],
             final_train_loss: fl[i],
         })
         .collect())

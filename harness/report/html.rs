@@ -3,6 +3,7 @@
 use super::article::{METHODS, VIEWS};
 use super::charts::Chart;
 use super::frame::{strs, GroupStats, Stat};
+use super::results_view::{accuracy_views, artifact_views, quality_views, sample_views, speed_views};
 use super::rows::{conditions, Row};
 use crate::record::{LoadProblem, Record};
 use anyhow::{Context, Result};
@@ -25,6 +26,7 @@ pub struct Inputs<'a> {
     pub problems: &'a [LoadProblem],
     pub sources: &'a [PathBuf],
     pub duplicates: usize,
+    pub accuracy: &'a [super::accuracy::AccuracyRow],
 }
 
 fn num(x: Option<f64>, digits: usize) -> String {
@@ -72,6 +74,7 @@ struct GroupView {
     estimate: String,
     eval_loss: String,
     eval_acc: String,
+    eval_score: String,
     final_loss: String,
 }
 
@@ -93,6 +96,7 @@ struct RowView {
     eval_loss: String,
     eval_acc: String,
     exact: String,
+    score: String,
 }
 
 #[derive(Serialize)]
@@ -132,6 +136,7 @@ fn group_view(g: &GroupStats) -> GroupView {
         estimate: num(g.estimate_gb, 3),
         eval_loss: mean_ci(&g.eval_loss, 1.0, 4),
         eval_acc: mean_ci(&g.eval_token_accuracy, 100.0, 1),
+        eval_score: mean_ci(&g.eval_score, 100.0, 1),
         final_loss: mean_ci(&g.final_train_loss, 1.0, 4),
     }
 }
@@ -202,6 +207,10 @@ fn row_view(r: &Row) -> RowView {
         eval_loss: num(r.eval_loss, 4),
         eval_acc: num(r.eval_token_accuracy.map(|a| 100.0 * a), 1),
         exact: num(r.eval_exact_match.map(|a| 100.0 * a), 1),
+        score: match r.eval_score {
+            Some(v) => format!("{} {:.1}", r.eval_metric, 100.0 * v),
+            None => "–".into(),
+        },
     }
 }
 
@@ -298,6 +307,11 @@ pub fn render(x: &Inputs) -> Result<String> {
                 rows => Value::from(Serde(&rows)),
                 failed => Value::from(Serde(&failed)),
                 envs => Value::from(Serde(&env_views(x.records))),
+                accuracy => Value::from(Serde(&accuracy_views(x.accuracy))),
+                samples => Value::from(Serde(&sample_views(x.records, 4))),
+                speeds => Value::from(Serde(&speed_views(x.records))),
+                artifacts => Value::from(Serde(&artifact_views(x.records))),
+                quality => Value::from(Serde(&quality_views(x.records))),
             })
         })
         .context("rendering the report")?;

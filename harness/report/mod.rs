@@ -3,14 +3,17 @@
 //! here", SVG charts (plotters), CSV, and one self-contained HTML page. `compare` diffs two
 //! result sets.
 
+mod accuracy;
 mod article;
 mod charts;
 mod compare;
 mod frame;
 mod html;
+mod results_view;
 mod rows;
 mod stats;
 
+pub use accuracy::{accuracy_rows, paired_delta, AccuracyRow, Delta};
 pub use charts::{Chart, GPU_CAPACITIES_GB};
 pub use compare::{compare, Change, Comparison, LOSS_NOISE, MEMORY_NOISE};
 pub use frame::{GroupStats, Stat, METRICS, STATS};
@@ -28,6 +31,8 @@ pub struct ReportFiles {
     pub cells_csv: PathBuf,
     pub groups_csv: PathBuf,
     pub article_csv: PathBuf,
+    /// One row per configuration and evaluated task: score, base, deltas with intervals.
+    pub accuracy_csv: PathBuf,
     pub charts: Vec<PathBuf>,
     pub html: PathBuf,
     pub records: usize,
@@ -84,10 +89,11 @@ pub fn write_report(dirs: &[PathBuf], out: &Path) -> Result<ReportFiles> {
         eprintln!("note: {duplicates} cells were recorded in more than one folder: the newest record of each is used");
     }
     let configs = rows::config_labels(&records);
+    let accuracy_rows = accuracy::accuracy_rows(&records, &configs);
     let rows: Vec<Row> = records.iter().zip(configs).map(|(r, c)| Row::from_record(r, c)).collect();
     let mut cells = frame::cells_frame(&rows)?;
     let mut summary = frame::aggregate(&cells)?;
-    let mut article = article::table(&cells)?;
+    let mut article = article::table(&cells, &accuracy_rows)?;
     let groups = frame::group_stats(&summary)?;
     let charts = charts::all(&groups, &records, &rows)?;
 
@@ -98,6 +104,8 @@ pub fn write_report(dirs: &[PathBuf], out: &Path) -> Result<ReportFiles> {
     frame::write_csv(&mut cells, &cells_csv)?;
     frame::write_csv(&mut summary, &groups_csv)?;
     frame::write_csv(&mut article, &article_csv)?;
+    let accuracy_csv = out.join("accuracy.csv");
+    accuracy::write_csv(&accuracy_rows, &accuracy_csv)?;
     let mut chart_files = Vec::new();
     for c in &charts {
         let path = out.join(&c.file);
@@ -114,12 +122,14 @@ pub fn write_report(dirs: &[PathBuf], out: &Path) -> Result<ReportFiles> {
         problems: &problems,
         sources: dirs,
         duplicates,
+        accuracy: &accuracy_rows,
     })?;
     write_file(&html, page.as_bytes())?;
     Ok(ReportFiles {
         cells_csv,
         groups_csv,
         article_csv,
+        accuracy_csv,
         charts: chart_files,
         html,
         records: records.len(),

@@ -62,6 +62,10 @@ pub struct Row {
     pub eval_loss: Option<f64>,
     pub eval_token_accuracy: Option<f64>,
     pub eval_exact_match: Option<f64>,
+    /// The task's own score on real tasks (multiple-choice acc or generative exact match).
+    pub eval_score: Option<f64>,
+    /// Its metric (`acc`, `exact_match`), empty on synthetic tasks.
+    pub eval_metric: String,
     pub cpu_model: String,
     pub git_commit: String,
     pub started_at: String,
@@ -125,6 +129,13 @@ impl Row {
             eval_loss: r.eval.as_ref().map(|e| e.loss),
             eval_token_accuracy: r.eval.as_ref().map(|e| e.token_accuracy),
             eval_exact_match: r.eval.as_ref().map(|e| e.exact_match),
+            eval_score: r.eval.as_ref().and_then(|e| e.score.as_ref()).map(|s| s.value),
+            eval_metric: r
+                .eval
+                .as_ref()
+                .and_then(|e| e.score.as_ref())
+                .map(|s| s.metric.clone())
+                .unwrap_or_default(),
             cpu_model: env.map(|e| e.cpu_model.clone()).unwrap_or_default(),
             git_commit: env.map(|e| e.git_commit.clone()).unwrap_or_default(),
             started_at: r.started_at.clone(),

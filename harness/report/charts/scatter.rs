@@ -26,11 +26,16 @@ macro_rules! marker {
 /// Held-out token accuracy against peak memory, one marker per configuration (colour: method,
 /// shape: model), error bars min–max over seeds, and the Pareto front (no point has less memory
 /// and more accuracy).
+/// On real tasks the y axis is the task's own score (multiple-choice acc or exact match);
+/// where some configuration has none, held-out token accuracy for all.
 pub fn pareto(groups: &[GroupStats]) -> Result<Chart> {
-    let pts: Vec<&GroupStats> = groups
+    let with_acc: Vec<&GroupStats> = groups
         .iter()
         .filter(|g| g.ok > 0 && g.peak_rss_gb.median.is_some() && g.eval_token_accuracy.mean.is_some())
         .collect();
+    let scored = !with_acc.is_empty() && with_acc.iter().all(|g| g.eval_score.mean.is_some());
+    let acc = |g: &GroupStats| if scored { g.eval_score } else { g.eval_token_accuracy };
+    let pts = with_acc;
     let mut models: Vec<String> = pts.iter().map(|g| g.model.clone()).collect();
     models.sort();
     models.dedup();
@@ -43,12 +48,7 @@ pub fn pareto(groups: &[GroupStats]) -> Result<Chart> {
                 .flat_map(|g| [g.peak_rss_gb.min, g.peak_rss_gb.max, g.peak_rss_gb.median])
                 .flatten(),
         );
-        let ys = lin_range(
-            pts.iter()
-                .flat_map(|g| [g.eval_token_accuracy.min, g.eval_token_accuracy.max])
-                .flatten()
-                .map(|a| 100.0 * a),
-        );
+        let ys = lin_range(pts.iter().flat_map(|g| [acc(g).min, acc(g).max]).flatten().map(|a| 100.0 * a));
         let mut chart = ChartBuilder::on(area)
             .margin(14)
             .x_label_area_size(44)
@@ -58,7 +58,11 @@ pub fn pareto(groups: &[GroupStats]) -> Result<Chart> {
         chart
             .configure_mesh()
             .x_desc("peak process RSS (CPU), GB — log scale; median over seeds")
-            .y_desc("held-out token accuracy, %")
+            .y_desc(if scored {
+                "held-out task score (acc / exact match), %"
+            } else {
+                "held-out token accuracy, %"
+            })
             .x_label_formatter(&|v| gb_label(*v))
             .y_label_formatter(&|v| format!("{v:.1}"))
             .light_line_style(WHITE)
@@ -68,7 +72,7 @@ pub fn pareto(groups: &[GroupStats]) -> Result<Chart> {
         // Pareto front: sorted by memory, each point more accurate than every cheaper one.
         let mut sorted: Vec<(f64, f64)> = pts
             .iter()
-            .filter_map(|g| Some((g.peak_rss_gb.median?, 100.0 * g.eval_token_accuracy.mean?)))
+            .filter_map(|g| Some((g.peak_rss_gb.median?, 100.0 * acc(g).mean?)))
             .collect();
         sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
         let mut front: Vec<(f64, f64)> = Vec::new();
@@ -88,12 +92,12 @@ pub fn pareto(groups: &[GroupStats]) -> Result<Chart> {
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], GREY));
         }
         for g in &pts {
-            let (Some(x), Some(y)) = (g.peak_rss_gb.median, g.eval_token_accuracy.mean.map(|a| 100.0 * a)) else {
+            let (Some(x), Some(y)) = (g.peak_rss_gb.median, acc(g).mean.map(|a| 100.0 * a)) else {
                 continue;
             };
             let color = method_color(&g.method);
             let s = color.stroke_width(1);
-            if let (Some(lo), Some(hi)) = (g.eval_token_accuracy.min, g.eval_token_accuracy.max) {
+            if let (Some(lo), Some(hi)) = (acc(g).min, acc(g).max) {
                 chart
                     .draw_series([PathElement::new(vec![(x, 100.0 * lo), (x, 100.0 * hi)], s)])
                     .map_err(err)?;
@@ -122,10 +126,21 @@ pub fn pareto(groups: &[GroupStats]) -> Result<Chart> {
     Ok(Chart {
         file: "pareto.svg".into(),
         title: "Accuracy against memory".into(),
-        caption: "Held-out token accuracy (mean over seeds) against peak process RSS (median), one marker per \
-                  configuration: colour = method, shape = model; bars = min–max over seeds. The dashed line is \
-                  the Pareto front: no configuration left of it is more accurate."
-            .into(),
+        caption: format!(
+            "{} (mean over seeds) against peak process RSS (median), one marker per configuration: colour = \
+             method, shape = model; bars = min–max over seeds. The dashed line is the Pareto front: no \
+             configuration left of it is more accurate.{}",
+            if scored {
+                "Held-out task score (multiple-choice acc or exact match)"
+            } else {
+                "Held-out token accuracy"
+            },
+            if scored {
+                " Configurations of different tasks share the axis: compare within a task (the Accuracy table)."
+            } else {
+                ""
+            }
+        ),
         svg,
     })
 }

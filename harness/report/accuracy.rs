@@ -1,0 +1,368 @@
+//! The accuracy tables: for each model and evaluated task, the base model's score, each
+//! trained configuration's score over seeds, and its differences from the base and from full
+//! fine-tuning — each with a 95% interval and a verdict. Rows whose evaluated task differs from
+//! the trained one (`also_eval`) measure forgetting.
+//!
+//! Uncertainty has two sources, and the intervals carry both:
+//! - seeds (training randomness): the t-interval over the seeds' values;
+//! - the evaluation sample (which items happened to be held out): each run's standard error
+//!   √(p(1−p)/(n−1)), and for a difference the paired standard error over the same items,
+//!   sd(a_i − b_i)/√n, when both runs scored the same items (else √(se_a² + se_b²)).
+//!
+//! A difference's half-width is √((t₀.₉₇₅,ₙ₋₁ · sd_seeds/√n)² + (1.96 · se_items)²), with
+//! se_items the mean over seeds of the per-run paired standard errors (the items are the same
+//! for every seed, so their noise does not average out over seeds). With one seed only the
+//! item term remains. "within noise" means the interval contains 0.
+//!
+//! Pairing: a method's seed s is compared with the base model (which does not depend on the
+//! seed for a model file) and with full fine-tuning's seed s of the same model, trained and
+//! evaluated task; among several full configurations, the one sharing the most knob values.
+
+use super::stats::t_quantile;
+use crate::eval::stats::paired_stderr;
+use crate::eval::TaskScore;
+use crate::record::{Record, Status};
+use serde::Serialize;
+use sha2::Digest;
+use std::collections::BTreeMap;
+
+/// A difference of means with its interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Delta {
+    pub mean: f64,
+    pub low: f64,
+    pub high: f64,
+    /// Pairs of runs it rests on.
+    pub pairs: usize,
+}
+
+impl Delta {
+    pub fn within_noise(&self) -> bool {
+        self.low <= 0.0 && self.high >= 0.0
+    }
+
+    pub fn verdict(&self) -> &'static str {
+        if self.within_noise() {
+            "within noise"
+        } else if self.mean > 0.0 {
+            "better"
+        } else {
+            "worse"
+        }
+    }
+}
+
+/// One configuration evaluated on one task.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccuracyRow {
+    pub model: String,
+    /// The task scored.
+    pub eval_task: String,
+    /// The task trained on ("" for base).
+    pub trained_on: String,
+    pub method: String,
+    /// Knob values that tell this configuration apart (from the report's labels).
+    pub config: String,
+    pub metric: String,
+    pub seeds: usize,
+    pub items: usize,
+    pub mean: f64,
+    pub sd: Option<f64>,
+    /// t-interval over seeds (two or more).
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
+    /// Mean of the runs' standard errors over the evaluation sample.
+    pub run_stderr: Option<f64>,
+    pub acc_norm: Option<f64>,
+    pub base: Option<f64>,
+    pub vs_base: Option<Delta>,
+    pub vs_full: Option<Delta>,
+}
+
+/// One run's score of one task, with what it pairs on.
+#[derive(Clone)]
+struct Run<'a> {
+    model: &'a str,
+    trained_on: &'a str,
+    method: &'a str,
+    config_id: String,
+    config: &'a str,
+    seed: u64,
+    knobs: serde_json::Value,
+    score: &'a TaskScore,
+}
+
+fn runs<'a>(records: &'a [Record], labels: &'a [String]) -> Vec<Run<'a>> {
+    let mut out = Vec::new();
+    for (r, label) in records.iter().zip(labels) {
+        if r.status != Status::Ok {
+            continue;
+        }
+        let base = !r.cell.method.trains();
+        let trained_on = if base { "" } else { r.cell.knobs.task.as_str() };
+        let knobs = serde_json::to_value(&r.cell.knobs).unwrap_or_default();
+        let scores = r.eval.iter().filter_map(|e| e.score.as_ref()).chain(r.also_eval.iter());
+        for score in scores {
+            out.push(Run {
+                model: &r.cell.model,
+                trained_on,
+                method: r.cell.method.as_str(),
+                config_id: super::rows::config_id(r),
+                config: label,
+                seed: r.cell.seed,
+                knobs: knobs.clone(),
+                score,
+            });
+        }
+    }
+    out
+}
+
+fn mean(xs: &[f64]) -> f64 {
+    xs.iter().sum::<f64>() / xs.len() as f64
+}
+
+fn sd(xs: &[f64]) -> Option<f64> {
+    if xs.len() < 2 {
+        return None;
+    }
+    let m = mean(xs);
+    Some((xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (xs.len() - 1) as f64).sqrt())
+}
+
+/// Standard error of a − b over the evaluation sample: paired when both scored the same items.
+fn item_se(a: &TaskScore, b: &TaskScore) -> Option<f64> {
+    if a.data.held_out_ids == b.data.held_out_ids {
+        paired_stderr(&a.outcomes(), &b.outcomes())
+    } else {
+        Some((a.stderr?.powi(2) + b.stderr?.powi(2)).sqrt())
+    }
+}
+
+/// The difference of paired runs (a_s, b_s) with the combined interval (module docs).
+pub fn paired_delta(pairs: &[(f64, f64, Option<f64>)]) -> Option<Delta> {
+    if pairs.is_empty() {
+        return None;
+    }
+    let d: Vec<f64> = pairs.iter().map(|(a, b, _)| a - b).collect();
+    let ses: Vec<f64> = pairs.iter().filter_map(|p| p.2).collect();
+    let se_items = if ses.is_empty() { 0.0 } else { mean(&ses) };
+    let seeds_half = match sd(&d) {
+        Some(s) => t_quantile(0.975, (d.len() - 1) as f64) * s / (d.len() as f64).sqrt(),
+        None => 0.0,
+    };
+    let half = (seeds_half.powi(2) + (1.96 * se_items).powi(2)).sqrt();
+    let m = mean(&d);
+    Some(Delta {
+        mean: m,
+        low: m - half,
+        high: m + half,
+        pairs: d.len(),
+    })
+}
+
+/// What makes two base scorings of a task the same: the items and how they were shown.
+fn scoring_key(r: &Run) -> String {
+    let d = &r.score.data;
+    let items = sha2::Sha256::digest(d.held_out_ids.join("\n").as_bytes());
+    let k = |name: &str| r.knobs.get(name).map(|v| v.to_string()).unwrap_or_default();
+    format!("base:{:x}:{}:{}:{}", items, d.shots, d.prompt_format, k("max_new_tokens"))
+}
+
+fn shared_knobs(a: &serde_json::Value, b: &serde_json::Value) -> usize {
+    match (a.as_object(), b.as_object()) {
+        (Some(a), Some(b)) => a.iter().filter(|(k, v)| b.get(*k) == Some(v)).count(),
+        _ => 0,
+    }
+}
+
+/// Every accuracy row of the records (ok cells with a task score), grouped by model,
+/// evaluated task, trained task and configuration, in first-appearance order.
+pub fn accuracy_rows(records: &[Record], labels: &[String]) -> Vec<AccuracyRow> {
+    let runs = runs(records, labels);
+    // (model, eval task, trained on, config id) → runs, in order of appearance.
+    let mut order: Vec<(String, String, String, String)> = Vec::new();
+    let mut groups: BTreeMap<(String, String, String, String), Vec<&Run>> = BTreeMap::new();
+    for r in &runs {
+        // Base cells of several suites' tasks score a task alike when they score the same items
+        // the same way: one base row per such scoring, whichever cell it came from.
+        let group = if r.method == "base" { scoring_key(r) } else { r.config_id.clone() };
+        let key = (r.model.to_string(), r.score.task.clone(), r.trained_on.to_string(), group);
+        if !groups.contains_key(&key) {
+            order.push(key.clone());
+        }
+        groups.entry(key).or_default().push(r);
+    }
+    // The base run scoring the same items where there is one, else any base run of the task.
+    let base_of = |model: &str, task: &str, like: &TaskScore| -> Option<&Run> {
+        let bases = || {
+            runs.iter()
+                .filter(|r| r.method == "base" && r.model == model && r.score.task == task)
+        };
+        bases()
+            .find(|r| r.score.data.held_out_ids == like.data.held_out_ids)
+            .or_else(|| bases().next())
+    };
+    let mut out = Vec::new();
+    for key in &order {
+        let g = &groups[key];
+        let first = g[0];
+        let values: Vec<f64> = g.iter().map(|r| r.score.value).collect();
+        let m = mean(&values);
+        let s = sd(&values);
+        let ci = s.filter(|_| values.len() >= 2).map(|s| {
+            let half = t_quantile(0.975, (values.len() - 1) as f64) * s / (values.len() as f64).sqrt();
+            (m - half, m + half)
+        });
+        let ses: Vec<f64> = g.iter().filter_map(|r| r.score.stderr).collect();
+        let norms: Vec<f64> = g.iter().filter_map(|r| r.score.acc_norm).collect();
+        let base = base_of(&key.0, &key.1, first.score);
+        let vs_base = match base {
+            Some(b) if first.method != "base" => paired_delta(
+                &g.iter()
+                    .map(|r| (r.score.value, b.score.value, item_se(r.score, b.score)))
+                    .collect::<Vec<_>>(),
+            ),
+            _ => None,
+        };
+        let vs_full = if first.method == "full" || first.method == "base" {
+            None
+        } else {
+            // The full configuration of this model, trained and evaluated task closest in knobs.
+            let fulls: Vec<&Run> = runs
+                .iter()
+                .filter(|r| {
+                    r.method == "full" && r.model == first.model && r.trained_on == first.trained_on && r.score.task == first.score.task
+                })
+                .collect();
+            let best = fulls
+                .iter()
+                .max_by_key(|r| shared_knobs(&r.knobs, &first.knobs))
+                .map(|r| r.config_id.clone());
+            best.and_then(|id| {
+                let pairs: Vec<(f64, f64, Option<f64>)> = g
+                    .iter()
+                    .filter_map(|r| {
+                        let f = fulls.iter().find(|f| f.config_id == id && f.seed == r.seed)?;
+                        Some((r.score.value, f.score.value, item_se(r.score, f.score)))
+                    })
+                    .collect();
+                paired_delta(&pairs)
+            })
+        };
+        out.push(AccuracyRow {
+            model: key.0.clone(),
+            eval_task: key.1.clone(),
+            trained_on: key.2.clone(),
+            method: first.method.to_string(),
+            config: first.config.to_string(),
+            metric: first.score.metric.clone(),
+            seeds: g.len(),
+            items: first.score.n,
+            mean: m,
+            sd: s,
+            ci_low: ci.map(|c| c.0),
+            ci_high: ci.map(|c| c.1),
+            run_stderr: (!ses.is_empty()).then(|| mean(&ses)),
+            acc_norm: (!norms.is_empty()).then(|| mean(&norms)),
+            base: base.map(|b| b.score.value),
+            vs_base,
+            vs_full,
+        });
+    }
+    out
+}
+
+/// accuracy.csv: one row per configuration and evaluated task.
+pub fn write_csv(rows: &[AccuracyRow], path: &std::path::Path) -> anyhow::Result<()> {
+    let mut w = csv::Writer::from_path(path).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    w.write_record([
+        "model",
+        "eval_task",
+        "trained_on",
+        "method",
+        "config",
+        "metric",
+        "seeds",
+        "items",
+        "mean",
+        "sd",
+        "ci95_low",
+        "ci95_high",
+        "run_stderr",
+        "acc_norm",
+        "base",
+        "vs_base",
+        "vs_base_low",
+        "vs_base_high",
+        "vs_base_verdict",
+        "vs_full",
+        "vs_full_low",
+        "vs_full_high",
+        "vs_full_verdict",
+    ])?;
+    let f = |x: Option<f64>| x.map_or(String::new(), |v| format!("{v:.6}"));
+    for r in rows {
+        let d = |x: &Option<Delta>| -> [String; 4] {
+            match x {
+                Some(d) => [f(Some(d.mean)), f(Some(d.low)), f(Some(d.high)), d.verdict().to_string()],
+                None => Default::default(),
+            }
+        };
+        let mut rec = vec![
+            r.model.clone(),
+            r.eval_task.clone(),
+            r.trained_on.clone(),
+            r.method.clone(),
+            r.config.clone(),
+            r.metric.clone(),
+            r.seeds.to_string(),
+            r.items.to_string(),
+            f(Some(r.mean)),
+            f(r.sd),
+            f(r.ci_low),
+            f(r.ci_high),
+            f(r.run_stderr),
+            f(r.acc_norm),
+            f(r.base),
+        ];
+        rec.extend(d(&r.vs_base));
+        rec.extend(d(&r.vs_full));
+        w.write_record(&rec)?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_seed_keeps_only_the_item_term() {
+        let d = paired_delta(&[(0.7, 0.5, Some(0.05))]).unwrap();
+        assert!((d.mean - 0.2).abs() < 1e-12);
+        assert!((d.high - d.mean - 1.96 * 0.05).abs() < 1e-12);
+        assert!(!d.within_noise());
+        assert_eq!(d.verdict(), "better");
+    }
+
+    #[test]
+    fn seeds_and_items_add_in_quadrature() {
+        // d = 0.1, 0.2, 0.3: sd 0.1, t(0.975, 2) = 4.3027
+        let d = paired_delta(&[(0.6, 0.5, Some(0.02)), (0.7, 0.5, Some(0.02)), (0.8, 0.5, Some(0.02))]).unwrap();
+        let seeds = 4.302_652_729_911_275 * 0.1 / 3f64.sqrt();
+        let half = (seeds * seeds + (1.96f64 * 0.02).powi(2)).sqrt();
+        assert!((d.high - 0.2 - half).abs() < 1e-9, "{d:?}");
+        assert!(d.within_noise() == (0.2 - half <= 0.0));
+    }
+
+    #[test]
+    fn a_difference_inside_its_noise_says_so() {
+        let d = paired_delta(&[(0.52, 0.50, Some(0.03))]).unwrap();
+        assert!(d.within_noise());
+        assert_eq!(d.verdict(), "within noise");
+        let w = paired_delta(&[(0.30, 0.50, Some(0.03))]).unwrap();
+        assert_eq!(w.verdict(), "worse");
+    }
+}

@@ -1,0 +1,263 @@
+//! The page's views of what a cell measured beyond cost: accuracy against the base model and
+//! full fine-tuning, forgetting, sample predictions, time to quality, inference speed and the
+//! size of what each method produces.
+
+use super::accuracy::{AccuracyRow, Delta};
+use crate::record::{Record, Status};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+fn pct(x: f64) -> String {
+    format!("{:.1}", 100.0 * x)
+}
+
+fn delta(d: &Option<Delta>) -> (String, String) {
+    match d {
+        Some(d) => (
+            format!("{:+.1} [{:+.1}, {:+.1}]", 100.0 * d.mean, 100.0 * d.low, 100.0 * d.high),
+            d.verdict().to_string(),
+        ),
+        None => ("–".into(), String::new()),
+    }
+}
+
+#[derive(Serialize)]
+pub struct AccuracyView {
+    model: String,
+    task: String,
+    trained_on: String,
+    method: String,
+    config: String,
+    metric: String,
+    runs: String,
+    score: String,
+    run_se: String,
+    acc_norm: String,
+    base: String,
+    vs_base: String,
+    vs_base_verdict: String,
+    vs_full: String,
+    vs_full_verdict: String,
+}
+
+pub fn accuracy_views(rows: &[AccuracyRow]) -> Vec<AccuracyView> {
+    rows.iter()
+        .map(|r| {
+            let (vb, vbv) = delta(&r.vs_base);
+            let (vf, vfv) = delta(&r.vs_full);
+            AccuracyView {
+                model: r.model.clone(),
+                task: r.eval_task.clone(),
+                trained_on: if r.trained_on.is_empty() {
+                    "— (untrained)".into()
+                } else {
+                    r.trained_on.clone()
+                },
+                method: r.method.clone(),
+                config: r.config.clone(),
+                metric: r.metric.clone(),
+                runs: format!("{} seed{} × {} items", r.seeds, if r.seeds == 1 { "" } else { "s" }, r.items),
+                score: match (r.sd, r.ci_low, r.ci_high) {
+                    (Some(sd), Some(lo), Some(hi)) => format!("{} ± {} (95% CI {}–{})", pct(r.mean), pct(sd), pct(lo), pct(hi)),
+                    _ => pct(r.mean),
+                },
+                run_se: r.run_stderr.map_or("–".into(), |s| format!("± {}", pct(s))),
+                acc_norm: r.acc_norm.map_or("–".into(), pct),
+                base: r.base.map_or("–".into(), pct),
+                vs_base: vb,
+                vs_base_verdict: vbv,
+                vs_full: vf,
+                vs_full_verdict: vfv,
+            }
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+pub struct SampleView {
+    cell: String,
+    task: String,
+    id: String,
+    prompt: String,
+    gold: String,
+    predicted: String,
+    correct: bool,
+}
+
+/// The first few predictions of one cell per configuration and task.
+pub fn sample_views(records: &[Record], per_cell: usize) -> Vec<SampleView> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for r in records.iter().filter(|r| r.status == Status::Ok) {
+        let scores = r.eval.iter().filter_map(|e| e.score.as_ref()).chain(r.also_eval.iter());
+        for s in scores {
+            if !seen.insert((super::rows::config_id(r), s.task.clone())) {
+                continue;
+            }
+            for p in s.samples.iter().take(per_cell) {
+                out.push(SampleView {
+                    cell: format!("{} · seed {}", r.cell.label, r.cell.seed),
+                    task: s.task.clone(),
+                    id: p.id.clone(),
+                    prompt: p.prompt_tail.clone(),
+                    gold: p.gold.clone(),
+                    predicted: p.predicted.clone(),
+                    correct: p.correct,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 { v[n / 2] } else { 0.5 * (v[n / 2 - 1] + v[n / 2]) })
+}
+
+/// Records grouped by configuration (seeds together), in first-appearance order.
+fn by_config(records: &[Record]) -> Vec<Vec<&Record>> {
+    let mut order = Vec::new();
+    let mut groups: BTreeMap<String, Vec<&Record>> = BTreeMap::new();
+    for r in records.iter().filter(|r| r.status == Status::Ok) {
+        let id = super::rows::config_id(r);
+        if !groups.contains_key(&id) {
+            order.push(id.clone());
+        }
+        groups.entry(id).or_default().push(r);
+    }
+    order.into_iter().map(|id| groups.remove(&id).expect("grouped")).collect()
+}
+
+#[derive(Serialize)]
+pub struct SpeedView {
+    config: String,
+    runs: usize,
+    conditions: String,
+    prefill: String,
+    decode: String,
+    merged_prefill: String,
+    merged_decode: String,
+}
+
+pub fn speed_views(records: &[Record]) -> Vec<SpeedView> {
+    let f = |x: Option<f64>| x.map_or("–".into(), |v| format!("{v:.1}"));
+    by_config(records)
+        .into_iter()
+        .filter_map(|g| {
+            let s: Vec<_> = g.iter().filter_map(|r| r.inference.as_ref()).collect();
+            let first = s.first()?;
+            let r = g[0];
+            Some(SpeedView {
+                config: format!("{} · {}", r.cell.model, r.cell.label),
+                runs: s.len(),
+                conditions: format!(
+                    "{}, {}, batch 1, {}-token prompt then {} greedy tokens with the KV cache, median of {} repeats per run",
+                    r.conditions.device, r.conditions.compute_dtype, first.prompt_tokens, first.new_tokens, first.repeats
+                ),
+                prefill: f(median(s.iter().map(|x| x.prefill_tokens_per_s).collect())),
+                decode: f(median(s.iter().map(|x| x.decode_tokens_per_s).collect())),
+                merged_prefill: f(median(s.iter().filter_map(|x| x.merged_prefill_tokens_per_s).collect())),
+                merged_decode: f(median(s.iter().filter_map(|x| x.merged_decode_tokens_per_s).collect())),
+            })
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+pub struct ArtifactView {
+    config: String,
+    kind: String,
+    size: String,
+    how: String,
+}
+
+fn bytes(b: f64) -> String {
+    if b >= 1e9 {
+        format!("{:.2} GB", b / 1e9)
+    } else {
+        format!("{:.1} MB", b / 1e6)
+    }
+}
+
+/// What each method produces here, and (for the article's claim) the same for a 7B model.
+pub fn artifact_views(records: &[Record]) -> Vec<ArtifactView> {
+    let mut out: Vec<ArtifactView> = by_config(records)
+        .into_iter()
+        .filter_map(|g| {
+            let a: Vec<_> = g.iter().filter_map(|r| r.artifact.as_ref()).collect();
+            let first = a.first()?;
+            Some(ArtifactView {
+                config: format!("{} · {}", g[0].cell.model, g[0].cell.label),
+                kind: first.kind.clone(),
+                size: bytes(median(a.iter().map(|x| x.bytes as f64).collect()).unwrap_or(0.0)),
+                how: format!("{} ({} tensors, f32)", first.how, first.tensors),
+            })
+        })
+        .collect();
+    if let Some(cfg) = crate::model::preset("llama2-7b") {
+        let adapters = crate::estimate::adapter_params(&cfg, 16, &["all-linear".to_string()]);
+        let full = cfg.num_parameters() as f64;
+        out.push(ArtifactView {
+            config: "preset:llama2-7b · LoRA/QLoRA r16 all linear (estimate)".into(),
+            kind: "adapter".into(),
+            size: format!("{} bf16 / {} f32", bytes(adapters as f64 * 2.0), bytes(adapters as f64 * 4.0)),
+            how: format!("computed: {:.1}M adapter parameters", adapters as f64 / 1e6),
+        });
+        out.push(ArtifactView {
+            config: "preset:llama2-7b · full fine-tuning (estimate)".into(),
+            kind: "checkpoint".into(),
+            size: format!("{} bf16 / {} f32", bytes(full * 2.0), bytes(full * 4.0)),
+            how: format!("computed: {:.2}B parameters", full / 1e9),
+        });
+    }
+    out
+}
+
+#[derive(Serialize)]
+pub struct QualityView {
+    config: String,
+    target: String,
+    reached: String,
+    step: String,
+    tokens: String,
+    train_s: String,
+    curve: String,
+}
+
+pub fn quality_views(records: &[Record]) -> Vec<QualityView> {
+    let f0 = |x: Option<f64>| x.map_or("–".into(), |v| format!("{v:.0}"));
+    by_config(records)
+        .into_iter()
+        .filter(|g| !g[0].curve.is_empty())
+        .map(|g| {
+            let hit: Vec<_> = g.iter().filter_map(|r| r.target_reached.as_ref()).collect();
+            let r = g[0];
+            QualityView {
+                config: format!("{} · {}", r.cell.model, r.cell.label),
+                target: if r.cell.knobs.target.is_empty() {
+                    "–".into()
+                } else {
+                    r.cell.knobs.target.clone()
+                },
+                reached: format!("{} of {} runs", hit.len(), g.len()),
+                step: f0(median(hit.iter().map(|h| h.step as f64).collect())),
+                tokens: f0(median(hit.iter().map(|h| h.tokens as f64).collect())),
+                train_s: median(hit.iter().map(|h| h.train_s).collect()).map_or("–".into(), |v| format!("{v:.1}")),
+                curve: r
+                    .curve
+                    .iter()
+                    .map(|p| match (p.metric, &p.metric_name) {
+                        (Some(m), Some(n)) => format!("step {}: loss {:.3}, {n} {:.1}%", p.step, p.loss, 100.0 * m),
+                        _ => format!("step {}: loss {:.3}", p.step, p.loss),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            }
+        })
+        .collect()
+}
