@@ -1,6 +1,8 @@
 //! Helpers the end-to-end tests share: running the binary and reading what it wrote.
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod text_model;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
