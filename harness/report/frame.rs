@@ -80,6 +80,7 @@ pub fn cells_frame(rows: &[Row]) -> Result<DataFrame> {
         col!("optimizer_state_dtype", |r| r.optimizer_state_dtype.clone()),
         col!("batch_size", |r| r.batch_size),
         col!("seq_len", |r| r.seq_len),
+        col!("mean_seq_tokens", |r| r.mean_seq_tokens),
         col!("grad_accum", |r| r.grad_accum),
         col!("tokens_per_step", |r| r.tokens_per_step),
         col!("steps", |r| r.steps),

@@ -157,7 +157,9 @@ fn row_view(r: &Row) -> RowView {
             r.fused_ops,
             r.steps,
             &r.task,
-        ) + &format!(
+        ) + &r.mean_seq_tokens.map_or(String::new(), |m| {
+            format!(" (≤ {} tokens, mean {m:.0}: padded per batch)", r.seq_len)
+        }) + &format!(
             ", AdamW state {}, seed {}, {} threads",
             r.optimizer_state_dtype,
             r.seed,

@@ -29,6 +29,8 @@ pub struct Row {
     pub optimizer_state_dtype: String,
     pub batch_size: u32,
     pub seq_len: u32,
+    /// Real tasks: mean real tokens per trained sequence (sequences are padded per batch).
+    pub mean_seq_tokens: Option<f64>,
     pub grad_accum: u32,
     pub tokens_per_step: u64,
     pub steps: u32,
@@ -95,6 +97,7 @@ impl Row {
             optimizer_state_dtype: c.optimizer_state_dtype.clone(),
             batch_size: c.batch_size,
             seq_len: c.seq_len,
+            mean_seq_tokens: c.mean_seq_tokens.filter(|_| c.prompt_format.is_some()),
             grad_accum: c.grad_accum,
             tokens_per_step: c.tokens_per_step,
             steps: c.steps,

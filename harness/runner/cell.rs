@@ -190,7 +190,7 @@ pub fn run_cell(job: &CellJob, out: &mut impl Write) -> Result<()> {
     }
     if k.inference_speed {
         emit(Event::Inference {
-            speed: inference_speed(model, cell.method, k).context("measuring inference speed")?,
+            speed: inference_speed(model, cell.method).context("measuring inference speed")?,
         })?;
     }
     if cell.method.trains() {
@@ -274,7 +274,7 @@ fn speed_of(model: &Decoder) -> Result<(f64, f64, usize)> {
     Ok((median(&mut pre), median(&mut dec), prompt_len))
 }
 
-fn inference_speed(model: &Decoder, method: Method, _k: &Knobs) -> Result<InferenceSpeed> {
+fn inference_speed(model: &Decoder, method: Method) -> Result<InferenceSpeed> {
     let (prefill, decode, prompt_tokens) = speed_of(model)?;
     let merged = if method == Method::Lora {
         match merge_adapters(model)? {
