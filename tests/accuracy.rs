@@ -355,9 +355,9 @@ fn a_suite_scores_real_tasks_with_base_rows_and_deltas() {
     let dir = tmp.path();
     let c = cfg(false);
     write_hf(&dir.join("m"), &c, &weights(&c), None);
-    mc_file(dir, 40);
+    mc_file(dir, 60);
     let mut g = String::new();
-    for i in 0..40 {
+    for i in 0..60 {
         g += &format!("{{\"prompt\": \"Repeat {i}:\", \"completion\": \" {i}\"}}\n");
     }
     std::fs::write(dir.join("gen.jsonl"), g).unwrap();

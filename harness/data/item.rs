@@ -65,6 +65,9 @@ pub enum Extract {
 pub struct Dataset {
     /// The task spec that named it (`olmo:sciq`, `jsonl:PATH`, ...).
     pub name: String,
+    /// What the held-out split hashes with each item id: the task's name, or for your files
+    /// their file name (so moving a file keeps its split).
+    pub split_key: String,
     /// The file(s) read, with their sha256.
     pub files: Vec<(String, String)>,
     /// Upstream licence, as far as known.

@@ -42,6 +42,10 @@ pub fn load(path: &Path, multiple_choice: bool) -> Result<Dataset> {
     }
     Ok(Dataset {
         name: format!("{}:{file}", if multiple_choice { "mc-jsonl" } else { "jsonl" }),
+        split_key: format!(
+            "jsonl:{}",
+            path.file_name().map_or(file.clone(), |f| f.to_string_lossy().into_owned())
+        ),
         files: vec![(file, sha)],
         license: "the user's own".into(),
         items,

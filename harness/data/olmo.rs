@@ -201,6 +201,7 @@ pub fn load(name: &str, root: &Path) -> Result<Dataset> {
     };
     Ok(Dataset {
         name: format!("olmo:{name}"),
+        split_key: format!("olmo:{name}"),
         files,
         license: task.license.to_string(),
         items,

@@ -123,12 +123,12 @@ impl TextTask {
         let mut train_items: Vec<&Item> = Vec::new();
         match &extra_train {
             Some(extra) => {
-                held = ds.items.iter().map(|i| (place(&ds.name, &i.id).1, i)).collect();
+                held = ds.items.iter().map(|i| (place(&ds.split_key, &i.id).1, i)).collect();
                 train_items.extend(extra.iter());
             }
             None => {
                 for i in &ds.items {
-                    match place(&ds.name, &i.id) {
+                    match place(&ds.split_key, &i.id) {
                         (true, key) => held.push((key, i)),
                         (false, _) => train_items.push(i),
                     }
