@@ -44,3 +44,35 @@ pub fn merge_adapters(d: &Decoder) -> Result<Option<Decoder>> {
     out.fused = d.fused;
     Ok(Some(out))
 }
+
+/// The decoder with every trainable weight (`Var`) replaced by a frozen copy sharing its
+/// storage: what a full fine-tuning checkpoint is once saved and loaded for inference.
+/// Adapters stay as they are (see [`merge_adapters`] for merging them).
+pub fn frozen_copy(d: &Decoder) -> Result<Decoder> {
+    use crate::method::Linear;
+    use std::sync::Arc;
+    let freeze = |x: &Linear| -> Linear {
+        match x {
+            Linear::Trainable(v) => Linear::Frozen(Arc::new(ftbench_kernels::DenseWeight(v.as_tensor().detach()))),
+            other => other.clone(),
+        }
+    };
+    let layers = d
+        .layers
+        .iter()
+        .map(|l| Layer {
+            input_norm: l.input_norm.detach(),
+            q_proj: freeze(&l.q_proj),
+            k_proj: freeze(&l.k_proj),
+            v_proj: freeze(&l.v_proj),
+            o_proj: freeze(&l.o_proj),
+            post_norm: l.post_norm.detach(),
+            gate_proj: freeze(&l.gate_proj),
+            up_proj: freeze(&l.up_proj),
+            down_proj: freeze(&l.down_proj),
+        })
+        .collect();
+    let mut out = Decoder::new(d.cfg.clone(), d.embed.detach(), layers, d.norm.detach(), freeze(&d.lm_head))?;
+    out.fused = d.fused;
+    Ok(out)
+}

@@ -19,7 +19,7 @@ pub use build::{build, Built, MethodConfig, WeightBytes};
 pub use dropout::Dropout;
 pub use linear::{matmul_t, Linear, LoraLinear};
 pub use lora::{LoraConfig, LINEAR_MODULES};
-pub use merge::merge_adapters;
+pub use merge::{frozen_copy, merge_adapters};
 pub use nf4::quantize_weight;
 
 /// A trainable parameter, by name (`model.layers.0.self_attn.q_proj.weight` for a full

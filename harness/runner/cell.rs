@@ -4,7 +4,7 @@
 use super::events::Event;
 use crate::data::{prepare_task, Batch, PreparedTask, PromptFormat, TaskContext};
 use crate::eval::{evaluate, generate_until, score_task};
-use crate::method::{self, merge_adapters, Built, MethodConfig};
+use crate::method::{self, frozen_copy, merge_adapters, Built, MethodConfig};
 use crate::model::{Decoder, ModelSpec, Tokenizer};
 use crate::probe::{current_rss_bytes, peak_rss_bytes, Environment};
 use crate::record::{Artifact, CurvePoint, InferenceSpeed, ModelInfo, Ran};
@@ -169,6 +169,14 @@ pub fn run_cell(job: &CellJob, out: &mut impl Write) -> Result<()> {
         }
     }
     built.dropout.set_training(false);
+    // A fully fine-tuned model is evaluated and timed as the checkpoint a user deploys: plain
+    // frozen weights, not autograd-tracked Vars. Adapters are evaluated as trained (unmerged).
+    let frozen = if cell.method == Method::Full {
+        Some(frozen_copy(model)?)
+    } else {
+        None
+    };
+    let model = frozen.as_ref().unwrap_or(model);
 
     let t = Instant::now();
     let result = evaluation(model, &task, tokenizer.as_ref(), k)?;
