@@ -1,4 +1,5 @@
-//! Stamps the binary with the commit it was built from, for the records' environment.
+//! Stamps the binary with the commit it was built from and the candle version it links (read
+//! from Cargo.lock, the one place that states it), for the records' environment.
 use std::process::Command;
 
 fn main() {
@@ -12,9 +13,26 @@ fn main() {
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "unknown".to_string());
     println!("cargo:rustc-env=FTBENCH_GIT_COMMIT={commit}");
+    println!("cargo:rustc-env=FTBENCH_CANDLE_VERSION={}", locked_version("candle-core"));
+    println!("cargo:rerun-if-changed=Cargo.lock");
     for path in [".git/HEAD", ".git/index", ".git/refs/heads"] {
         if std::path::Path::new(path).exists() {
             println!("cargo:rerun-if-changed={path}");
         }
     }
+}
+
+/// The version Cargo.lock pins for `package`, or "unknown" without a lock file (a build from a
+/// packaged crate).
+fn locked_version(package: &str) -> String {
+    let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == format!("name = \"{package}\"") {
+            if let Some(v) = lines.next().and_then(|l| l.trim().strip_prefix("version = ")) {
+                return v.trim_matches('"').to_string();
+            }
+        }
+    }
+    "unknown".to_string()
 }

@@ -70,6 +70,13 @@ fn suite_runs_end_to_end_records_failures_and_resumes() {
         assert!(r["memory"]["peak_rss_bytes"].as_u64() >= r["memory"]["after_load_rss_bytes"].as_u64());
         assert!(r["environment"]["threads"].as_u64().unwrap() >= 1);
         assert!(!r["environment"]["cpu_model"].as_str().unwrap().is_empty());
+        // The candle the binary links, as Cargo.lock pins it (not a literal that goes stale).
+        let lock = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock")).unwrap();
+        let candle = r["environment"]["candle_version"].as_str().unwrap();
+        assert!(
+            lock.contains(&format!("name = \"candle-core\"\nversion = \"{candle}\"")),
+            "candle_version {candle} is not Cargo.lock's"
+        );
         assert!(r["model"]["params_trainable"] == r["model"]["params_total"]);
         let estimate = r["estimate"]["total_bytes"]
             .as_u64()

@@ -393,6 +393,9 @@ fn broken_shard_index_is_named() {
     expect_err(&spec, &["model.safetensors.index.json", &other, "missing"]);
     std::fs::write(&index, "{").unwrap();
     expect_err(&spec, &["model.safetensors.index.json", "not valid JSON"]);
+    // An index that lists no tensor (this panicked once, indexing the first of no files).
+    std::fs::write(&index, r#"{"metadata": {}, "weight_map": {}}"#).unwrap();
+    expect_err(&spec, &["model.safetensors.index.json", "`weight_map` is empty"]);
 }
 
 #[test]

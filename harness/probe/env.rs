@@ -55,7 +55,7 @@ impl Environment {
             logical_cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             threads: rayon::current_num_threads(),
             total_memory_bytes,
-            candle_version: "0.11.1".to_string(),
+            candle_version: env!("FTBENCH_CANDLE_VERSION").to_string(),
             blas: ftbench_kernels::blas::BACKEND.to_string(),
             allocator: allocator.to_string(),
             thread_env: [

@@ -6,6 +6,28 @@ pub mod text_model;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// A file or folder that a fetch script puts in place (`models/`, `data/`), relative to the
+/// repository; `None` when it is absent, saying which script fetches it. With `CI` set (.ci/run
+/// runs both scripts first) an absent file fails the test instead: a test that skips in CI checks
+/// nothing.
+pub fn fetched(relative: &str, script: &str) -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
+    if p.exists() {
+        return Some(p);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI is set and {} is missing: run {script} (.ci/run does)",
+        p.display()
+    );
+    // Straight to stderr: the test harness captures eprintln! of passing tests.
+    let _ = std::io::Write::write_fmt(
+        &mut std::io::stderr(),
+        format_args!("SKIPPED: {} is missing; run {script} to fetch it\n", p.display()),
+    );
+    None
+}
+
 /// Runs `ftbench ARGS` in `dir`.
 pub fn ftbench(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ftbench"))
