@@ -24,19 +24,13 @@ fn build(cfg: &LlamaConfig, method: Method) -> Built {
 }
 
 fn trainer(built: &Built) -> Trainer {
-    let cfg = TrainerConfig {
-        schedule: Schedule {
-            peak: 1e-4,
-            warmup_steps: 0,
-            total_steps: 1_000_000,
-            min_ratio: 1.0,
-        },
-        max_grad_norm: 1.0,
-        beta1: 0.9,
-        beta2: 0.999,
-        eps: 1e-8,
-        weight_decay: 0.0,
+    let schedule = Schedule {
+        peak: 1e-4,
+        warmup_steps: 0,
+        total_steps: 1_000_000,
+        min_ratio: 1.0,
     };
+    let cfg = TrainerConfig::adamw(schedule, 1.0);
     Trainer::new(built.trainable.clone(), cfg)
 }
 

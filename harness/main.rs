@@ -209,6 +209,10 @@ fn run(cli: Cli) -> Result<()> {
                 println!("    olmo:{name:<32} {what}");
             }
             println!("\nMethods: base (nothing trains: the baseline row), full, lora, qlora.");
+            println!("\nOptimizers (knob `optimizer`):");
+            for o in ftbench::train::OPTIMIZERS {
+                println!("  {:<14} {}", o.name, o.doc);
+            }
             println!("\nKnobs (in `defaults`, as grid axes, in `together` points):");
             let d = serde_json::to_value(suite::Knobs::default())?;
             for (name, ty, doc) in suite::Knobs::DOCS {

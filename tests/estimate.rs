@@ -124,4 +124,24 @@ fn bad_inputs_are_clear_errors() {
     assert!(!o.status.success() && text(&o).contains("config.json: missing key"), "{}", text(&o));
     let o = ftbench(&["estimate", "--model", "preset:tiny", "--batch", "0"]);
     assert!(text(&o).contains("batch and seq_len must be positive"), "{}", text(&o));
+    // Sizes whose byte counts do not fit 64 bits: an error, not a panic (debug) or a wrapped,
+    // absurdly small estimate (release).
+    for (batch, seq) in [("18446744073709551615", "2"), ("4", "4294967296")] {
+        let o = ftbench(&[
+            "estimate",
+            "--model",
+            "preset:tiny",
+            "--method",
+            "lora",
+            "--batch",
+            batch,
+            "--seq-len",
+            seq,
+        ]);
+        assert!(
+            !o.status.success() && text(&o).contains("too large to estimate"),
+            "batch {batch} × seq_len {seq}: {}",
+            text(&o)
+        );
+    }
 }

@@ -159,6 +159,29 @@ fn ids_are_stable_and_follow_the_configuration() {
 }
 
 #[test]
+fn a_knob_added_later_leaves_ids_unchanged_at_its_default() {
+    // The published accuracy run's records were written before the `optimizer` knob existed;
+    // its cells must keep their ids (else `run` redoes them and `report` cannot match them).
+    let (_, accuracy_cells) = ftbench::suite::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/suites/accuracy.yaml"))).unwrap();
+    for published in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/results/accuracy")).unwrap() {
+        let name = published.unwrap().file_name().into_string().unwrap();
+        if let Some(id) = name.strip_suffix(".json") {
+            assert!(
+                accuracy_cells.iter().any(|c| c.id == id),
+                "published record {name} has no cell in suites/accuracy.yaml"
+            );
+        }
+    }
+    let grid = "grid: {models: [preset:tiny], methods: [full]}\n";
+    let unset = cells(&format!("{HEAD}{grid}"));
+    let default = cells(&format!("{HEAD}defaults: {{optimizer: adamw}}\n{grid}"));
+    let other = cells(&format!("{HEAD}defaults: {{optimizer: adamw-8bit}}\n{grid}"));
+    assert_eq!(unset[0].id, default[0].id, "a knob at its default is left out of the id");
+    assert_ne!(unset[0].id, other[0].id, "a knob set to another value enters the id");
+    assert!(error(&format!("{HEAD}defaults: {{optimizer: sgd}}\n{grid}")).contains("unknown optimizer `sgd`"));
+}
+
+#[test]
 fn shipped_suites_validate() {
     for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/suites")).unwrap() {
         let path = entry.unwrap().path();

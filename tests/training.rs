@@ -5,7 +5,7 @@ use ftbench::data::{Batch, Task, TaskKind};
 use ftbench::method::{self, MethodConfig, Trainable};
 use ftbench::model::{preset, random_weights, Decoder, LlamaConfig};
 use ftbench::suite::Method;
-use ftbench::train::{batch_loss, Schedule, Trainer, TrainerConfig};
+use ftbench::train::{batch_loss, AdamParams, Schedule, Trainer, TrainerConfig};
 
 fn setup() -> (LlamaConfig, Decoder, Vec<Trainable>) {
     let cfg = LlamaConfig {
@@ -36,12 +36,11 @@ fn trainer(params: Vec<Trainable>, max_grad_norm: f64) -> Trainer {
     Trainer::new(
         params,
         TrainerConfig {
-            schedule,
-            max_grad_norm,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.01,
+            adam: AdamParams {
+                weight_decay: 0.01,
+                ..TrainerConfig::adamw(schedule, max_grad_norm).adam
+            },
+            ..TrainerConfig::adamw(schedule, max_grad_norm)
         },
     )
 }

@@ -85,7 +85,8 @@ impl EstimateArgs {
             method: self.method,
             batch: self.batch,
             seq_len: self.seq_len,
-            loss_tokens: self.loss_tokens.unwrap_or(self.batch * self.seq_len),
+            // Saturating: sizes too large to count are refused by `estimate`, which says so.
+            loss_tokens: self.loss_tokens.unwrap_or(self.batch.saturating_mul(self.seq_len)),
             precision: self.precision.unwrap_or(if gpu { Precision::Mixed } else { Precision::Fp32 }),
             optimizer: self.optimizer,
             recompute: self.recompute,

@@ -39,7 +39,14 @@ pub enum Precision {
 pub enum Optimizer {
     /// Two moments per trainable parameter (f32; bf16 under pure bf16).
     Adamw,
-    /// bitsandbytes-style 8-bit AdamW: two 1-byte moments + a f32 constant per 2048 values each.
+    /// Two bf16 moments per trainable parameter, whatever the precision.
+    #[value(name = "adamw-bf16")]
+    #[serde(rename = "adamw-bf16")]
+    AdamwBf16,
+    /// bitsandbytes' 8-bit blockwise AdamW (ftbench's `adamw-8bit`): two 1-byte moments + an
+    /// f32 constant per block of 256 values each.
+    #[value(name = "adamw-8bit", alias = "adamw8bit")]
+    #[serde(rename = "adamw-8bit")]
     Adamw8bit,
     /// Plain SGD: no state.
     Sgd,
@@ -168,6 +175,23 @@ pub fn estimate(cfg: &LlamaConfig, x: &EstimateInput) -> Result<Estimate, String
             x.batch, x.seq_len
         ));
     }
+    // Every count below is a u64 product of these sizes; the largest is the attention scores'
+    // bytes over all layers. Refuse sizes where it would wrap rather than print a wrapped number.
+    let worst = [
+        x.seq_len as u128 + (cfg.hidden_size + cfg.intermediate_size) as u128,
+        x.seq_len as u128,
+        cfg.num_attention_heads.max(1) as u128,
+        cfg.num_hidden_layers.max(1) as u128,
+        64,
+    ]
+    .into_iter()
+    .try_fold(x.batch as u128, u128::checked_mul);
+    if worst.is_none_or(|w| w > u64::MAX as u128) {
+        return Err(format!(
+            "batch {} × seq_len {} is too large to estimate (its byte counts overflow 64 bits)",
+            x.batch, x.seq_len
+        ));
+    }
     if !x.method.trains() {
         return Err("method `base` trains nothing: the estimator models a training step".into());
     }
@@ -257,7 +281,8 @@ pub fn estimate(cfg: &LlamaConfig, x: &EstimateInput) -> Result<Estimate, String
     push(&mut c, "gradients", grad_bytes, format!("{n_trainable} trainable params"));
     let state_per_param: f64 = match x.optimizer {
         Optimizer::Adamw => 2.0 * if x.precision == Precision::Bf16 { 2.0 } else { 4.0 },
-        Optimizer::Adamw8bit => 2.0 * (1.0 + 4.0 / 2048.0),
+        Optimizer::AdamwBf16 => 2.0 * 2.0,
+        Optimizer::Adamw8bit => 2.0 * (1.0 + 4.0 / ftbench_kernels::adamw_state::BLOCK_8BIT as f64),
         Optimizer::Sgd => 0.0,
     };
     push(

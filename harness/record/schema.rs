@@ -45,7 +45,10 @@ pub struct Conditions {
     pub device: String,
     /// Dtype of weights, activations and gradients.
     pub compute_dtype: String,
-    /// Dtype of the optimizer's moments.
+    /// The optimizer that ran (`none` for `base`); records before the `optimizer` knob ran `adamw`.
+    #[serde(default = "adamw")]
+    pub optimizer: String,
+    /// Dtype of the optimizer's moments, as allocated.
     pub optimizer_state_dtype: String,
     pub batch_size: u32,
     pub seq_len: u32,
@@ -74,12 +77,19 @@ pub struct Conditions {
     pub prompt_format: Option<String>,
 }
 
+fn adamw() -> String {
+    "adamw".into()
+}
+
 /// What the cell's process actually ran (the record's conditions come from here, not from the
 /// knobs, where it reported it).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Ran {
     pub device: String,
     pub compute_dtype: String,
+    /// The optimizer (`none` for `base`); records before the knob ran `adamw`.
+    #[serde(default = "adamw")]
+    pub optimizer: String,
     pub optimizer_state_dtype: String,
     /// Fused kernels actually in use (they apply on the CPU in f32/f64 only).
     pub fused_ops: bool,
@@ -156,7 +166,8 @@ pub struct ModelInfo {
     pub weight_bytes: WeightBytes,
     /// One full set of gradients of the trainable parameters.
     pub grad_bytes: u64,
-    /// Optimizer state (AdamW's two f32 moments per trainable parameter).
+    /// Optimizer state as allocated (both moments of every trainable parameter, block constants
+    /// included).
     pub optimizer_state_bytes: u64,
 }
 

@@ -160,7 +160,8 @@ fn row_view(r: &Row) -> RowView {
         ) + &r.mean_seq_tokens.map_or(String::new(), |m| {
             format!(" (≤ {} tokens, mean {m:.0}: padded per batch)", r.seq_len)
         }) + &format!(
-            ", AdamW state {}, seed {}, {} threads",
+            ", optimizer {} (state {}), seed {}, {} threads",
+            r.optimizer,
             r.optimizer_state_dtype,
             r.seed,
             r.threads.map_or("?".into(), |t| t.to_string())
@@ -190,7 +191,7 @@ fn row_view(r: &Row) -> RowView {
                 if a > 0.0 {
                     w += &format!(" + adapters {a:.1}");
                 }
-                format!("weights {w}; grads {g:.1}; AdamW {o:.1}")
+                format!("weights {w}; grads {g:.1}; optimizer {o:.1}")
             }
             _ => "–".into(),
         },

@@ -9,7 +9,7 @@ use crate::model::{Decoder, ModelSpec, Tokenizer};
 use crate::probe::{current_rss_bytes, peak_rss_bytes, Environment};
 use crate::record::{Artifact, CurvePoint, InferenceSpeed, ModelInfo, Ran};
 use crate::suite::{Cell, Knobs, Method};
-use crate::train::{Schedule, Trainer, TrainerConfig};
+use crate::train::{optimizer_kind, AdamParams, Schedule, Trainer, TrainerConfig};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device};
 use serde::{Deserialize, Serialize};
@@ -26,8 +26,8 @@ pub struct CellJob {
 }
 
 /// The trainer settings a cell's knobs give (the train_step bench uses the same).
-pub fn trainer_config(k: &Knobs) -> TrainerConfig {
-    TrainerConfig {
+pub fn trainer_config(k: &Knobs) -> Result<TrainerConfig> {
+    Ok(TrainerConfig {
         schedule: Schedule {
             peak: k.lr,
             warmup_steps: k.warmup_steps,
@@ -35,11 +35,14 @@ pub fn trainer_config(k: &Knobs) -> TrainerConfig {
             min_ratio: k.min_lr_ratio,
         },
         max_grad_norm: k.max_grad_norm,
-        beta1: k.adam_beta1,
-        beta2: k.adam_beta2,
-        eps: k.adam_eps,
-        weight_decay: k.weight_decay,
-    }
+        optimizer: optimizer_kind(&k.optimizer).map_err(anyhow::Error::msg)?,
+        adam: AdamParams {
+            beta1: k.adam_beta1,
+            beta2: k.adam_beta2,
+            eps: k.adam_eps,
+            weight_decay: k.weight_decay,
+        },
+    })
 }
 
 /// Runs one cell in this process, writing events to `out`.
@@ -102,7 +105,7 @@ pub fn run_cell(job: &CellJob, out: &mut impl Write) -> Result<()> {
     drop(weights);
     let params_trainable: u64 = built.trainable.iter().map(|p| p.var.elem_count() as u64).sum();
     let params_total = built.params_base + built.params_adapters;
-    let mut trainer = Trainer::new(built.trainable.clone(), trainer_config(k));
+    let mut trainer = Trainer::new(built.trainable.clone(), trainer_config(k)?);
     let info = ModelInfo {
         params_total,
         params_trainable,
@@ -119,7 +122,12 @@ pub fn run_cell(job: &CellJob, out: &mut impl Write) -> Result<()> {
     let ran = Ran {
         device: format!("{device:?}").to_lowercase(),
         compute_dtype: format!("{dtype:?}").to_lowercase(),
-        optimizer_state_dtype: if cell.method.trains() { "f32".into() } else { "none".into() },
+        optimizer: if cell.method.trains() { k.optimizer.clone() } else { "none".into() },
+        optimizer_state_dtype: if cell.method.trains() {
+            trainer.optim.state_dtype()
+        } else {
+            "none".into()
+        },
         fused_ops: built.decoder.fused_here(),
         recompute: built.decoder.recompute,
     };

@@ -142,7 +142,21 @@ pub fn record_of(
         conditions: Conditions {
             device: ran.as_ref().map_or_else(|| cell.hardware.clone(), |r| r.device.clone()),
             compute_dtype: ran.as_ref().map_or_else(|| "f32".into(), |r| r.compute_dtype.clone()),
-            optimizer_state_dtype: ran.as_ref().map_or_else(|| "f32".into(), |r| r.optimizer_state_dtype.clone()),
+            // A child that failed before it reported what ran: what the cell asked for.
+            optimizer: ran.as_ref().map_or_else(
+                || if cell.method.trains() { k.optimizer.clone() } else { "none".into() },
+                |r| r.optimizer.clone(),
+            ),
+            optimizer_state_dtype: ran.as_ref().map_or_else(
+                || {
+                    if cell.method.trains() {
+                        "unknown (the cell failed before reporting it)".into()
+                    } else {
+                        "none".into()
+                    }
+                },
+                |r| r.optimizer_state_dtype.clone(),
+            ),
             batch_size: k.batch_size,
             seq_len: k.seq_len,
             grad_accum: k.grad_accum,
@@ -186,8 +200,11 @@ fn classify(out: &ChildOutcome, done: bool) -> (Status, Option<String>) {
             .map(|l| l[prefix.len()..].trim().to_string())
     };
     let alloc_failure = tail.iter().rev().find(|l| l.contains("memory allocation of")).cloned();
+    // The last lines the child wrote: stderr, or, when it wrote nothing there, what it printed
+    // on stdout that was not an event (a library writing to stdout, a message before a crash).
     let last_lines = || {
-        let mut v: Vec<&str> = tail.iter().rev().take(6).map(String::as_str).collect();
+        let lines = if tail.is_empty() { &out.stray_stdout } else { tail };
+        let mut v: Vec<&str> = lines.iter().rev().take(6).map(String::as_str).collect();
         v.reverse();
         v.join(" | ")
     };
@@ -260,5 +277,11 @@ mod tests {
         let (s, r) = classify(&outcome(ChildExit::Signal(libc::SIGSEGV), &["boom"]), false);
         assert_eq!(s, Status::Error);
         assert!(r.unwrap().contains("signal 11: boom"));
+        // Nothing on stderr: the reason quotes what the child printed on stdout instead.
+        let mut o = outcome(ChildExit::Code(3), &[]);
+        o.stray_stdout = vec!["not an event: init failed".into()];
+        let (s, r) = classify(&o, false);
+        assert_eq!(s, Status::Error);
+        assert_eq!(r.as_deref(), Some("exit code 3: not an event: init failed"));
     }
 }

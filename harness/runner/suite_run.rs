@@ -149,7 +149,7 @@ pub fn run_suite(path: &Path, opts: &RunOptions) -> Result<RunSummary> {
 /// loss on every one: the most a batch can hold, since their lengths are known only once the
 /// tokenizer has run.
 pub fn estimate_cell(cell: &crate::suite::Cell) -> Option<RecordEstimate> {
-    use crate::estimate::{estimate, model_config, EstimateInput, Implementation, Optimizer, Precision};
+    use crate::estimate::{estimate, model_config, EstimateInput, Implementation, Precision};
     if !cell.method.trains() {
         return None;
     }
@@ -169,7 +169,7 @@ pub fn estimate_cell(cell: &crate::suite::Cell) -> Option<RecordEstimate> {
         seq_len: k.seq_len as u64,
         loss_tokens: k.batch_size as u64 * loss_positions as u64,
         precision: Precision::Fp32,
-        optimizer: Optimizer::Adamw,
+        optimizer: crate::train::optimizer_kind(&k.optimizer).ok()?.estimate,
         recompute: k.recompute,
         lora_rank: k.lora_rank as u64,
         lora_targets: k.lora_targets.clone(),

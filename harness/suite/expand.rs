@@ -1,7 +1,7 @@
 //! Grid expansion: the cartesian product of the axes, less the excluded cells, each resolved
 //! to a full configuration with a stable id.
 
-use super::knobs::{Knobs, Point};
+use super::knobs::{IdKnobs, Knobs, Point};
 use super::schema::{Method, Suite};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -28,7 +28,7 @@ struct Identity<'a> {
     method: Method,
     hardware: &'a str,
     seed: u64,
-    knobs: &'a Knobs,
+    knobs: IdKnobs<'a>,
 }
 
 impl Cell {
@@ -38,7 +38,7 @@ impl Cell {
             method: self.method,
             hardware: &self.hardware,
             seed: self.seed,
-            knobs: &self.knobs,
+            knobs: IdKnobs(&self.knobs),
         };
         let bytes = serde_json::to_vec(&identity).expect("cell identity serializes");
         let digest = Sha256::digest(&bytes);

@@ -154,6 +154,8 @@ knobs! {
     adam_eps: f64 = 1e-8;
     /// Clip the global gradient norm to this value; 0 disables clipping.
     max_grad_norm: f64 = 1.0;
+    /// Optimizer (`ftbench list` shows them): `adamw` (f32 moments, 8 bytes per trainable parameter), `adamw-bf16` (bf16 moments: half the state), `adamw-8bit` (bitsandbytes' 8-bit blockwise moments: a quarter of the state, slightly noisier updates).
+    optimizer: String = "adamw".to_string();
     /// The task (`ftbench list` shows every family): synthetic `reverse`, a real `olmo:NAME`, your `jsonl:PATH` / `mc-jsonl:PATH`, or `knowledge`. Real tasks need a real model's tokenizer; loss is on the answer tokens only.
     task: String = "reverse".to_string();
     /// Held-out items evaluated after training (never in a training batch). More: tighter intervals, longer evaluation (~0.1-0.5 s per item on the CPU for SmolLM2-135M).
@@ -204,12 +206,13 @@ knobs! {
 
 impl Knobs {
     /// The values of knobs added after record schema 1 first shipped, as the ftbench that
-    /// predates them ran: composed ops (no fused kernels), no recompute; every other knob at its
-    /// default.
+    /// predates them ran: composed ops (no fused kernels), no recompute, f32 AdamW; every other
+    /// knob at its default.
     pub fn before_added() -> Self {
         Knobs {
             fused_ops: false,
             recompute: false,
+            optimizer: "adamw".to_string(),
             ..Default::default()
         }
     }
@@ -267,6 +270,7 @@ impl Knobs {
                 return Err((name, format!("must be a non-negative number, found {v}")));
             }
         }
+        crate::train::optimizer_kind(&self.optimizer).map_err(|e| ("optimizer", e))?;
         crate::data::check_task(&self.task).map_err(|e| ("task", e))?;
         for t in &self.also_eval {
             crate::data::check_task(t).map_err(|e| ("also_eval", e))?;
@@ -358,6 +362,33 @@ impl Knobs {
             self.nf4_block_size = d.nf4_block_size;
             self.nf4_double_quant = d.nf4_double_quant;
         }
+    }
+}
+
+/// Knobs added after cell ids were first fixed, in the order they came. A cell's id hashes one of
+/// them only when it is set to a value other than its default, so adding a knob whose default
+/// reproduces what ftbench did before leaves every id unchanged: existing records still match
+/// their cells, and `run` does not redo them. Every new knob is appended here.
+pub const ADDED_AFTER_IDS: &[&str] = &["optimizer"];
+
+/// The knobs as a cell's id hashes them: every knob in declaration order, less those of
+/// [`ADDED_AFTER_IDS`] at the value ftbench ran before they existed ([`Knobs::before_added`]; a
+/// later change of such a knob's default then changes the ids, as any default change does).
+pub struct IdKnobs<'a>(pub &'a Knobs);
+
+impl Serialize for IdKnobs<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeMap};
+        let v = serde_json::to_value(self.0).map_err(S::Error::custom)?;
+        let d = serde_json::to_value(Knobs::before_added()).map_err(S::Error::custom)?;
+        let mut map = s.serialize_map(None)?;
+        for name in Knobs::NAMES {
+            if ADDED_AFTER_IDS.contains(name) && v[name] == d[name] {
+                continue;
+            }
+            map.serialize_entry(name, &v[name])?;
+        }
+        map.end()
     }
 }
 

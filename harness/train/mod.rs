@@ -1,5 +1,5 @@
-//! Training: masked loss, AdamW with its own f32 state, warm-up + cosine schedule, gradient
-//! clipping and accumulation.
+//! Training: masked loss, the optimizers (AdamW with f32, bf16 or 8-bit state), warm-up +
+//! cosine schedule, gradient clipping and accumulation.
 
 mod loss;
 mod optim;
@@ -7,6 +7,6 @@ mod schedule;
 mod trainer;
 
 pub use loss::{batch_loss, target_logits};
-pub use optim::AdamW;
+pub use optim::{optimizer_kind, AdamParams, AdamW, Optimizer, OptimizerKind, OPTIMIZERS};
 pub use schedule::Schedule;
 pub use trainer::{StepStats, Trainer, TrainerConfig};

@@ -1,53 +1,129 @@
-//! AdamW over the trainable parameters, with f32 moments owned by the optimizer (not candle's
-//! `AdamW`, which keeps moments in the parameter's dtype and has no clipping).
+//! Optimizers: one trait and one registry ([`OPTIMIZERS`]) that the `optimizer` knob, the trainer,
+//! the record and the per-cell estimate read. A new optimizer is a new [`OptimizerKind`] here.
+//!
+//! The three AdamW variants share ftbench's fused kernel (not candle's `AdamW`, which keeps its
+//! moments in the parameter's dtype and has no clipping) and differ in what the two moments are
+//! stored as between steps (`ftbench_kernels::adamw_state`): f32, bf16, or bitsandbytes' 8-bit
+//! blockwise codes. The update itself is f32 in all three.
 
 use crate::method::Trainable;
 use candle_core::{Result, Tensor};
-use ftbench_kernels::{adamw, AdamWHyper, Moments};
+use ftbench_kernels::{adamw, AdamState, AdamWHyper, StateKind};
 
-pub struct AdamW {
+/// AdamW's hyper-parameters (the learning rate comes per step from the schedule).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamParams {
     pub beta1: f64,
     pub beta2: f64,
     pub eps: f64,
     pub weight_decay: f64,
-    moments: Vec<Moments>,
+}
+
+/// An optimizer over a fixed list of trainable parameters.
+pub trait Optimizer: Send {
+    /// One update: `grads[i]` is the gradient of `params[i]`, multiplied by `grad_scale` (the
+    /// clipping coefficient) inside the update.
+    fn step(&mut self, params: &[Trainable], grads: &[Tensor], lr: f64, grad_scale: f64) -> Result<()>;
+    /// Bytes of state held now.
+    fn state_bytes(&self) -> usize;
+    /// What the state is, as it was actually allocated (records and reports).
+    fn state_dtype(&self) -> String;
+}
+
+/// One registered optimizer.
+#[derive(Debug)]
+pub struct OptimizerKind {
+    /// The suite's spelling (`optimizer: NAME`).
+    pub name: &'static str,
+    /// What it is and what it trades (`ftbench list`).
+    pub doc: &'static str,
+    /// The estimator's model of its state.
+    pub estimate: crate::estimate::Optimizer,
+    pub build: fn(&[Trainable], AdamParams) -> Box<dyn Optimizer>,
+}
+
+/// Every optimizer a suite can name; the first is the default.
+pub static OPTIMIZERS: &[OptimizerKind] = &[
+    OptimizerKind {
+        name: "adamw",
+        doc: "AdamW with f32 moments (8 bytes per trainable parameter), as torch.optim.AdamW",
+        estimate: crate::estimate::Optimizer::Adamw,
+        build: |p, h| Box::new(AdamW::new(p, h, StateKind::F32)),
+    },
+    OptimizerKind {
+        name: "adamw-bf16",
+        doc: "AdamW with bf16 moments (4 bytes per parameter; the update in f32): half the state, moments rounded to 8 bits of mantissa",
+        estimate: crate::estimate::Optimizer::AdamwBf16,
+        build: |p, h| Box::new(AdamW::new(p, h, StateKind::Bf16)),
+    },
+    OptimizerKind {
+        name: "adamw-8bit",
+        doc: "bitsandbytes' AdamW8bit: moments as 8-bit dynamic-map codes per block of 256 (2.03 bytes per parameter; tensors under 4096 values keep f32): a quarter of the state",
+        estimate: crate::estimate::Optimizer::Adamw8bit,
+        build: |p, h| Box::new(AdamW::new(p, h, StateKind::Blockwise8)),
+    },
+];
+
+/// The registered optimizer called `name`.
+pub fn optimizer_kind(name: &str) -> std::result::Result<&'static OptimizerKind, String> {
+    OPTIMIZERS.iter().find(|o| o.name == name).ok_or_else(|| {
+        let known: Vec<&str> = OPTIMIZERS.iter().map(|o| o.name).collect();
+        format!("unknown optimizer `{name}`: expected one of {}", known.join(", "))
+    })
+}
+
+/// AdamW with decoupled weight decay, its moments stored as `kind`.
+pub struct AdamW {
+    pub params: AdamParams,
+    states: Vec<AdamState>,
     step: u64,
 }
 
 impl AdamW {
-    pub fn new(params: &[Trainable], beta1: f64, beta2: f64, eps: f64, weight_decay: f64) -> Self {
-        let moments = params.iter().map(|p| Moments::zeros(p.var.elem_count())).collect();
+    pub fn new(params: &[Trainable], h: AdamParams, kind: StateKind) -> Self {
+        let states = params.iter().map(|p| AdamState::zeros(kind, p.var.elem_count())).collect();
         AdamW {
-            beta1,
-            beta2,
-            eps,
-            weight_decay,
-            moments,
+            params: h,
+            states,
             step: 0,
         }
     }
+}
 
-    /// Bytes of optimizer state (both moments of every parameter).
-    pub fn state_bytes(&self) -> usize {
-        self.moments.iter().map(Moments::bytes).sum()
-    }
-
-    /// One update: `grads[i]` is the gradient of `params[i]`, multiplied by `grad_scale`
-    /// (the clipping coefficient) inside the fused kernel.
-    pub fn step(&mut self, params: &[Trainable], grads: &[Tensor], lr: f64, grad_scale: f64) -> Result<()> {
+impl Optimizer for AdamW {
+    fn step(&mut self, params: &[Trainable], grads: &[Tensor], lr: f64, grad_scale: f64) -> Result<()> {
         self.step += 1;
         let hyper = AdamWHyper {
             lr,
-            beta1: self.beta1,
-            beta2: self.beta2,
-            eps: self.eps,
-            weight_decay: self.weight_decay,
+            beta1: self.params.beta1,
+            beta2: self.params.beta2,
+            eps: self.params.eps,
+            weight_decay: self.params.weight_decay,
             step: self.step,
             grad_scale,
         };
-        for ((p, g), m) in params.iter().zip(grads).zip(self.moments.iter_mut()) {
-            adamw::step(p.var.as_tensor(), g, m, &hyper)?;
+        for ((p, g), s) in params.iter().zip(grads).zip(self.states.iter_mut()) {
+            adamw::step(p.var.as_tensor(), g, s, &hyper)?;
         }
         Ok(())
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.states.iter().map(AdamState::bytes).sum()
+    }
+
+    /// "f32", "bf16", or "8-bit blockwise" — with "+ f32 for N small tensors" where bitsandbytes'
+    /// size rule kept some in f32.
+    fn state_dtype(&self) -> String {
+        let kinds: Vec<StateKind> = self.states.iter().map(AdamState::kind).collect();
+        let Some(&main) = kinds.iter().find(|k| **k != StateKind::F32).or(kinds.first()) else {
+            return "none".into();
+        };
+        let f32s = kinds.iter().filter(|k| **k == StateKind::F32).count();
+        if main == StateKind::F32 || f32s == 0 {
+            main.name().to_string()
+        } else {
+            format!("{} + f32 for {f32s} small tensors", main.name())
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! One optimizer update: forward and backward over each micro-batch, gradients summed,
-//! global-norm clipping, AdamW.
+//! global-norm clipping, the optimizer's step.
 
-use super::{batch_loss, AdamW, Schedule};
+use super::optim::{AdamParams, Optimizer, OptimizerKind, OPTIMIZERS};
+use super::{batch_loss, Schedule};
 use crate::data::Batch;
 use crate::method::Trainable;
 use crate::model::Decoder;
@@ -13,10 +14,27 @@ pub struct TrainerConfig {
     pub schedule: Schedule,
     /// 0 disables clipping.
     pub max_grad_norm: f64,
-    pub beta1: f64,
-    pub beta2: f64,
-    pub eps: f64,
-    pub weight_decay: f64,
+    /// Which optimizer (the registry's entry) and its hyper-parameters.
+    pub optimizer: &'static OptimizerKind,
+    pub adam: AdamParams,
+}
+
+impl TrainerConfig {
+    /// The default optimizer (f32 AdamW) with PyTorch's defaults and no weight decay, under
+    /// `schedule` and clipping at `max_grad_norm`.
+    pub fn adamw(schedule: Schedule, max_grad_norm: f64) -> Self {
+        TrainerConfig {
+            schedule,
+            max_grad_norm,
+            optimizer: &OPTIMIZERS[0],
+            adam: AdamParams {
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                weight_decay: 0.0,
+            },
+        }
+    }
 }
 
 /// What one update did.
@@ -31,14 +49,14 @@ pub struct StepStats {
 
 pub struct Trainer {
     pub params: Vec<Trainable>,
-    pub optim: AdamW,
+    pub optim: Box<dyn Optimizer>,
     cfg: TrainerConfig,
     step: u32,
 }
 
 impl Trainer {
     pub fn new(params: Vec<Trainable>, cfg: TrainerConfig) -> Self {
-        let optim = AdamW::new(&params, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay);
+        let optim = (cfg.optimizer.build)(&params, cfg.adam);
         Trainer {
             params,
             optim,

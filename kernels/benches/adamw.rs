@@ -1,17 +1,23 @@
 //! The fused AdamW step over a parameter the size of SmolLM2-135M's embedding (28.3M values):
 //! f32 parameters (f32 arithmetic, what training runs) beside f64 parameters (f64 arithmetic,
-//! the exact path of the gradient tests), in the same run.
+//! the exact path of the gradient tests), and f32 parameters with bf16 and 8-bit blockwise state
+//! (`adamw_state`), in the same run.
 //!
 //! `cargo bench -p ftbench-kernels --bench adamw`
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ftbench_kernels::adamw::{step_slices, AdamWHyper, Moments};
+use ftbench_kernels::adamw_state::{step_state, AdamState, StateKind};
 use std::time::Duration;
 
 fn bench(c: &mut Criterion) {
     let n = 49152 * 576;
     let mut p: Vec<f32> = (0..n).map(|i| ((i % 1000) as f32 - 500.0) / 1e4).collect();
-    let g: Vec<f32> = (0..n).map(|i| ((i % 997) as f32 - 498.0) / 1e5).collect();
+    // Pseudo-random gradients (a multiplicative hash): a periodic pattern would let a branch
+    // predictor learn the 8-bit state's code search, which real gradients never do.
+    let g: Vec<f32> = (0..n)
+        .map(|i| (((i as u64).wrapping_mul(2654435761) % 997) as f32 - 498.0) / 1e5)
+        .collect();
     let mut m = Moments::zeros(n);
     let mut h = AdamWHyper {
         lr: 1e-4,
@@ -42,6 +48,15 @@ fn bench(c: &mut Criterion) {
             step_slices(&mut p64, &g64, &mut m, &h)
         })
     });
+    for (name, kind) in [("f32_bf16_state", StateKind::Bf16), ("f32_8bit_state", StateKind::Blockwise8)] {
+        let mut s = AdamState::zeros(kind, n);
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                h.step += 1;
+                step_state(&mut p, &g, &mut s, &h)
+            })
+        });
+    }
     group.finish();
 }
 

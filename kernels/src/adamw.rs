@@ -1,9 +1,11 @@
 //! Fused AdamW (decoupled weight decay, Loshchilov & Hutter), as PyTorch's `torch.optim.AdamW`
 //! computes it, in one pass over parameter, gradient and both moments.
 //!
-//! The moments are always f32 ("the optimizer keeps its own f32 state"), whatever the
-//! parameter's dtype; the parameter is updated in its own dtype (f32 or f64 on the CPU).
+//! The moments are f32 here ([`Moments`]); [`crate::adamw_state`] keeps them as bf16 or 8-bit
+//! blockwise between steps and runs the same per-element update. The parameter is updated in its
+//! own dtype (f32 or f64 on the CPU).
 
+use crate::adamw_state::{step_state, AdamState};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, DType, InplaceOp2, Layout, Result, Tensor};
 use rayon::prelude::*;
@@ -60,6 +62,22 @@ pub struct StepConsts {
     pub decay: f64,
 }
 
+impl StepConsts {
+    /// The constants of step `h.step` (1-based).
+    pub fn of(h: &AdamWHyper) -> Self {
+        let t = h.step.max(1) as i32;
+        StepConsts {
+            beta1: h.beta1,
+            beta2: h.beta2,
+            eps: h.eps,
+            grad_scale: h.grad_scale,
+            step_size: h.lr / (1.0 - h.beta1.powi(t)),
+            bc2_sqrt: (1.0 - h.beta2.powi(t)).sqrt(),
+            decay: 1.0 - h.lr * h.weight_decay,
+        }
+    }
+}
+
 /// A float the CPU kernel updates in place, with the arithmetic of its own width: f32
 /// parameters update in f32 (as PyTorch's AdamW does for f32 tensors; the compiler vectorizes
 /// it, with f32 square roots and divisions), f64 parameters in f64 (exact for the f64 tests).
@@ -105,16 +123,7 @@ pub fn step_slices<T: Param>(param: &mut [T], grad: &[T], moments: &mut Moments,
         grad.len() == n && moments.m.len() == n && moments.v.len() == n,
         "adamw: length mismatch"
     );
-    let t = h.step.max(1) as i32;
-    let c = StepConsts {
-        beta1: h.beta1,
-        beta2: h.beta2,
-        eps: h.eps,
-        grad_scale: h.grad_scale,
-        step_size: h.lr / (1.0 - h.beta1.powi(t)),
-        bc2_sqrt: (1.0 - h.beta2.powi(t)).sqrt(),
-        decay: 1.0 - h.lr * h.weight_decay,
-    };
+    let c = StepConsts::of(h);
     param
         .par_chunks_mut(CHUNK)
         .zip(grad.par_chunks(CHUNK))
@@ -125,7 +134,7 @@ pub fn step_slices<T: Param>(param: &mut [T], grad: &[T], moments: &mut Moments,
 
 /// The candle glue: applies [`step_slices`] to a parameter tensor in place.
 struct StepOp<'a> {
-    moments: Mutex<&'a mut Moments>,
+    moments: Mutex<&'a mut AdamState>,
     hyper: AdamWHyper,
 }
 
@@ -143,8 +152,8 @@ impl InplaceOp2 for StepOp<'_> {
             .lock()
             .map_err(|_| candle_core::Error::Msg("adamw state poisoned".into()))?;
         match (p, g) {
-            (CpuStorage::F32(p), CpuStorage::F32(g)) => step_slices(&mut p[p0..p1], &g[g0..g1], &mut moments, &self.hyper),
-            (CpuStorage::F64(p), CpuStorage::F64(g)) => step_slices(&mut p[p0..p1], &g[g0..g1], &mut moments, &self.hyper),
+            (CpuStorage::F32(p), CpuStorage::F32(g)) => step_state(&mut p[p0..p1], &g[g0..g1], &mut moments, &self.hyper),
+            (CpuStorage::F64(p), CpuStorage::F64(g)) => step_state(&mut p[p0..p1], &g[g0..g1], &mut moments, &self.hyper),
             (p, g) => candle_core::bail!(
                 "ftbench-adamw: parameter {:?} / gradient {:?}: only f32 and f64 are supported on the CPU",
                 p.dtype(),
@@ -156,8 +165,8 @@ impl InplaceOp2 for StepOp<'_> {
 }
 
 /// Applies one AdamW step to `param` in place (the tensor's storage is updated: every view of
-/// the same `Var` sees the new values).
-pub fn step(param: &Tensor, grad: &Tensor, moments: &mut Moments, hyper: &AdamWHyper) -> Result<()> {
+/// the same `Var` sees the new values), with its state of any kind.
+pub fn step(param: &Tensor, grad: &Tensor, moments: &mut AdamState, hyper: &AdamWHyper) -> Result<()> {
     if param.dims() != grad.dims() {
         candle_core::bail!(
             "ftbench-adamw: parameter shape {:?} vs gradient shape {:?}",
@@ -165,10 +174,10 @@ pub fn step(param: &Tensor, grad: &Tensor, moments: &mut Moments, hyper: &AdamWH
             grad.dims()
         );
     }
-    if moments.m.len() != param.elem_count() {
+    if moments.len() != param.elem_count() {
         candle_core::bail!(
             "ftbench-adamw: moments hold {} values, parameter has {}",
-            moments.m.len(),
+            moments.len(),
             param.elem_count()
         );
     }
@@ -273,7 +282,7 @@ mod tests {
             step: 1,
             grad_scale: 1.0,
         };
-        let mut mom = Moments::zeros(300);
+        let mut mom = AdamState::from(Moments::zeros(300));
         step(var.as_tensor(), &g, &mut mom, &h)?;
         let mut expect = init.clone();
         let g_contig: Vec<f32> = g.contiguous()?.flatten_all()?.to_vec1()?;
@@ -297,6 +306,6 @@ mod tests {
             step: 1,
             grad_scale: 1.0,
         };
-        assert!(step(&p, &g, &mut Moments::zeros(6), &h).is_err());
+        assert!(step(&p, &g, &mut Moments::zeros(6).into(), &h).is_err());
     }
 }

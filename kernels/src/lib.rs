@@ -2,7 +2,8 @@
 //!
 //! - [`adamw`]: a fused, in-place AdamW step over a parameter, its gradient and f32 moment
 //!   buffers (one pass over memory, no temporaries), with the gradient-clipping coefficient
-//!   folded in.
+//!   folded in; [`adamw_state`]: the same step with bf16 or bitsandbytes-style 8-bit blockwise
+//!   moments.
 //! - [`blas`]: which CPU matmul backend the build uses (MKL behind the `mkl` feature).
 //! - [`reduce`]: sum of squares of a tensor in f64 (for the global gradient norm).
 //! - [`nf4`]: NF4 blockwise quantization and dequantization (with optional double quantization of
@@ -17,6 +18,7 @@
 //! that applies it to tensors in place. CPU only for now; CUDA comes behind a `cuda` feature.
 
 pub mod adamw;
+pub mod adamw_state;
 pub mod blas;
 pub mod cross_entropy;
 pub mod elem;
@@ -29,6 +31,7 @@ pub mod softmax;
 pub mod swiglu;
 
 pub use adamw::{AdamWHyper, Moments};
+pub use adamw_state::{AdamState, StateKind};
 pub use cross_entropy::linear_cross_entropy;
 pub use linear::{frozen_linear, linear, lora_linear, DenseWeight, FrozenLinear, FrozenWeight, LoraLinear, TrainableLinear};
 pub use nf4::{Absmax, DoubleQuant, Nf4Error, Nf4Tensor};

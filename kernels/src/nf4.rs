@@ -380,22 +380,26 @@ fn linspace_f32(start: f32, end: f32, steps: usize) -> Vec<f32> {
         .collect()
 }
 
-/// bitsandbytes' `create_dynamic_map(signed=True, max_exponent_bits=7, total_bits=8)`, the
-/// default code of `quantize_blockwise` (and of NF4's double quantization): 256 sorted f32 values
-/// in [-0.99297, 1], dense near zero.
-fn create_dynamic_map_signed() -> [f32; 256] {
+/// bitsandbytes' `create_dynamic_map(signed, max_exponent_bits=7, total_bits=8)`: 256 sorted f32
+/// values, dense near zero. Signed (the default code of `quantize_blockwise`, of NF4's double
+/// quantization and of 8-bit Adam's first moment): in [-0.99297, 1]; unsigned (8-bit Adam's
+/// second moment): in [0, 1], twice as many fraction values per decade.
+fn create_dynamic_map(signed: bool) -> [f32; 256] {
     const MAX_EXPONENT_BITS: i32 = 7;
     const NON_SIGN_BITS: i32 = 7;
     let mut data: Vec<f32> = Vec::with_capacity(256);
     for i in 0..MAX_EXPONENT_BITS {
-        let items = (1usize << (i + NON_SIGN_BITS - MAX_EXPONENT_BITS)) + 1;
+        let bits = i + NON_SIGN_BITS - MAX_EXPONENT_BITS + if signed { 0 } else { 1 };
+        let items = (1usize << bits) + 1;
         let bounds = linspace_f32(0.1, 1.0, items);
         // Python's `10 ** e` (a double), applied to the f32 tensor as an f32 scalar.
         let e = -(MAX_EXPONENT_BITS - 1) + i;
         let scale = if e >= 0 { 10f64.powi(e) } else { 1.0 / 10f64.powi(-e) } as f32;
         let means: Vec<f32> = bounds.windows(2).map(|w| (w[0] + w[1]) / 2.0).collect();
         data.extend(means.iter().map(|&m| scale * m));
-        data.extend(means.iter().map(|&m| -scale * m));
+        if signed {
+            data.extend(means.iter().map(|&m| -scale * m));
+        }
     }
     // additional_items = 2^(7 - 7) - 1 = 0: nothing more.
     data.push(0.0);
@@ -410,7 +414,13 @@ fn create_dynamic_map_signed() -> [f32; 256] {
 /// The signed 8-bit dynamic map (bitsandbytes' `create_dynamic_map()`), built once.
 pub fn dynamic_map() -> &'static [f32; 256] {
     static MAP: OnceLock<[f32; 256]> = OnceLock::new();
-    MAP.get_or_init(create_dynamic_map_signed)
+    MAP.get_or_init(|| create_dynamic_map(true))
+}
+
+/// The unsigned 8-bit dynamic map (bitsandbytes' `create_dynamic_map(signed=False)`), built once.
+pub fn unsigned_dynamic_map() -> &'static [f32; 256] {
+    static MAP: OnceLock<[f32; 256]> = OnceLock::new();
+    MAP.get_or_init(|| create_dynamic_map(false))
 }
 
 /// Size of bitsandbytes' CPU quantization lookup table over [-1, 1].
@@ -932,6 +942,25 @@ mod tests {
         // Smallest magnitude: 1e-6 * (0.1 + 1) / 2.
         let smallest = m.iter().filter(|v| **v > 0.0).fold(f32::MAX, |a, &b| a.min(b));
         assert!((smallest - 5.5e-7).abs() < 1e-12, "{smallest}");
+    }
+
+    #[test]
+    fn unsigned_dynamic_map_shape() {
+        let m = unsigned_dynamic_map();
+        assert!(m.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!((m[0], m[255]), (0.0, 1.0));
+        // Decade 10^(i-6) holds the 2^(i+1) midpoints of linspace(0.1, 1, 2^(i+1) + 1), scaled.
+        let mut k = 1;
+        for i in 0..7 {
+            let items = 1usize << (i + 1);
+            let step = 0.9 / items as f64;
+            for j in 0..items {
+                let want = 10f64.powi(i - 6) * (0.1 + step * (j as f64 + 0.5));
+                assert!((m[k] as f64 - want).abs() <= 1e-6 * want, "entry {k}: {} vs {want}", m[k]);
+                k += 1;
+            }
+        }
+        assert_eq!(k, 255);
     }
 
     #[test]
