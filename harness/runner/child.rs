@@ -35,12 +35,7 @@ pub struct ChildOutcome {
 
 const TAIL_LINES: usize = 40;
 
-/// Thread pools told to park at once instead of spinning after each op (unless the user set
-/// the variable): MKL's OpenMP threads spin for 200 ms after each matmul, stealing the cores
-/// candle's rayon threads need (measured: full fine-tuning 19 vs 38 tokens/s); candle's
-/// elementwise pool spins 25 000 pause instructions after every op (perf: 19% of a LoRA step in
-/// its spin loop).
-pub const PARK_AT_ONCE: [(&str, &str); 2] = [("KMP_BLOCKTIME", "0"), ("CANDLE_BARRIER_POOL_SPIN_LIMIT", "1")];
+pub use crate::probe::{PARK_AT_ONCE, THREAD_COUNT_VARS};
 
 /// Runs `exe cell` for `cell`, calling `on_event` for each event as it arrives. The child's
 /// whole stderr is copied to `log` when given.
@@ -54,9 +49,8 @@ pub fn run_child(exe: &Path, job: &CellJob, log: Option<&Path>, mut on_event: im
         }
     }
     if cell.knobs.threads > 0 {
-        // One thread count for every pool: rayon (candle's ops, ftbench's kernels), OpenMP/MKL
-        // (the MKL build) and OpenBLAS (the openblas build), so they don't oversubscribe the cores.
-        for var in ["RAYON_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"] {
+        // One thread count for every pool, so they don't oversubscribe the cores.
+        for var in THREAD_COUNT_VARS {
             cmd.env(var, cell.knobs.threads.to_string());
         }
     }
