@@ -74,7 +74,7 @@ pub fn optimizer_kind(name: &str) -> std::result::Result<&'static OptimizerKind,
 
 /// AdamW with decoupled weight decay, its moments stored as `kind`.
 pub struct AdamW {
-    pub params: AdamParams,
+    pub hyper: AdamParams,
     states: Vec<AdamState>,
     step: u64,
 }
@@ -83,7 +83,7 @@ impl AdamW {
     pub fn new(params: &[Trainable], h: AdamParams, kind: StateKind) -> Self {
         let states = params.iter().map(|p| AdamState::zeros(kind, p.var.elem_count())).collect();
         AdamW {
-            params: h,
+            hyper: h,
             states,
             step: 0,
         }
@@ -95,10 +95,10 @@ impl Optimizer for AdamW {
         self.step += 1;
         let hyper = AdamWHyper {
             lr,
-            beta1: self.params.beta1,
-            beta2: self.params.beta2,
-            eps: self.params.eps,
-            weight_decay: self.params.weight_decay,
+            beta1: self.hyper.beta1,
+            beta2: self.hyper.beta2,
+            eps: self.hyper.eps,
+            weight_decay: self.hyper.weight_decay,
             step: self.step,
             grad_scale,
         };
