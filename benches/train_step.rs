@@ -48,7 +48,7 @@ fn cell_settings() {
 fn layer(c: &mut Criterion) {
     cell_settings();
     let cfg = preset("smollm2-135m").unwrap();
-    let mut built = build(&cfg, Method::Full);
+    let mut built = build(&cfg, Method::named("full"));
     let x = Var::randn(0f32, 1.0, (1, SEQ, cfg.hidden_size), &Device::Cpu).unwrap();
     let r = Tensor::randn(0f32, 1.0, (1, SEQ, cfg.hidden_size), &Device::Cpu).unwrap();
     let mut g = c.benchmark_group("decoder_layer_fwd_bwd_smollm2_1x128");
@@ -79,7 +79,7 @@ fn step(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(3))
         .measurement_time(Duration::from_secs(25))
         .throughput(Throughput::Elements(SEQ as u64));
-    for method in [Method::Full, Method::Lora] {
+    for method in [Method::named("full"), Method::named("lora")] {
         let mut built = build(&cfg, method);
         let mut trainer = trainer(&built);
         for (fused, recompute) in [(false, false), (true, false), (true, true)] {

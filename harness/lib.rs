@@ -9,8 +9,10 @@
 pub mod data;
 pub mod estimate;
 pub mod eval;
+pub mod load;
 pub mod method;
 pub mod model;
+pub mod nn;
 pub mod probe;
 pub mod record;
 pub mod report;

@@ -67,7 +67,7 @@ enum Command {
     /// Estimate a run's peak memory by component, where it fits, and its time and cost.
     Estimate(Box<ftbench::estimate::EstimateArgs>),
     /// Greedy continuation of a prompt (KV cache), optionally with a trained LoRA/QLoRA adapter.
-    Generate(model::GenerateRequest),
+    Generate(runner::GenerateRequest),
     /// List model presets, tasks and suite knobs.
     List,
     /// Run one cell (what the runner spawns): reads the cell as JSON on stdin, writes events
@@ -192,7 +192,7 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Estimate(args) => ftbench::estimate::run_estimate(&args)?,
-        Command::Generate(req) => println!("{}", model::run_generate(&req)?),
+        Command::Generate(req) => println!("{}", runner::run_generate(&req)?),
         Command::List => {
             println!("Models: `preset:NAME` (random weights, seeded), `hf:DIR` (a Hugging Face model directory), `gguf:FILE`.");
             println!("Presets:");
@@ -208,7 +208,16 @@ fn run(cli: Cli) -> Result<()> {
             for (name, what) in ftbench::data::olmo_tasks() {
                 println!("    olmo:{name:<32} {what}");
             }
-            println!("\nMethods: base (nothing trains: the baseline row), full, lora, qlora.");
+            println!("\nMethods (`methods` axis; knobs each reads beyond the training ones):");
+            for m in ftbench::method::Method::all() {
+                let knobs = m.knobs();
+                let reads = if knobs.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [reads {}]", knobs.join(", "))
+                };
+                println!("  {:<14} {}{reads}", m.name(), m.doc());
+            }
             println!("\nOptimizers (knob `optimizer`):");
             for o in ftbench::train::OPTIMIZERS {
                 println!("  {:<14} {}", o.name, o.doc);

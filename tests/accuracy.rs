@@ -6,9 +6,9 @@ use candle_core::{DType, Device, D};
 use ftbench::data::{load_jsonl, load_olmo, prepare_task, Answer, PreparedTask, Prompt, PromptFormat, TaskContext};
 use ftbench::eval::stats::binomial_stderr;
 use ftbench::eval::{choice_logprobs, generate_until};
+use ftbench::load::{ModelSpec, Tokenizer};
 use ftbench::method::{self, MethodConfig};
 use ftbench::model::generate::all_logits;
-use ftbench::model::{ModelSpec, Tokenizer};
 use ftbench::report::paired_delta;
 use ftbench::suite::Method;
 use rand::{rngs::StdRng, Rng, SeedableRng};
@@ -161,7 +161,7 @@ fn mc_file(dir: &Path, n: usize) -> std::path::PathBuf {
 #[test]
 fn prepared_text_has_loss_on_the_answer_only_and_a_stable_disjoint_split() {
     let tmp = tempfile::tempdir().unwrap();
-    let (built, tok) = tiny_model(&tmp.path().join("m"), Method::Lora);
+    let (built, tok) = tiny_model(&tmp.path().join("m"), Method::named("lora"));
     let spec = format!("mc-jsonl:{}", mc_file(tmp.path(), 40).display());
     let cx = |shots| TaskContext {
         seq_len: 160,
@@ -211,7 +211,7 @@ fn prepared_text_has_loss_on_the_answer_only_and_a_stable_disjoint_split() {
 fn chat_template_renders_turns_and_opens_the_assistant() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("m");
-    let (_, _) = tiny_model(&dir, Method::Base);
+    let (_, _) = tiny_model(&dir, Method::named("base"));
     std::fs::write(
         dir.join("tokenizer_config.json"),
         r#"{"chat_template": "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"}"#,
@@ -223,7 +223,14 @@ fn chat_template_renders_turns_and_opens_the_assistant() {
         let c = cfg(false);
         let mut src = open.weights(0, DType::F32, &Device::Cpu).unwrap();
         (
-            method::build(&c, src.as_mut(), &MethodConfig::defaults(Method::Base, 0), DType::F32, &Device::Cpu).unwrap(),
+            method::build(
+                &c,
+                src.as_mut(),
+                &MethodConfig::defaults(Method::named("base"), 0),
+                DType::F32,
+                &Device::Cpu,
+            )
+            .unwrap(),
             tok,
         )
     };
@@ -260,7 +267,7 @@ fn chat_template_renders_turns_and_opens_the_assistant() {
 #[test]
 fn choice_scores_equal_the_teacher_forced_log_likelihood() {
     let tmp = tempfile::tempdir().unwrap();
-    let (built, _) = tiny_model(&tmp.path().join("m"), Method::Lora);
+    let (built, _) = tiny_model(&tmp.path().join("m"), Method::named("lora"));
     let model = &built.decoder;
     let ctx = [5u32, 17, 3, 200, 42];
     let conts = vec![vec![9u32], vec![11, 12, 13], vec![7, 8]];
@@ -277,7 +284,7 @@ fn choice_scores_equal_the_teacher_forced_log_likelihood() {
 #[test]
 fn generation_stops_at_stop_sequences_eos_and_the_token_limit() {
     let tmp = tempfile::tempdir().unwrap();
-    let (built, tok) = tiny_model(&tmp.path().join("m"), Method::Base);
+    let (built, tok) = tiny_model(&tmp.path().join("m"), Method::named("base"));
     let model = &built.decoder;
     let ctx = tok.encode("the cat in").unwrap();
     let free = generate_until(model, Some(&tok), &ctx, 12, &[], &[]).unwrap();

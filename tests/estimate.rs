@@ -104,8 +104,12 @@ fn reads_a_config_json_and_answers_for_every_preset() {
 fn bad_inputs_are_clear_errors() {
     let o = ftbench(&["estimate", "--model", "preset:llama2-7b", "--batch", "-4"]);
     assert!(!o.status.success() && text(&o).contains("--batch"), "{}", text(&o));
-    let o = ftbench(&["estimate", "--model", "preset:llama2-7b", "--method", "dora"]);
-    assert!(text(&o).contains("expected full, lora or qlora, found `dora`"), "{}", text(&o));
+    let o = ftbench(&["estimate", "--model", "preset:llama2-7b", "--method", "sft"]);
+    assert!(
+        text(&o).contains("unknown method `sft`: expected one of base, full, lora, qlora, dora, qdora, lora-plus"),
+        "{}",
+        text(&o)
+    );
     let o = ftbench(&["estimate", "--model", "preset:gpt5"]);
     assert!(text(&o).contains("unknown preset `gpt5`"), "{}", text(&o));
     let o = ftbench(&["estimate", "--model", "preset:tiny", "--method", "lora", "--lora-targets", "qkv"]);

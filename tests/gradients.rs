@@ -151,14 +151,18 @@ fn swiglu_gradient() {
 
 #[test]
 fn linear_gradient_reaches_input_and_weight() {
-    check(&[randn(&[2, 3, 5], 13), randn(&[4, 5], 14)], |t| method::matmul_t(&t[0], &t[1]), 30);
+    check(
+        &[randn(&[2, 3, 5], 13), randn(&[4, 5], 14)],
+        |t| ftbench::nn::matmul_t(&t[0], &t[1]),
+        30,
+    );
 }
 
 #[test]
 fn trainable_linear_op_gradient_and_value() {
     let (x, w) = (randn(&[2, 3, 5], 40), randn(&[4, 5], 41));
     check(&[x.clone(), w.clone()], |t| ftbench_kernels::linear(&t[0], &t[1]), 30);
-    let d = max_diff(&ftbench_kernels::linear(&x, &w).unwrap(), &method::matmul_t(&x, &w).unwrap());
+    let d = max_diff(&ftbench_kernels::linear(&x, &w).unwrap(), &ftbench::nn::matmul_t(&x, &w).unwrap());
     assert!(d < 1e-14, "{d}");
 }
 
@@ -198,7 +202,7 @@ fn decoder_gradient(tied: bool, fused: bool, recompute: bool) {
     let built = method::build(
         &cfg,
         &mut weights.clone(),
-        &MethodConfig::defaults(Method::Full, 0),
+        &MethodConfig::defaults(Method::named("full"), 0),
         DType::F64,
         &dev,
     )
@@ -357,7 +361,7 @@ fn fused_and_composed_decoders_agree() {
     let mut model = method::build(
         &cfg,
         &mut weights.clone(),
-        &MethodConfig::defaults(Method::Lora, 0),
+        &MethodConfig::defaults(Method::named("lora"), 0),
         DType::F64,
         &dev,
     )

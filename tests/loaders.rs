@@ -7,11 +7,12 @@
 use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
+use ftbench::load::tokenizer::byte_level_bpe;
+use ftbench::load::ModelSpec;
+use ftbench::load::{gguf_name, llama_cpp_permute, llama_cpp_unpermute};
 use ftbench::method::{self, MethodConfig};
 use ftbench::model::generate::all_logits;
-use ftbench::model::gguf::{gguf_name, llama_cpp_permute, llama_cpp_unpermute};
-use ftbench::model::tokenizer::byte_level_bpe;
-use ftbench::model::{LlamaConfig, ModelSpec, Weights};
+use ftbench::model::{LlamaConfig, Weights};
 use ftbench::suite::Method;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -28,13 +29,13 @@ fn logits_of(spec: &str) -> Result<Tensor, String> {
         .map_err(|e| format!("{e:#}"))?;
     let c = open.cfg.clone();
     let mut src = open.weights(SEED, DType::F32, &Device::Cpu).map_err(|e| format!("{e:#}"))?;
-    let mc = MethodConfig::defaults(Method::Full, 0);
+    let mc = MethodConfig::defaults(Method::named("full"), 0);
     let b = method::build(&c, src.as_mut(), &mc, DType::F32, &Device::Cpu).map_err(|e| format!("{e:#}"))?;
     Ok(all_logits(&b.decoder, &[5, 17, 3, 200, 42, 9, 11]).unwrap())
 }
 
 fn reference_logits(c: &LlamaConfig) -> Tensor {
-    let mc = MethodConfig::defaults(Method::Full, 0);
+    let mc = MethodConfig::defaults(Method::named("full"), 0);
     let b = method::build(c, &mut weights(c), &mc, DType::F32, &Device::Cpu).unwrap();
     all_logits(&b.decoder, &[5, 17, 3, 200, 42, 9, 11]).unwrap()
 }

@@ -63,12 +63,13 @@ fn lora_with_b_zero_leaves_the_logits_unchanged() {
     let logits = |built: &Built| target_logits(&built.decoder, &b).unwrap();
     let max_abs = |t: Tensor| t.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
     // LoRA over the dense base: exactly the untouched model.
-    let diff = max_abs((logits(&built(Method::Base, DType::F32, 4)) - logits(&built(Method::Lora, DType::F32, 4))).unwrap());
+    let diff =
+        max_abs((logits(&built(Method::named("base"), DType::F32, 4)) - logits(&built(Method::named("lora"), DType::F32, 4))).unwrap());
     assert_eq!(diff, 0.0, "lora: B = 0 adds exactly nothing");
     // QLoRA over its NF4 base: the untouched model whose linears are the same NF4 weights,
     // dequantized (the packed matmul sums in another order, hence the tolerance).
     let c = cfg();
-    let mc = MethodConfig::defaults(Method::Qlora, 4);
+    let mc = MethodConfig::defaults(Method::named("qlora"), 4);
     let mut weights = random_weights(&c, 9, DType::F32, &Device::Cpu).unwrap();
     for (name, w) in weights.iter_mut() {
         if method::LINEAR_MODULES.iter().any(|m| name.ends_with(&format!(".{m}.weight"))) {
@@ -78,10 +79,10 @@ fn lora_with_b_zero_leaves_the_logits_unchanged() {
                 .unwrap();
         }
     }
-    let mut base_mc = MethodConfig::defaults(Method::Base, 4);
+    let mut base_mc = MethodConfig::defaults(Method::named("base"), 4);
     base_mc.nf4_block_size = 16;
     let nf4_base = method::build(&c, &mut weights, &base_mc, DType::F32, &Device::Cpu).unwrap();
-    let (x, y) = (logits(&nf4_base), logits(&built(Method::Qlora, DType::F32, 4)));
+    let (x, y) = (logits(&nf4_base), logits(&built(Method::named("qlora"), DType::F32, 4)));
     let scale = max_abs(x.clone());
     let diff = max_abs((x - y).unwrap());
     assert!(
@@ -99,7 +100,7 @@ fn no_base_weight_gets_a_gradient() {
         .map(|(_, s)| s)
         .filter(|s| s.len() == 2)
         .collect();
-    for m in [Method::Lora, Method::Qlora] {
+    for m in [Method::named("lora"), Method::named("qlora")] {
         let b = built(m, DType::F32, 4);
         // 2 layers × 7 linears × (A, B)
         assert_eq!(b.trainable.len(), 28);
@@ -146,14 +147,14 @@ fn frozen_linear_gradient_matches_finite_differences_and_the_dense_path() {
     let y = frozen_linear(xv.as_tensor(), &weight).unwrap();
     assert_eq!(
         y.to_vec3::<f64>().unwrap(),
-        method::matmul_t(&x, &w).unwrap().to_vec3::<f64>().unwrap()
+        ftbench::nn::matmul_t(&x, &w).unwrap().to_vec3::<f64>().unwrap()
     );
     let g = (y * &r).unwrap().sum_all().unwrap().backward().unwrap();
     let gx = g.get(xv.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
     let base = x.flatten_all().unwrap().to_vec1::<f64>().unwrap();
     let f = |v: Vec<f64>| {
         let xt = Tensor::from_vec(v, (2, 3, 5), &Device::Cpu).unwrap();
-        (method::matmul_t(&xt, &w).unwrap() * &r)
+        (ftbench::nn::matmul_t(&xt, &w).unwrap() * &r)
             .unwrap()
             .sum_all()
             .unwrap()
@@ -208,21 +209,21 @@ fn adapter_gradients(m: Method) {
 
 #[test]
 fn lora_adapter_gradients_match_finite_differences() {
-    adapter_gradients(Method::Lora);
+    adapter_gradients(Method::named("lora"));
 }
 
 #[test]
 fn qlora_adapter_gradients_match_finite_differences() {
-    adapter_gradients(Method::Qlora);
+    adapter_gradients(Method::named("qlora"));
 }
 
 #[test]
 fn record_counts_and_bytes() {
     let c = cfg();
     let (full, lora, qlora) = (
-        built(Method::Full, DType::F32, 4),
-        built(Method::Lora, DType::F32, 4),
-        built(Method::Qlora, DType::F32, 4),
+        built(Method::named("full"), DType::F32, 4),
+        built(Method::named("lora"), DType::F32, 4),
+        built(Method::named("qlora"), DType::F32, 4),
     );
     let base = c.num_parameters() as u64;
     // per layer: q (16→16), k, v (16→8), o (16→16), gate, up (16→24), down (24→16); A: r×in, B: out×r
@@ -246,7 +247,7 @@ fn record_counts_and_bytes() {
 
 #[test]
 fn adapters_round_trip_through_the_peft_layout() {
-    let b = built(Method::Lora, DType::F32, 4);
+    let b = built(Method::named("lora"), DType::F32, 4);
     let schedule = Schedule {
         peak: 1e-2,
         warmup_steps: 0,
@@ -261,7 +262,7 @@ fn adapters_round_trip_through_the_peft_layout() {
     let trained = target_logits(&b.decoder, &bt).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("adapter");
-    let mut mc = MethodConfig::defaults(Method::Lora, 4);
+    let mut mc = MethodConfig::defaults(Method::named("lora"), 4);
     mc.lora.rank = 4;
     method::save_adapter(&dir, &b, &mc, "preset:tiny").unwrap();
 
@@ -282,7 +283,7 @@ fn adapters_round_trip_through_the_peft_layout() {
         (info.base_model.as_deref(), info.base_seed, info.lora.rank),
         (Some("preset:tiny"), Some(4), 4)
     );
-    let fresh = built(Method::Lora, DType::F32, 4);
+    let fresh = built(Method::named("lora"), DType::F32, 4);
     assert_ne!(
         target_logits(&fresh.decoder, &bt).unwrap().to_vec2::<f32>().unwrap(),
         trained.to_vec2::<f32>().unwrap()
@@ -294,7 +295,7 @@ fn adapters_round_trip_through_the_peft_layout() {
     );
 
     // A model with other adapters is refused with the tensor named.
-    let other = built(Method::Lora, DType::F32, 2);
+    let other = built(Method::named("lora"), DType::F32, 2);
     let e = info.apply(&other).unwrap_err().to_string();
     assert!(e.contains("expected shape [2, 16], found [4, 16]"), "{e}");
 }
@@ -319,9 +320,9 @@ fn fused_lora_op_with_dropout_matches_the_composed_ops() {
     let r = Tensor::from_vec(seq(24, 13), (2, 3, 4), &dev).unwrap();
     let weight: Arc<dyn FrozenWeight> = Arc::new(DenseWeight(w.clone()));
     let fused = ftbench_kernels::lora_linear(xv.as_tensor(), &weight, a.as_tensor(), b.as_tensor(), 0.75, Some(mask.clone())).unwrap();
-    let composed = (method::matmul_t(xv.as_tensor(), &w).unwrap()
-        + (method::matmul_t(
-            &method::matmul_t(&(xv.as_tensor() * &mask).unwrap(), a.as_tensor()).unwrap(),
+    let composed = (ftbench::nn::matmul_t(xv.as_tensor(), &w).unwrap()
+        + (ftbench::nn::matmul_t(
+            &ftbench::nn::matmul_t(&(xv.as_tensor() * &mask).unwrap(), a.as_tensor()).unwrap(),
             b.as_tensor(),
         )
         .unwrap()
@@ -345,7 +346,7 @@ fn fused_lora_op_with_dropout_matches_the_composed_ops() {
 /// must draw the same masks) and with the composed ops too.
 #[test]
 fn recompute_gives_the_same_update_for_every_method() {
-    for method in [Method::Full, Method::Lora, Method::Qlora] {
+    for method in [Method::named("full"), Method::named("lora"), Method::named("qlora")] {
         for fused in [true, false] {
             let run = |recompute: bool| {
                 let c = cfg();

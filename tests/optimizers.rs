@@ -30,7 +30,7 @@ fn run(optimizer: &str, steps: u32) -> (Vec<f64>, usize, String) {
     let b = method::build(
         &c,
         &mut random_weights(&c, 5, DType::F32, &Device::Cpu).unwrap(),
-        &MethodConfig::defaults(Method::Full, 0),
+        &MethodConfig::defaults(Method::named("full"), 0),
         DType::F32,
         &Device::Cpu,
     )

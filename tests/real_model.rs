@@ -7,8 +7,10 @@
 //! CI (`CI` set), where a missing model fails them.
 
 use candle_core::{DType, Device, Tensor};
+use ftbench::load::DEFAULT_REAL_MODEL;
 use ftbench::model::generate::all_logits;
-use ftbench::model::{greedy, greedy_uncached, load_for_inference, InferenceModel, DEFAULT_REAL_MODEL};
+use ftbench::model::{greedy, greedy_uncached};
+use ftbench::runner::{load_for_inference, InferenceModel};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -145,7 +147,7 @@ fn cached_greedy_decoding_equals_full_recompute() {
         },
     ];
     for c in &configs {
-        for m in [Method::Full, Method::Lora, Method::Qlora] {
+        for m in [Method::named("full"), Method::named("lora"), Method::named("qlora")] {
             let mut mc = MethodConfig::defaults(m, 3);
             mc.lora.rank = 4;
             let b = method::build(

@@ -39,7 +39,10 @@ fn wrong_types_and_values_name_the_key() {
         "{m}"
     );
     let m = error(&format!("{HEAD}grid:\n  models: [preset:tiny]\n  methods: [sgd]\n"));
-    assert!(m.contains("grid.methods[0]: unknown variant `sgd`"), "{m}");
+    assert!(
+        m.contains("grid.methods[0]: unknown method `sgd`: expected one of base, full, lora, qlora, dora, qdora, lora-plus"),
+        "{m}"
+    );
     let m = error(&format!("{HEAD}grid:\n  models: [preset:tiny, preset:gpt5]\n  methods: [full]\n"));
     assert!(
         m.contains("grid.models[1]: unknown preset `gpt5`") && m.contains("smollm2-135m"),
@@ -128,7 +131,7 @@ fn grid_is_the_product_of_its_axes_less_exclusions() {
     assert!(c[6..].iter().all(|c| c.model == "preset:smollm2-135m" && c.knobs.seq_len == 16));
     assert!(c
         .iter()
-        .all(|c| c.knobs.steps == 4 && c.knobs.lr == 0.01 && c.method == Method::Full && c.hardware == "cpu"));
+        .all(|c| c.knobs.steps == 4 && c.knobs.lr == 0.01 && c.method == Method::named("full") && c.hardware == "cpu"));
     assert_eq!(c[4].label, "preset:tiny · seq_len=32 · seed=1");
     let mut ids: Vec<&str> = c.iter().map(|c| c.id.as_str()).collect();
     ids.sort();

@@ -18,7 +18,7 @@ fn setup() -> (LlamaConfig, Decoder, Vec<Trainable>) {
     let b = method::build(
         &cfg,
         &mut w.clone(),
-        &MethodConfig::defaults(Method::Full, 0),
+        &MethodConfig::defaults(Method::named("full"), 0),
         DType::F64,
         &Device::Cpu,
     )

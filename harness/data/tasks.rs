@@ -6,7 +6,7 @@ use super::item::Dataset;
 use super::synthetic::{Example, Task, TaskKind};
 use super::text::{PromptFormat, TextTask};
 use super::{jsonl, knowledge, olmo};
-use crate::model::Tokenizer;
+use crate::load::Tokenizer;
 use anyhow::{Context, Result};
 use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 use std::path::Path;

@@ -5,7 +5,7 @@
 use super::item::{Answer, Dataset, Extract, Item, Message, Prompt};
 use super::split::place;
 use super::synthetic::Example;
-use crate::model::Tokenizer;
+use crate::load::Tokenizer;
 use anyhow::{bail, Context, Result};
 use rand::{rngs::StdRng, seq::index::sample, SeedableRng};
 

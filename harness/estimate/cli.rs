@@ -1,8 +1,8 @@
 //! `ftbench estimate`: the memory breakdown of a planned run, where it fits, and what it costs.
 
 use super::{article_rows, estimate, load_profiles, Estimate, EstimateInput, Implementation, Optimizer, Precision, Profiles};
+use crate::method::Method;
 use crate::model::LlamaConfig;
-use crate::suite::Method;
 use anyhow::{Context, Result};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use serde_json::{json, Value};
@@ -65,7 +65,7 @@ pub struct EstimateArgs {
 }
 
 fn parse_method(s: &str) -> Result<Method, String> {
-    serde_json::from_value(Value::String(s.into())).map_err(|_| format!("expected full, lora or qlora, found `{s}`"))
+    Method::lookup(s)
 }
 
 /// A model's config from `preset:NAME`, `hf:DIR`, `gguf:FILE` (metadata only) or a config.json path.
@@ -73,9 +73,9 @@ pub fn model_config(spec: &str) -> Result<LlamaConfig> {
     if spec.ends_with(".json") && !spec.contains(':') {
         let path = PathBuf::from(spec);
         let text = std::fs::read_to_string(&path).with_context(|| format!("{}: cannot read", path.display()))?;
-        return crate::model::hf_config::parse_config(&path, &text);
+        return crate::load::hf_config::parse_config(&path, &text);
     }
-    crate::model::ModelSpec::parse(spec).map_err(anyhow::Error::msg)?.config()
+    crate::load::ModelSpec::parse(spec).map_err(anyhow::Error::msg)?.config()
 }
 
 impl EstimateArgs {
@@ -178,7 +178,7 @@ pub fn run(args: &EstimateArgs) -> Result<()> {
         serde_json::to_value(x.precision)?.as_str().unwrap_or("?"),
         serde_json::to_value(x.optimizer)?.as_str().unwrap_or("?"),
         if x.recompute { "on" } else { "off" },
-        if x.method == Method::Full {
+        if !x.method.has_adapters() {
             String::new()
         } else {
             format!("LoRA r{} on {} · ", x.lora_rank, x.lora_targets.join(","))

@@ -18,8 +18,8 @@
 //! larger of (gradients) and (activations + logits). candle keeps the whole graph until backward
 //! ends, so ftbench's peak is persistent state + gradients + activations + logits.
 
+use crate::method::{BaseFormat, Method};
 use crate::model::LlamaConfig;
-use crate::suite::Method;
 use serde::{Deserialize, Serialize};
 
 /// Numeric precision of a run.
@@ -155,15 +155,15 @@ fn shapes(cfg: &LlamaConfig) -> Shapes {
     }
 }
 
-/// Parameters of rank-`rank` LoRA adapters (A and B) on the `targets` linears of every layer.
-pub fn adapter_params(cfg: &LlamaConfig, rank: u64, targets: &[String]) -> u64 {
+/// Parameters of `method`'s rank-`rank` adapters on the `targets` linears of every layer.
+pub fn adapter_params(cfg: &LlamaConfig, method: Method, rank: u64, targets: &[String]) -> u64 {
     let s = shapes(cfg);
     let targeted = |m: &str| targets.iter().any(|t| t == "all-linear" || t == m);
     s.layers
         * s.linears
             .iter()
             .filter(|(_, _, m)| targeted(m))
-            .map(|(o, i, _)| rank * (o + i))
+            .map(|(o, i, _)| method.adapter_params(*o, *i, rank))
             .sum::<u64>()
 }
 
@@ -195,11 +195,12 @@ pub fn estimate(cfg: &LlamaConfig, x: &EstimateInput) -> Result<Estimate, String
     if !x.method.trains() {
         return Err("method `base` trains nothing: the estimator models a training step".into());
     }
-    if x.method != Method::Full && x.lora_rank == 0 {
-        return Err("lora_rank must be at least 1 for LoRA and QLoRA".into());
+    if x.method.has_adapters() && x.lora_rank == 0 {
+        return Err(format!("lora_rank must be at least 1 for {}", x.method));
     }
-    if x.method == Method::Qlora && (x.nf4_block_size < 2 || x.nf4_block_size % 2 != 0) {
-        return Err(format!("nf4_block_size must be an even number, found {}", x.nf4_block_size));
+    let nf4 = x.method.base_format() == BaseFormat::Nf4 && !x.method.trains_base();
+    if nf4 {
+        crate::method::check_block_size(x.nf4_block_size).map_err(|e| format!("nf4_block_size {e}"))?;
     }
     crate::method::LoraConfig::check_targets(&x.lora_targets).map_err(|e| format!("lora_targets: {e}"))?;
     let s = shapes(cfg);
@@ -207,12 +208,13 @@ pub fn estimate(cfg: &LlamaConfig, x: &EstimateInput) -> Result<Estimate, String
     let linear_per_layer: u64 = s.linears.iter().map(|(o, i, _)| o * i).sum();
     let n_linear = s.layers * linear_per_layer;
     let n_dense_rest = n_base - n_linear; // embeddings, LM head, norms
-    let n_adapters = if x.method == Method::Full {
-        0
+    let n_adapters = if x.method.has_adapters() {
+        adapter_params(cfg, x.method, x.lora_rank, &x.lora_targets)
     } else {
-        adapter_params(cfg, x.lora_rank, &x.lora_targets)
+        0
     };
-    let n_trainable = if x.method == Method::Full { n_base } else { n_adapters };
+    let full = x.method.trains_base();
+    let n_trainable = if full { n_base } else { n_adapters };
 
     // dtype sizes
     let compute: u64 = if x.precision == Precision::Fp32 { 4 } else { 2 };
@@ -220,8 +222,8 @@ pub fn estimate(cfg: &LlamaConfig, x: &EstimateInput) -> Result<Estimate, String
     let mut c: Vec<Component> = Vec::new();
 
     // Weights.
-    let (weights, quant, weights_note) = match x.method {
-        Method::Full => match x.precision {
+    let (weights, quant, weights_note) = match (full, nf4) {
+        (true, _) => match x.precision {
             Precision::Mixed => (
                 0,
                 0,
@@ -229,8 +231,8 @@ pub fn estimate(cfg: &LlamaConfig, x: &EstimateInput) -> Result<Estimate, String
             ),
             _ => (n_base * compute, 0, format!("{n_base} params × {compute} B")),
         },
-        Method::Lora | Method::Base => (n_base * compute, 0, format!("frozen base: {n_base} params × {compute} B")),
-        Method::Qlora => {
+        (false, false) => (n_base * compute, 0, format!("frozen base: {n_base} params × {compute} B")),
+        (false, true) => {
             let bs = x.nf4_block_size;
             let blocks = n_linear.div_ceil(bs);
             let consts = if x.nf4_double_quant {
@@ -262,11 +264,7 @@ pub fn estimate(cfg: &LlamaConfig, x: &EstimateInput) -> Result<Estimate, String
         n_adapters * adapter_dtype,
         format!("{n_adapters} params (r = {}) × {adapter_dtype} B", x.lora_rank),
     );
-    let master_bytes = if x.method == Method::Full && x.precision == Precision::Mixed {
-        n_base * 4
-    } else {
-        0
-    };
+    let master_bytes = if full && x.precision == Precision::Mixed { n_base * 4 } else { 0 };
     push(
         &mut c,
         "master_weights",
@@ -277,7 +275,7 @@ pub fn estimate(cfg: &LlamaConfig, x: &EstimateInput) -> Result<Estimate, String
             "none".into()
         },
     );
-    let grad_bytes = n_trainable * if x.method == Method::Full { master } else { adapter_dtype };
+    let grad_bytes = n_trainable * if full { master } else { adapter_dtype };
     push(&mut c, "gradients", grad_bytes, format!("{n_trainable} trainable params"));
     let state_per_param: f64 = match x.optimizer {
         Optimizer::Adamw => 2.0 * if x.precision == Precision::Bf16 { 2.0 } else { 4.0 },
@@ -295,7 +293,15 @@ pub fn estimate(cfg: &LlamaConfig, x: &EstimateInput) -> Result<Estimate, String
     // Activations kept for backward.
     let t = x.batch * x.seq_len;
     let act_dtype = compute;
-    let (per_layer, layer_note) = layer_activations(&s, x, t);
+    let (mut per_layer, mut layer_note) = layer_activations(&s, x, t);
+    // What the method keeps per output feature of each adapted linear (DoRA: its un-scaled output).
+    let kept = x.method.kept_per_output();
+    if kept > 0 {
+        let targeted = |m: &str| x.lora_targets.iter().any(|t| t == "all-linear" || t == m);
+        let outs: u64 = s.linears.iter().filter(|(_, _, m)| targeted(m)).map(|(o, _, _)| o).sum();
+        per_layer += t * kept * outs;
+        layer_note += &format!(" + {kept} value(s) per output feature of each adapted linear ({})", x.method);
+    }
     let layer_bytes = per_layer * act_dtype;
     let activations = if x.recompute {
         // checkpoints (each layer's input) + one layer recomputed at a time
@@ -303,12 +309,9 @@ pub fn estimate(cfg: &LlamaConfig, x: &EstimateInput) -> Result<Estimate, String
     } else {
         s.layers * layer_bytes
     };
-    // QLoRA dequantizes one weight at a time for each matmul (forward and backward).
-    let dequant = if x.method == Method::Qlora {
-        s.linears.iter().map(|(o, i, _)| o * i).max().unwrap_or(0) * compute
-    } else {
-        0
-    };
+    // Dense copies of one weight alive during a matmul (an NF4 base dequantizes one weight at
+    // a time, forward and backward; DoRA forms W + s·BA for its weight norm), as the method says.
+    let dequant = x.method.transient_weight_copies() * s.linears.iter().map(|(o, i, _)| o * i).max().unwrap_or(0) * compute;
     push(
         &mut c,
         "activations",
@@ -317,7 +320,11 @@ pub fn estimate(cfg: &LlamaConfig, x: &EstimateInput) -> Result<Estimate, String
             "{layer_note}; {} layers{}{}",
             s.layers,
             if x.recompute { ", recompute: layer inputs + one layer" } else { "" },
-            if dequant > 0 { ", + one dequantized weight" } else { "" }
+            if dequant > 0 {
+                format!(", + {} transient dense weight copies", x.method.transient_weight_copies())
+            } else {
+                String::new()
+            }
         ),
     );
     // Logits and loss buffers: f32 logits, log-softmax, and its gradient (+ the bf16 logits under autocast).
@@ -356,7 +363,7 @@ pub fn estimate(cfg: &LlamaConfig, x: &EstimateInput) -> Result<Estimate, String
         // once, each gradient being zeros + sum), and at its end the gradient of the largest
         // trainable tensor created as zeros + sum (full fine-tuning).
         Implementation::Ftbench | Implementation::FtbenchComposed => {
-            let largest = if x.method == Method::Full { s.vocab * s.h * master } else { 0 };
+            let largest = if full { s.vocab * s.h * master } else { 0 };
             let loss_backward = if x.implementation == Implementation::Ftbench {
                 layer_bytes
             } else {
@@ -391,11 +398,7 @@ pub fn estimate(cfg: &LlamaConfig, x: &EstimateInput) -> Result<Estimate, String
     let n = n_base as f64;
     let attn = 2.0 * 2.0 * s.layers as f64 * x.seq_len as f64 * s.q as f64; // QKᵀ and PV, forward, causal ≈ half of 2·t·q·2
     let fwd = 2.0 * n + attn;
-    let bwd = if x.method == Method::Full {
-        2.0 * fwd
-    } else {
-        fwd + 4.0 * n_adapters as f64
-    };
+    let bwd = if full { 2.0 * fwd } else { fwd + 4.0 * n_adapters as f64 };
     let flops_per_token = fwd + bwd + if x.recompute { fwd } else { 0.0 };
     Ok(Estimate {
         peak_tensor_bytes: peak,
@@ -486,7 +489,7 @@ mod tests {
         let cfg = preset("tiny").unwrap();
         let n = 16384 * 2 + 2 * (43008 + 128) + 64;
         assert_eq!(cfg.num_parameters(), n as usize);
-        let e = estimate(&cfg, &input(Method::Full, Precision::Fp32)).unwrap();
+        let e = estimate(&cfg, &input(Method::named("full"), Precision::Fp32)).unwrap();
         assert_eq!(e.get("weights"), 4 * n);
         assert_eq!(e.get("gradients"), 4 * n);
         assert_eq!(e.get("optimizer_states"), 8 * n);
@@ -497,28 +500,28 @@ mod tests {
         assert_eq!(e.get("logits"), 2 * 16 * 256 * 4);
         // Composed ops: 18.5·16·64 + 8.5·16·32 + 4·16·160 + 6·2·4·8² = 18944 + 4352 + 10240 + 3072
         // = 36608 per layer; logits, log-softmax and their gradients held at once.
-        let mut composed = input(Method::Full, Precision::Fp32);
+        let mut composed = input(Method::named("full"), Precision::Fp32);
         composed.implementation = Implementation::FtbenchComposed;
         let ec = estimate(&cfg, &composed).unwrap();
         assert_eq!(ec.get("activations"), 2 * 36608 * 4);
         assert_eq!(ec.get("logits"), 16 * 256 * 4 * 4);
         // Recompute: each layer's input (16·64) + one layer's graph.
-        let mut re = input(Method::Full, Precision::Fp32);
+        let mut re = input(Method::named("full"), Precision::Fp32);
         re.recompute = true;
         assert_eq!(estimate(&cfg, &re).unwrap().get("activations"), (2 * 16 * 64 + 20992) * 4);
 
-        let lora = estimate(&cfg, &input(Method::Lora, Precision::Fp32)).unwrap();
+        let lora = estimate(&cfg, &input(Method::named("lora"), Precision::Fp32)).unwrap();
         // adapters: r·(out+in) per linear: 4·(128+96+96+128+224+224+224) = 4480 per layer
         assert_eq!(lora.params_adapters, 2 * 4480);
         assert_eq!(lora.get("adapters"), 4 * 8960);
         assert_eq!(lora.get("gradients"), 4 * 8960);
         assert_eq!(lora.get("optimizer_states"), 8 * 8960);
 
-        let q = estimate(&cfg, &input(Method::Qlora, Precision::Fp32)).unwrap();
+        let q = estimate(&cfg, &input(Method::named("qlora"), Precision::Fp32)).unwrap();
         let linears = 2 * 43008;
         assert_eq!(q.get("weights"), linears / 2 + 4 * (n - linears));
         assert_eq!(q.get("quant_constants"), 4 * (linears / 64));
-        let mut dq = input(Method::Qlora, Precision::Fp32);
+        let mut dq = input(Method::named("qlora"), Precision::Fp32);
         dq.nf4_double_quant = true;
         let blocks = linears / 64;
         assert_eq!(
@@ -530,7 +533,7 @@ mod tests {
     #[test]
     fn mixed_precision_keeps_f32_master_weights_and_sixteen_bytes_a_parameter() {
         let cfg = preset("llama2-7b").unwrap();
-        let mut x = input(Method::Full, Precision::Mixed);
+        let mut x = input(Method::named("full"), Precision::Mixed);
         x.implementation = Implementation::Pytorch;
         let e = estimate(&cfg, &x).unwrap();
         let n = cfg.num_parameters() as u64;
@@ -541,10 +544,10 @@ mod tests {
     #[test]
     fn bad_inputs_are_errors() {
         let cfg = preset("tiny").unwrap();
-        let mut x = input(Method::Lora, Precision::Fp32);
+        let mut x = input(Method::named("lora"), Precision::Fp32);
         x.batch = 0;
         assert!(estimate(&cfg, &x).unwrap_err().contains("batch"));
-        let mut x = input(Method::Lora, Precision::Fp32);
+        let mut x = input(Method::named("lora"), Precision::Fp32);
         x.lora_targets = vec!["qkv".into()];
         assert!(estimate(&cfg, &x).unwrap_err().contains("unknown module `qkv`"));
     }

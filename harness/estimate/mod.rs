@@ -11,7 +11,7 @@ mod cli;
 mod hardware;
 mod memory;
 
-pub use article::{article_rows, ArticleRow, ARTICLE_CLAIMS};
+pub use article::{article_rows, ArticleRow};
 pub use cli::{model_config, run as run_estimate, EstimateArgs};
 pub use hardware::{load_profiles, HardwareProfile, Profiles, DEFAULT_PROFILES};
 pub use memory::{adapter_params, estimate, Component, Estimate, EstimateInput, Implementation, Optimizer, Precision};

@@ -1,7 +1,8 @@
 //! Generation for exact match: greedy decoding with the KV cache until a stop sequence, an
 //! end-of-sequence token or `max_new` tokens, timing prefill and decode apart.
 
-use crate::model::{forward_cached, Decoder, KvCache, Tokenizer};
+use crate::load::Tokenizer;
+use crate::model::{forward_cached, Decoder, KvCache};
 use anyhow::{bail, Result};
 use candle_core::{Tensor, D};
 use std::time::Instant;

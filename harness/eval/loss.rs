@@ -6,27 +6,8 @@ use crate::model::Decoder;
 use crate::train::target_logits;
 use anyhow::Result;
 use candle_core::{DType, D};
-use serde::{Deserialize, Serialize};
 
-/// Held-out metrics (teacher-forced; exact match under teacher forcing equals greedy decoding's,
-/// since a sequence is all right only if every next-token argmax is right).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct EvalResult {
-    /// Mean cross-entropy per target token (nats).
-    pub loss: f64,
-    /// Fraction of target tokens whose argmax is right.
-    pub token_accuracy: f64,
-    /// Fraction of sequences with every target token right.
-    pub exact_match: f64,
-    pub examples: usize,
-    pub target_tokens: usize,
-    /// exp(loss): perplexity of the answer tokens (records before it existed: absent).
-    #[serde(default)]
-    pub perplexity: Option<f64>,
-    /// The task's own score (multiple choice or generative exact match) on real tasks.
-    #[serde(default)]
-    pub score: Option<super::TaskScore>,
-}
+use super::result::EvalResult;
 
 pub fn evaluate(model: &Decoder, examples: &[Example], batch_size: usize) -> Result<EvalResult> {
     let (mut loss_sum, mut right, mut tokens, mut exact) = (0.0f64, 0usize, 0usize, 0usize);

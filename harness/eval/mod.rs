@@ -5,10 +5,12 @@ mod choice;
 mod greedy;
 mod loss;
 pub mod normalize;
+mod result;
 mod score;
 pub mod stats;
 
 pub use choice::{argmax_first, choice_loglik, choice_logprobs, predictions, ChoiceLl};
 pub use greedy::{generate_until, Ended, Generation};
-pub use loss::{evaluate, EvalResult};
-pub use score::{score_task, Prediction, TaskScore, SAMPLES_KEPT};
+pub use loss::evaluate;
+pub use result::{EvalResult, Prediction, TaskScore};
+pub use score::{score_task, SAMPLES_KEPT};

@@ -5,72 +5,16 @@
 use super::choice::{choice_loglik, predictions};
 use super::greedy::{generate_until, Ended};
 use super::normalize::{extract, matches_any};
+use super::result::{EvalResult, Prediction, TaskScore};
 use super::stats::binomial_stderr;
-use super::EvalResult;
-use crate::data::{DataInfo, Scoring, TextTask};
-use crate::model::{Decoder, Tokenizer};
+use crate::data::{Scoring, TextTask};
+use crate::load::Tokenizer;
+use crate::model::Decoder;
 use anyhow::{Context, Result};
-use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 /// Predictions kept in the record, the first items in evaluation order.
 pub const SAMPLES_KEPT: usize = 12;
-
-/// One item's prediction, for people.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Prediction {
-    pub id: String,
-    /// The end of the prompt (at most 240 characters).
-    pub prompt_tail: String,
-    pub gold: String,
-    /// The chosen choice, or the generated answer (after extraction).
-    pub predicted: String,
-    pub correct: bool,
-    /// Multiple choice: each choice's summed log-likelihood.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub logprobs: Vec<f64>,
-}
-
-/// A task's score on its held-out items.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct TaskScore {
-    pub task: String,
-    /// `multiple_choice` or `generative`.
-    pub kind: String,
-    /// The primary metric's name: `acc` (multiple choice) or `exact_match` (generative).
-    pub metric: String,
-    /// Items scored.
-    pub n: usize,
-    /// The primary metric (fraction).
-    pub value: f64,
-    /// Its standard error over the evaluation sample, √(p(1−p)/(n−1)).
-    pub stderr: Option<f64>,
-    /// Multiple choice: accuracy with log-likelihood per byte of the choice.
-    pub acc_norm: Option<f64>,
-    pub acc_norm_stderr: Option<f64>,
-    /// One character per item in `data.held_out_ids` order: `1` right, `0` wrong (primary metric).
-    pub correct: String,
-    /// The same for acc_norm.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub correct_norm: Option<String>,
-    /// Generative: outputs that were empty after the stop sequence cut.
-    #[serde(default)]
-    pub empty_outputs: usize,
-    /// Generative: outputs that ran to max_new_tokens without a stop.
-    #[serde(default)]
-    pub hit_max_new_tokens: usize,
-    pub samples: Vec<Prediction>,
-    pub data: DataInfo,
-    /// Wall seconds of this scoring.
-    pub secs: f64,
-}
-
-impl TaskScore {
-    /// Per-item outcomes of the primary metric.
-    pub fn outcomes(&self) -> Vec<bool> {
-        self.correct.chars().map(|c| c == '1').collect()
-    }
-}
 
 fn bits(v: &[bool]) -> String {
     v.iter().map(|&b| if b { '1' } else { '0' }).collect()

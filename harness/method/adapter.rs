@@ -5,7 +5,7 @@
 //! ftbench's own facts (base model spec, seed, method, NF4 settings) go in the safetensors
 //! header's metadata, which PEFT ignores, so adapter_config.json holds PEFT's keys only.
 
-use super::{Built, LoraConfig, MethodConfig};
+use super::{BaseFormat, Built, LoraConfig, Method, MethodConfig};
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use serde_json::json;
@@ -24,8 +24,10 @@ pub struct AdapterInfo {
     pub base_model: Option<String>,
     /// Seed of the base's random weights, for presets.
     pub base_seed: Option<u64>,
-    /// `lora` or `qlora`, when ftbench wrote it.
+    /// The method ftbench trained it with (`ftbench_method`), when ftbench wrote it.
     pub method: Option<String>,
+    /// PEFT's `use_dora`: the adapter has magnitude vectors (DoRA).
+    pub use_dora: bool,
     pub tensors: HashMap<String, Tensor>,
 }
 
@@ -34,13 +36,13 @@ pub fn save_adapter(dir: &Path, built: &Built, mc: &MethodConfig, base_model: &s
     let tensors: Vec<(String, Tensor)> = built
         .trainable
         .iter()
-        .filter(|t| t.name.contains(".lora_A.") || t.name.contains(".lora_B."))
+        .filter(|t| t.name.contains(".lora_"))
         .map(|t| (format!("{PEFT_PREFIX}{}", t.name), t.var.as_tensor().clone()))
         .collect();
     if tensors.is_empty() {
         bail!("this method has no adapters to save");
     }
-    let config = json!({
+    let mut config = json!({
         "peft_type": "LORA",
         "task_type": "CAUSAL_LM",
         "base_model_name_or_path": base_model,
@@ -61,13 +63,16 @@ pub fn save_adapter(dir: &Path, built: &Built, mc: &MethodConfig, base_model: &s
         "use_dora": false,
         "revision": null,
     });
+    if let Some(map) = config.as_object_mut() {
+        mc.method.peft_config(map);
+    }
     let mut meta = HashMap::from([
         ("format".to_string(), "pt".to_string()),
         ("ftbench_base_model".to_string(), base_model.to_string()),
         ("ftbench_base_seed".to_string(), mc.seed.to_string()),
         ("ftbench_method".to_string(), mc.method.to_string()),
     ]);
-    if mc.method == crate::suite::Method::Qlora {
+    if mc.method.base_format() == BaseFormat::Nf4 {
         meta.insert("ftbench_nf4_block_size".into(), mc.nf4_block_size.to_string());
         meta.insert("ftbench_nf4_double_quant".into(), mc.nf4_double_quant.to_string());
     }
@@ -86,7 +91,7 @@ pub fn save_adapter(dir: &Path, built: &Built, mc: &MethodConfig, base_model: &s
     Ok(())
 }
 
-/// Reads an adapter folder written by ftbench or PEFT (LoRA only).
+/// Reads an adapter folder written by ftbench or PEFT (LoRA, and DoRA's `use_dora`).
 pub fn load_adapter(dir: &Path) -> Result<AdapterInfo> {
     let cfg_path = dir.join(CONFIG);
     let text = std::fs::read_to_string(&cfg_path).with_context(|| format!("{}: cannot read", cfg_path.display()))?;
@@ -129,11 +134,32 @@ pub fn load_adapter(dir: &Path) -> Result<AdapterInfo> {
         base_model: meta.get("ftbench_base_model").cloned(),
         base_seed: meta.get("ftbench_base_seed").and_then(|s| s.parse().ok()),
         method: meta.get("ftbench_method").cloned(),
+        use_dora: c.get("use_dora").and_then(|v| v.as_bool()).unwrap_or(false),
         tensors,
     })
 }
 
 impl AdapterInfo {
+    /// The method to build the model with: the one ftbench recorded, or for an adapter PEFT
+    /// wrote, the first registered adapter method over a dense base with the same `use_dora`.
+    pub fn method(&self) -> Result<Method> {
+        if let Some(name) = &self.method {
+            let m = Method::lookup(name).map_err(anyhow::Error::msg)?;
+            if !m.has_adapters() {
+                bail!("method `{name}` has no adapter to apply");
+            }
+            return Ok(m);
+        }
+        Method::all()
+            .find(|m| {
+                let mut c = serde_json::Map::new();
+                m.peft_config(&mut c);
+                let dora = c.get("use_dora").and_then(|v| v.as_bool()).unwrap_or(false);
+                m.has_adapters() && m.base_format() == BaseFormat::Dense && dora == self.use_dora
+            })
+            .context("no registered method reads this adapter")
+    }
+
     /// Copies the adapter's tensors into a model built with the same LoRA configuration.
     /// Every adapter of the model must be in the file, with its shape, and nothing else.
     pub fn apply(&self, built: &Built) -> Result<()> {

@@ -1,57 +1,14 @@
 //! Turning a weight source into a decoder for a method, and listing what trains.
 
-use super::{quantize_weight, Dropout, Linear, LoraConfig, LoraLinear, Trainable};
+use super::kind::{AdaptCtx, BaseFormat, MethodConfig};
+use super::{quantize_weight, Trainable};
 use crate::model::{Decoder, Layer, LlamaConfig, WeightSource};
-use crate::suite::{Cell, Method};
+use crate::nn::{Dropout, Linear};
 use anyhow::{Context, Result};
 use candle_core::{DType, Device, Tensor, Var};
 use ftbench_kernels::DenseWeight;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-
-/// Everything a method needs to know to build the decoder.
-#[derive(Debug, Clone)]
-pub struct MethodConfig {
-    pub method: Method,
-    pub lora: LoraConfig,
-    pub nf4_block_size: usize,
-    pub nf4_double_quant: bool,
-    /// Seeds adapter initialisation and dropout.
-    pub seed: u64,
-}
-
-impl MethodConfig {
-    /// `method` with every other setting at the suite knobs' defaults.
-    pub fn defaults(method: Method, seed: u64) -> Self {
-        let cell = Cell {
-            id: String::new(),
-            label: String::new(),
-            model: String::new(),
-            method,
-            hardware: "cpu".into(),
-            seed,
-            knobs: Default::default(),
-        };
-        Self::of_cell(&cell)
-    }
-
-    pub fn of_cell(cell: &Cell) -> Self {
-        let k = &cell.knobs;
-        MethodConfig {
-            method: cell.method,
-            lora: LoraConfig {
-                rank: k.lora_rank as usize,
-                alpha: k.lora_alpha,
-                dropout: k.lora_dropout,
-                targets: k.lora_targets.clone(),
-                rslora: k.use_rslora,
-            },
-            nf4_block_size: k.nf4_block_size as usize,
-            nf4_double_quant: k.nf4_double_quant,
-            seed: cell.seed,
-        }
-    }
-}
 
 /// Tensor bytes of what the model holds, by kind.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -62,7 +19,7 @@ pub struct WeightBytes {
     pub nf4_packed: u64,
     /// NF4 block constants (absmax, or its 8-bit codes + second-level constants).
     pub quant_constants: u64,
-    /// LoRA adapters (A and B).
+    /// Adapters (LoRA's A and B, DoRA's magnitude vectors).
     pub adapters: u64,
 }
 
@@ -128,7 +85,7 @@ pub fn build(cfg: &LlamaConfig, src: &mut dyn WeightSource, mc: &MethodConfig, d
         },
     };
     b.src.finish()?;
-    let params_adapters = if mc.method == Method::Full {
+    let params_adapters = if mc.method.trains_base() {
         0
     } else {
         b.trainable.iter().map(|t| t.var.elem_count() as u64).sum()
@@ -164,15 +121,17 @@ impl Builder<'_> {
         self.trainable.push(Trainable {
             name: name.to_string(),
             var: v.clone(),
+            lr_scale: 1.0,
         });
         Ok(v)
     }
 
-    /// A plain tensor (embedding, norm, LM head): a Var for full fine-tuning, frozen otherwise.
+    /// A plain tensor (embedding, norm, LM head): a Var when the method trains the base, frozen
+    /// otherwise.
     fn plain(&mut self, name: &str, shape: &[usize]) -> Result<(Tensor, Option<Var>)> {
         let t = self.src.take(name, shape)?;
         self.bytes.dense += t.elem_count() as u64 * self.elem();
-        if self.mc.method != Method::Full {
+        if !self.mc.method.trains_base() {
             return Ok((t, None));
         }
         let v = self.trainable_var(name, &t)?;
@@ -183,16 +142,17 @@ impl Builder<'_> {
     fn linear(&mut self, prefix: &str, module: &str, out: usize, inp: usize) -> Result<Linear> {
         let name = format!("{prefix}.{module}");
         let w = self.src.take(&format!("{name}.weight"), &[out, inp])?;
-        let base = match self.mc.method {
-            Method::Full => {
-                self.bytes.dense += w.elem_count() as u64 * self.elem();
-                return Ok(Linear::Trainable(self.trainable_var(&format!("{name}.weight"), &w)?));
-            }
-            Method::Lora | Method::Base => {
+        let method = self.mc.method;
+        if method.trains_base() {
+            self.bytes.dense += w.elem_count() as u64 * self.elem();
+            return Ok(Linear::Trainable(self.trainable_var(&format!("{name}.weight"), &w)?));
+        }
+        let base = match method.base_format() {
+            BaseFormat::Dense => {
                 self.bytes.dense += w.elem_count() as u64 * self.elem();
                 Linear::Frozen(Arc::new(DenseWeight(w)))
             }
-            Method::Qlora => {
+            BaseFormat::Nf4 => {
                 let nf4 = quantize_weight(&w, self.mc.nf4_block_size, self.mc.nf4_double_quant)
                     .with_context(|| format!("quantizing `{name}.weight` to NF4"))?;
                 self.bytes.nf4_packed += nf4.packed_bytes() as u64;
@@ -200,25 +160,17 @@ impl Builder<'_> {
                 Linear::Frozen(Arc::new(nf4))
             }
         };
-        if self.mc.method == Method::Base || !self.mc.lora.targets(module) {
+        if !method.has_adapters() || !self.mc.lora.targets(module) {
             return Ok(base);
         }
-        let (a, b) = self.mc.lora.init(&name, out, inp, self.mc.seed, self.dtype, self.device)?;
-        self.bytes.adapters += (a.elem_count() + b.elem_count()) as u64 * self.elem();
-        self.trainable.push(Trainable {
-            name: format!("{name}.lora_A.weight"),
-            var: a.clone(),
-        });
-        self.trainable.push(Trainable {
-            name: format!("{name}.lora_B.weight"),
-            var: b.clone(),
-        });
-        Ok(Linear::Lora(Box::new(LoraLinear {
-            base,
-            a,
-            b,
-            scale: self.mc.lora.scale(),
-            dropout: self.dropout.clone(),
-        })))
+        let mut ctx = AdaptCtx::new(
+            self.mc,
+            self.dtype,
+            self.device,
+            &self.dropout,
+            &mut self.trainable,
+            &mut self.bytes.adapters,
+        );
+        method.adapt(&mut ctx, module, &name, base)
     }
 }

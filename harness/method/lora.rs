@@ -1,110 +1,124 @@
-//! LoRA configuration and PEFT's initialisation.
+//! `lora`: rank-r adapters A (r × in), B (out × r) on the target linears of a frozen dense base,
+//! y = base(x) + scale · (dropout(x)·Aᵀ)·Bᵀ (PEFT's LoRA forward); its configuration, PEFT's
+//! initialisation, and the adapted linear (over a frozen base one fused op,
+//! `ftbench_kernels::lora_linear`, whose graph keeps only its input and output).
 
-use crate::model::seeded_values;
-use candle_core::{DType, Device, Result, Tensor, Var};
+use super::{AdaptCtx, FineTuning, Published};
+use crate::nn::{matmul_t, Adapter, Dropout, Linear};
+use candle_core::{Result, Tensor, Var};
+use std::sync::Arc;
 
-/// The decoder's linear modules, by their Hugging Face names.
-pub const LINEAR_MODULES: &[&str] = &["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+/// The knobs every LoRA-family method reads.
+pub const LORA_KNOBS: &[&str] = &[
+    "lora_rank",
+    "lora_alpha",
+    "lora_dropout",
+    "lora_targets",
+    "use_rslora",
+    "save_adapter",
+];
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct LoraConfig {
-    pub rank: usize,
-    pub alpha: f64,
-    pub dropout: f64,
-    /// Module names (see LINEAR_MODULES); `all-linear` expands to all of them.
-    pub targets: Vec<String>,
-    pub rslora: bool,
+pub struct Lora;
+
+impl FineTuning for Lora {
+    fn name(&self) -> &'static str {
+        "lora"
+    }
+    fn label(&self) -> &'static str {
+        "LoRA"
+    }
+    fn doc(&self) -> &'static str {
+        "rank-r adapters A, B on `lora_targets` over a frozen dense base; no weight gradient is ever allocated"
+    }
+    fn has_adapters(&self) -> bool {
+        true
+    }
+    fn knobs(&self) -> Vec<&'static str> {
+        LORA_KNOBS.to_vec()
+    }
+    fn adapt(&self, ctx: &mut AdaptCtx, _module: &str, name: &str, base: Linear) -> anyhow::Result<Linear> {
+        lora_adapt(ctx, name, base)
+    }
+    fn adapter_params(&self, out: u64, inp: u64, rank: u64) -> u64 {
+        rank * (out + inp)
+    }
+    fn published(&self) -> Option<&'static Published> {
+        Some(&Published {
+            params_updated: "~1–5%",
+            vram_gb: (24.0, 32.0),
+            accuracy_loss: "<1%",
+            hardware: "1× RTX 4090/3090",
+        })
+    }
+    fn color(&self) -> (u8, u8, u8) {
+        (0x2f, 0x6f, 0xb3)
+    }
 }
 
-impl LoraConfig {
-    /// α/r, or α/√r for rsLoRA (as PEFT computes `scaling`).
-    pub fn scale(&self) -> f64 {
-        if self.rslora {
-            self.alpha / (self.rank as f64).sqrt()
-        } else {
-            self.alpha / self.rank as f64
-        }
+/// A LoRA adapter on `base` at `name`, with PEFT's initialisation; A and B registered to train.
+pub fn lora_adapt(ctx: &mut AdaptCtx, name: &str, base: Linear) -> anyhow::Result<Linear> {
+    Ok(Linear::Adapted(Arc::new(lora_layer(ctx, name, base)?)))
+}
+
+/// The LoRA layer itself (DoRA builds on it).
+pub fn lora_layer(ctx: &mut AdaptCtx, name: &str, base: Linear) -> anyhow::Result<LoraLinear> {
+    let (out, inp) = base.shape();
+    let (a, b) = ctx.mc.lora.init(name, out, inp, ctx.mc.seed, ctx.dtype, ctx.device)?;
+    ctx.train(format!("{name}.lora_A.weight"), &a);
+    ctx.train(format!("{name}.lora_B.weight"), &b);
+    Ok(LoraLinear {
+        base,
+        a,
+        b,
+        scale: ctx.mc.lora.scale(),
+        dropout: ctx.dropout.clone(),
+    })
+}
+
+/// y = base(x) + scale · (dropout(x)·Aᵀ)·Bᵀ, A (r × in), B (out × r).
+#[derive(Clone)]
+pub struct LoraLinear {
+    pub base: Linear,
+    pub a: Var,
+    pub b: Var,
+    pub scale: f64,
+    pub dropout: Dropout,
+}
+
+impl Adapter for LoraLinear {
+    fn base(&self) -> &Linear {
+        &self.base
     }
 
-    /// The target module names, `all-linear` expanded.
-    pub fn target_modules(&self) -> Vec<String> {
-        if self.targets.iter().any(|t| t == "all-linear") {
-            LINEAR_MODULES.iter().map(|s| s.to_string()).collect()
-        } else {
-            self.targets.clone()
-        }
-    }
-
-    pub fn targets(&self, module: &str) -> bool {
-        self.targets.iter().any(|t| t == "all-linear" || t == module)
-    }
-
-    /// Checks target names; the error lists what is accepted.
-    pub fn check_targets(targets: &[String]) -> std::result::Result<(), String> {
-        if targets.is_empty() {
-            return Err("expected at least one module name, or all-linear".into());
-        }
-        for t in targets {
-            if t != "all-linear" && !LINEAR_MODULES.contains(&t.as_str()) {
-                return Err(format!(
-                    "unknown module `{t}`; expected all-linear or some of: {}",
-                    LINEAR_MODULES.join(", ")
-                ));
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match &self.base {
+            Linear::Frozen(w) => {
+                ftbench_kernels::lora_linear(x, w, self.a.as_tensor(), self.b.as_tensor(), self.scale, self.dropout.mask(x)?)
+            }
+            base => {
+                let down = matmul_t(&self.dropout.apply(x)?, self.a.as_tensor())?;
+                base.forward(x)? + (matmul_t(&down, self.b.as_tensor())? * self.scale)?
             }
         }
-        Ok(())
     }
 
-    /// PEFT's default initialisation for the module `name` (out × in): A (r × in) from
-    /// Kaiming-uniform with a = √5, i.e. U(-1/√in, 1/√in); B (out × r) zeros, so the adapted
-    /// model starts equal to the base. Seeded by (seed, name).
-    pub fn init(&self, name: &str, out: usize, inp: usize, seed: u64, dtype: DType, device: &Device) -> Result<(Var, Var)> {
-        let bound = 1.0 / (inp as f64).sqrt();
-        let uniform =
-            rand_distr::Uniform::new_inclusive(-bound as f32, bound as f32).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
-        let a = seeded_values(seed, &format!("{name}.lora_A"), self.rank * inp, uniform);
-        let a = Var::from_tensor(&Tensor::from_vec(a, (self.rank, inp), device)?.to_dtype(dtype)?)?;
-        let b = Var::zeros((out, self.rank), dtype, device)?;
-        Ok((a, b))
+    fn params(&self) -> Vec<Tensor> {
+        vec![self.a.as_tensor().clone(), self.b.as_tensor().clone()]
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    fn dropout(&self) -> &Dropout {
+        &self.dropout
+    }
 
-    #[test]
-    fn init_matches_peft() {
-        let c = LoraConfig {
-            rank: 4,
-            alpha: 8.0,
-            dropout: 0.0,
-            targets: vec!["all-linear".into()],
-            rslora: false,
+    /// W + scale·B·A.
+    fn merged_weight(&self) -> Result<Option<Tensor>> {
+        let Some(w) = self.base.dense_frozen(self.a.dtype())? else {
+            return Ok(None);
         };
-        let (a, b) = c.init("m", 6, 100, 1, DType::F32, &Device::Cpu).unwrap();
-        let a: Vec<f32> = a.flatten_all().unwrap().to_vec1().unwrap();
-        assert!(a.iter().all(|x| x.abs() <= 0.1), "A within ±1/√in");
-        let mean = a.iter().sum::<f32>() / a.len() as f32;
-        let var = a.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / a.len() as f32;
-        assert!((var - 0.01 / 3.0).abs() < 0.0006, "uniform variance bound²/3: {var}");
-        assert!(b.flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().all(|&x| x == 0.0));
-        assert_eq!(c.scale(), 2.0);
-        assert_eq!(LoraConfig { rslora: true, ..c }.scale(), 4.0);
+        Ok(Some((w + (self.b.as_tensor().matmul(self.a.as_tensor())? * self.scale)?)?))
     }
 
-    #[test]
-    fn targets() {
-        let c = LoraConfig {
-            rank: 4,
-            alpha: 8.0,
-            dropout: 0.0,
-            targets: vec!["q_proj".into(), "v_proj".into()],
-            rslora: false,
-        };
-        assert!(c.targets("q_proj") && !c.targets("o_proj"));
-        assert!(LoraConfig::check_targets(&["qproj".into()])
-            .unwrap_err()
-            .contains("unknown module `qproj`"));
+    fn describe(&self) -> String {
+        format!("lora(r={})", self.a.dim(0).unwrap_or(0))
     }
 }

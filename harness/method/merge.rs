@@ -10,8 +10,8 @@ pub fn merge_adapters(d: &Decoder) -> Result<Option<Decoder>> {
     let mut any = false;
     let mut layers = Vec::with_capacity(d.layers.len());
     for l in &d.layers {
-        let mut m = |x: &crate::method::Linear| -> Result<Option<crate::method::Linear>> {
-            any |= matches!(x, crate::method::Linear::Lora(_));
+        let mut m = |x: &crate::nn::Linear| -> Result<Option<crate::nn::Linear>> {
+            any |= matches!(x, crate::nn::Linear::Adapted(_));
             x.merged().map_err(Into::into)
         };
         let (Some(q), Some(k), Some(v), Some(o), Some(g), Some(u), Some(dn)) = (
@@ -49,7 +49,7 @@ pub fn merge_adapters(d: &Decoder) -> Result<Option<Decoder>> {
 /// storage: what a full fine-tuning checkpoint is once saved and loaded for inference.
 /// Adapters stay as they are (see [`merge_adapters`] for merging them).
 pub fn frozen_copy(d: &Decoder) -> Result<Decoder> {
-    use crate::method::Linear;
+    use crate::nn::Linear;
     use std::sync::Arc;
     let freeze = |x: &Linear| -> Linear {
         match x {

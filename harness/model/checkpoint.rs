@@ -12,7 +12,7 @@
 //! trainer collects them with `Decoder::take_recomputed_grad`. Adapter dropout draws the same
 //! masks in the re-run as in the first run (the stream is replayed from a snapshot).
 
-use super::decoder::Decoder;
+use crate::nn::Dropout;
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, TensorId, Var};
 use ftbench_kernels::elem::{cpu_output, cpu_tensor};
 use rand::rngs::StdRng;
@@ -47,9 +47,18 @@ impl RecomputedGrads {
     }
 }
 
+/// What recompute needs of a model (the decoder implements it): run one block again, the
+/// block's trainable tensors and dropout, and where to leave their gradients.
+pub trait Blocks: Send + Sync + 'static {
+    fn run_block(&self, layer: usize, x: &Tensor) -> Result<Tensor>;
+    fn block_params(&self, layer: usize) -> Vec<Tensor>;
+    fn block_dropout(&self, layer: usize) -> Option<&Dropout>;
+    fn recomputed_grads(&self) -> &RecomputedGrads;
+}
+
 struct Recompute {
     /// A handle on the model (its tensors are shared, not copied).
-    model: Decoder,
+    model: Arc<dyn Blocks>,
     layer: usize,
     /// Whether the block's input itself needs a gradient (something upstream trains).
     input_trains: bool,
@@ -59,13 +68,13 @@ struct Recompute {
 
 impl Recompute {
     fn block(&self, x: &Tensor) -> Result<Tensor> {
-        self.model.block(&self.model.layers[self.layer], x)
+        self.model.run_block(self.layer, x)
     }
 
     /// The block again, drawing the dropout masks of the first run (the stream moves on from
     /// where it is now afterwards, not from the snapshot).
     fn rerun(&self, x: &Tensor) -> Result<Tensor> {
-        match (self.model.layers[self.layer].dropout(), &self.dropout) {
+        match (self.model.block_dropout(self.layer), &self.dropout) {
             (Some(d), Some(from)) => d.replay(from, || self.block(x))?,
             _ => self.block(x),
         }
@@ -91,7 +100,7 @@ impl CustomOp1 for Recompute {
         };
         let y = self.rerun(&input)?;
         let grads = (y * dy.detach())?.sum_all()?.backward()?;
-        for p in self.model.layers[self.layer].params() {
+        for p in self.model.block_params(self.layer) {
             if let Some(g) = grads.get(&p) {
                 self.model.recomputed_grads().add(&p, g.clone())?;
             }
@@ -101,8 +110,8 @@ impl CustomOp1 for Recompute {
 }
 
 /// Block `layer` of `model` on x, under activation recompute (see the module docs).
-pub fn recomputed_block(model: &Decoder, layer: usize, x: &Tensor) -> Result<Tensor> {
-    let dropout = match model.layers[layer].dropout() {
+pub fn recomputed_block(model: Arc<dyn Blocks>, layer: usize, x: &Tensor) -> Result<Tensor> {
+    let dropout = match model.block_dropout(layer) {
         Some(d) => Some(d.snapshot()?),
         None => None,
     };
@@ -115,7 +124,7 @@ pub fn recomputed_block(model: &Decoder, layer: usize, x: &Tensor) -> Result<Ten
         Var::from_tensor(x)?.as_tensor().clone()
     };
     x.apply_op1(Recompute {
-        model: model.clone(),
+        model,
         layer,
         input_trains,
         dropout,

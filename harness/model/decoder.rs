@@ -12,7 +12,7 @@
 use super::checkpoint::{self, RecomputedGrads};
 use super::config::LlamaConfig;
 use super::ops::{self, RopeTables};
-use crate::method::{Dropout, Linear};
+use crate::nn::{Dropout, Linear};
 use candle_core::{DType, Device, Result, Tensor};
 
 /// One decoder block.
@@ -79,10 +79,6 @@ impl Decoder {
         self.recomputed.take(param)
     }
 
-    pub(super) fn recomputed_grads(&self) -> &RecomputedGrads {
-        &self.recomputed
-    }
-
     pub fn dtype(&self) -> DType {
         self.embed.dtype()
     }
@@ -119,7 +115,7 @@ impl Decoder {
         let mut x = ops::embedding(&self.embed, ids)?;
         for (i, layer) in self.layers.iter().enumerate() {
             x = if self.recompute {
-                checkpoint::recomputed_block(self, i, &x)?
+                checkpoint::recomputed_block(std::sync::Arc::new(self.clone()), i, &x)?
             } else {
                 self.block(layer, &x)?
             };
@@ -229,10 +225,7 @@ impl Layer {
 
     /// The adapters' dropout, if the block has adapters.
     pub fn dropout(&self) -> Option<&Dropout> {
-        self.linears().into_iter().find_map(|l| match l {
-            Linear::Lora(a) => Some(&a.dropout),
-            _ => None,
-        })
+        self.linears().into_iter().find_map(Linear::dropout)
     }
 
     fn linears(&self) -> [&Linear; 7] {
@@ -245,5 +238,20 @@ impl Layer {
             &self.up_proj,
             &self.down_proj,
         ]
+    }
+}
+
+impl checkpoint::Blocks for Decoder {
+    fn run_block(&self, layer: usize, x: &Tensor) -> Result<Tensor> {
+        self.block(&self.layers[layer], x)
+    }
+    fn block_params(&self, layer: usize) -> Vec<Tensor> {
+        self.layers[layer].params()
+    }
+    fn block_dropout(&self, layer: usize) -> Option<&Dropout> {
+        self.layers[layer].dropout()
+    }
+    fn recomputed_grads(&self) -> &RecomputedGrads {
+        &self.recomputed
     }
 }

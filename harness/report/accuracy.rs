@@ -84,7 +84,7 @@ pub struct AccuracyRow {
 struct Run<'a> {
     model: &'a str,
     trained_on: &'a str,
-    method: &'a str,
+    method: crate::method::Method,
     config_id: String,
     config: &'a str,
     seed: u64,
@@ -106,7 +106,7 @@ fn runs<'a>(records: &'a [Record], labels: &'a [String]) -> Vec<Run<'a>> {
             out.push(Run {
                 model: &r.cell.model,
                 trained_on,
-                method: r.cell.method.as_str(),
+                method: r.cell.method,
                 config_id: super::rows::config_id(r),
                 config: label,
                 seed: r.cell.seed,
@@ -186,7 +186,7 @@ pub fn accuracy_rows(records: &[Record], labels: &[String]) -> Vec<AccuracyRow> 
     for r in &runs {
         // Base cells of several suites' tasks score a task alike when they score the same items
         // the same way: one base row per such scoring, whichever cell it came from.
-        let group = if r.method == "base" { scoring_key(r) } else { r.config_id.clone() };
+        let group = if !r.method.trains() { scoring_key(r) } else { r.config_id.clone() };
         let key = (r.model.to_string(), r.score.task.clone(), r.trained_on.to_string(), group);
         if !groups.contains_key(&key) {
             order.push(key.clone());
@@ -197,7 +197,7 @@ pub fn accuracy_rows(records: &[Record], labels: &[String]) -> Vec<AccuracyRow> 
     let base_of = |model: &str, task: &str, like: &TaskScore| -> Option<&Run> {
         let bases = || {
             runs.iter()
-                .filter(|r| r.method == "base" && r.model == model && r.score.task == task)
+                .filter(|r| !r.method.trains() && r.model == model && r.score.task == task)
         };
         bases()
             .find(|r| r.score.data.held_out_ids == like.data.held_out_ids)
@@ -218,21 +218,21 @@ pub fn accuracy_rows(records: &[Record], labels: &[String]) -> Vec<AccuracyRow> 
         let norms: Vec<f64> = g.iter().filter_map(|r| r.score.acc_norm).collect();
         let base = base_of(&key.0, &key.1, first.score);
         let vs_base = match base {
-            Some(b) if first.method != "base" => paired_delta(
+            Some(b) if first.method.trains() => paired_delta(
                 &g.iter()
                     .map(|r| (r.score.value, b.score.value, item_se(r.score, b.score)))
                     .collect::<Vec<_>>(),
             ),
             _ => None,
         };
-        let vs_full = if first.method == "full" || first.method == "base" {
+        let vs_full = if first.method.trains_base() || !first.method.trains() {
             None
         } else {
             // The full configuration of this model, trained and evaluated task closest in knobs.
             let fulls: Vec<&Run> = runs
                 .iter()
                 .filter(|r| {
-                    r.method == "full" && r.model == first.model && r.trained_on == first.trained_on && r.score.task == first.score.task
+                    r.method.trains_base() && r.model == first.model && r.trained_on == first.trained_on && r.score.task == first.score.task
                 })
                 .collect();
             let best = fulls

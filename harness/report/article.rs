@@ -9,15 +9,14 @@
 
 use super::charts::GPU_CAPACITIES_GB;
 use super::frame::{f64s, strs, u64s};
-use crate::estimate::{estimate, load_profiles, EstimateInput, Precision, ARTICLE_CLAIMS};
+use crate::estimate::{estimate, load_profiles, EstimateInput, Precision};
+use crate::method::Method;
 use crate::model::preset;
-use crate::suite::Method;
 use anyhow::{Context, Result};
 use polars::frame::PivotColumnNaming;
 use polars::prelude::{col, cols, element, len, lit, Column, DataFrame, IntoLazy};
 use std::sync::Arc;
 
-pub const METHODS: &[&str] = &["full", "lora", "qlora"];
 pub const VIEWS: &[&str] = &["published", "estimated", "measured here"];
 
 const METRICS: &[&str] = &[
@@ -29,17 +28,30 @@ const METRICS: &[&str] = &[
     "Relative cost (vs full)",
 ];
 
-/// The article's words for each metric and method (memory from `ARTICLE_CLAIMS`).
-fn published(metric: &str, method: &str) -> String {
-    let i = METHODS.iter().position(|m| *m == method).unwrap_or(0);
+/// The table's methods: every method the article makes a claim for, and every other trained
+/// method these records ran, in registry order.
+pub fn methods(record_methods: impl IntoIterator<Item = Method>) -> Vec<Method> {
+    let ran: Vec<Method> = record_methods.into_iter().collect();
+    Method::all()
+        .filter(|m| m.trains() && (m.published().is_some() || ran.contains(m)))
+        .collect()
+}
+
+/// The method the table compares with ("vs full"): the registry's first that trains every weight.
+fn reference() -> Method {
+    Method::all().find(|m| m.trains_base()).expect("full fine-tuning is registered")
+}
+
+/// The article's words for each metric and method (the method's `published` claim).
+fn published(metric: &str, method: Method) -> String {
+    let Some(p) = method.published() else {
+        return "–\n(not in the article)".into();
+    };
     match metric {
-        "Parameters updated" => ["100%", "~1–5%", "~1–5%"][i].into(),
-        "Peak memory" => ARTICLE_CLAIMS
-            .iter()
-            .find(|c| c.0 == method)
-            .map_or("–".into(), |c| format!("{:.0}–{:.0} GB\n(7B, GPU VRAM)", c.1, c.2)),
-        "Accuracy loss vs full" => ["none (baseline)", "<1%", "~1–2%"][i].into(),
-        "Hardware that fits" => ["multiple A100/H100", "1× RTX 4090/3090", "1× RTX 4060/3060"][i].into(),
+        "Parameters updated" => p.params_updated.into(),
+        "Peak memory" => format!("{:.0}–{:.0} GB\n(7B, GPU VRAM)", p.vram_gb.0, p.vram_gb.1),
+        "Accuracy loss vs full" => p.accuracy_loss.into(),
+        "Hardware that fits" => p.hardware.into(),
         _ => "–\n(not in the article)".into(),
     }
 }
@@ -55,15 +67,8 @@ struct SevenB {
     mfu: f64,
 }
 
-fn seven_b(method: &str) -> Option<SevenB> {
+fn seven_b(method: Method) -> Option<SevenB> {
     let cfg = preset("llama2-7b")?;
-    let method = match method {
-        "full" => Method::Full,
-        "lora" => Method::Lora,
-        "qlora" => Method::Qlora,
-        // A method the article has no claim for gets no 7B row (never another method's).
-        _ => return None,
-    };
     let x = EstimateInput::article(method, Precision::Mixed);
     let e = estimate(&cfg, &x).ok()?;
     let profiles = load_profiles(None).ok()?;
@@ -163,7 +168,7 @@ fn gb(v: f64) -> String {
 }
 
 /// The "estimated" cell of a metric for a method.
-fn estimated(metric: &str, method: &str, seven: Option<&SevenB>, full7: Option<&SevenB>, here: Option<&Measured>) -> String {
+fn estimated(metric: &str, method: Method, seven: Option<&SevenB>, full7: Option<&SevenB>, here: Option<&Measured>) -> String {
     let Some(s) = seven else { return "–".into() };
     match metric {
         "Parameters updated" => format!("{:.2}%\n(7B, r16 all linear)", s.trainable_percent),
@@ -182,7 +187,7 @@ fn estimated(metric: &str, method: &str, seven: Option<&SevenB>, full7: Option<&
         }),
         "Relative cost (vs full)" => match (&s.cheapest, full7.and_then(|f| f.cheapest.as_ref())) {
             (Some((p, _, usd)), Some((_, _, full_usd))) => {
-                let rel = if method == "full" {
+                let rel = if method == reference() {
                     "1.00× (baseline)".to_string()
                 } else {
                     format!("{:.2}× full", usd / full_usd)
@@ -198,13 +203,13 @@ fn estimated(metric: &str, method: &str, seven: Option<&SevenB>, full7: Option<&
 /// The measured accuracy of a method on one model from its real-task rows (tasks as trained):
 /// full fine-tuning's score per task, every other method's difference from it, in points with
 /// the 95% interval (paired by seed and item). None when the model scored no real task.
-fn accuracy_cell(metric: &str, model: &str, method: &str, rows: &[super::accuracy::AccuracyRow]) -> Option<String> {
+fn accuracy_cell(metric: &str, model: &str, method: Method, rows: &[super::accuracy::AccuracyRow]) -> Option<String> {
     if metric != "Accuracy loss vs full" {
         return None;
     }
     let mine: Vec<_> = rows
         .iter()
-        .filter(|r| r.model == model && r.method == method && r.trained_on == r.eval_task)
+        .filter(|r| r.model == model && r.method == method.as_str() && r.trained_on == r.eval_task)
         .collect();
     if mine.is_empty() {
         return rows.iter().any(|r| r.model == model).then(|| "not run".to_string());
@@ -213,15 +218,15 @@ fn accuracy_cell(metric: &str, model: &str, method: &str, rows: &[super::accurac
         .iter()
         .map(|r| {
             let base = r.base.map_or(String::new(), |b| format!(", base {:.1}%", 100.0 * b));
-            match (&r.vs_full, method) {
-                (_, "full") => format!(
+            match (&r.vs_full, method == reference()) {
+                (_, true) => format!(
                     "{}: {} {:.1}%{base} (baseline, {} seeds)",
                     r.eval_task,
                     r.metric,
                     100.0 * r.mean,
                     r.seeds
                 ),
-                (Some(d), _) => format!(
+                (Some(d), false) => format!(
                     "{}: {:+.1} pts {} [{:+.1}, {:+.1}] ({}; {:.1}%{base})",
                     r.eval_task,
                     100.0 * d.mean,
@@ -231,7 +236,7 @@ fn accuracy_cell(metric: &str, model: &str, method: &str, rows: &[super::accurac
                     d.verdict(),
                     100.0 * r.mean
                 ),
-                (None, _) => format!("{}: {} {:.1}% (no full run to compare)", r.eval_task, r.metric, 100.0 * r.mean),
+                (None, false) => format!("{}: {} {:.1}% (no full run to compare)", r.eval_task, r.metric, 100.0 * r.mean),
             }
         })
         .collect();
@@ -239,7 +244,7 @@ fn accuracy_cell(metric: &str, model: &str, method: &str, rows: &[super::accurac
 }
 
 /// The "measured here" cell of a metric for a method on one model.
-fn measured_cell(metric: &str, method: &str, m: Option<&Measured>, full: Option<&Measured>) -> String {
+fn measured_cell(metric: &str, method: Method, m: Option<&Measured>, full: Option<&Measured>) -> String {
     let Some(m) = m else { return "not run\n(or no ok cell)".into() };
     let seeds = format!("median of {} ok cell{}", m.n, if m.n == 1 { "" } else { "s" });
     match metric {
@@ -253,7 +258,7 @@ fn measured_cell(metric: &str, method: &str, m: Option<&Measured>, full: Option<
             let (Some(acc), Some(loss)) = (m.eval_token_accuracy, m.eval_loss) else {
                 return "–".into();
             };
-            if method == "full" {
+            if method == reference() {
                 return format!("baseline:\ntoken acc {:.1}%, loss {loss:.3}", 100.0 * acc);
             }
             match full.and_then(|f| f.eval_token_accuracy.zip(f.eval_loss)) {
@@ -276,7 +281,7 @@ fn measured_cell(metric: &str, method: &str, m: Option<&Measured>, full: Option<
             None => "–".into(),
         },
         "Relative cost (vs full)" => match (m.tokens_per_s, full.and_then(|f| f.tokens_per_s)) {
-            (Some(_), _) if method == "full" => "1.00× (baseline)".into(),
+            (Some(_), _) if method == reference() => "1.00× (baseline)".into(),
             (Some(t), Some(ft)) => format!("{:.2}× full\n(time per token, same CPU)", ft / t),
             _ => "–".into(),
         },
@@ -288,7 +293,7 @@ fn measured_cell(metric: &str, method: &str, m: Option<&Measured>, full: Option<
 /// The article's table. Where cells scored real tasks, the measured accuracy row gives each
 /// task's difference from full fine-tuning with its interval (from `accuracy`); otherwise
 /// held-out token accuracy and loss.
-pub fn table(cells: &DataFrame, accuracy: &[super::accuracy::AccuracyRow]) -> Result<DataFrame> {
+pub fn table(cells: &DataFrame, accuracy: &[super::accuracy::AccuracyRow], methods: &[Method]) -> Result<DataFrame> {
     let measured = measured(cells)?;
     let mut models: Vec<String> = Vec::new();
     for (m, _, _) in &measured {
@@ -302,18 +307,24 @@ pub fn table(cells: &DataFrame, accuracy: &[super::accuracy::AccuracyRow]) -> Re
             models.push(m);
         }
     }
-    let sevens: Vec<Option<SevenB>> = METHODS.iter().map(|m| seven_b(m)).collect();
+    let sevens: Vec<Option<SevenB>> = methods.iter().map(|m| seven_b(*m)).collect();
+    let full7 = seven_b(reference());
     let (mut l_model, mut l_metric, mut l_column, mut l_value) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for model in &models {
-        let get = |method: &str| measured.iter().find(|(mo, me, _)| mo == model && me == method).map(|x| &x.2);
+        let get = |method: Method| {
+            measured
+                .iter()
+                .find(|(mo, me, _)| mo == model && me == method.as_str())
+                .map(|x| &x.2)
+        };
         for metric in METRICS {
-            for (k, method) in METHODS.iter().enumerate() {
+            for (k, &method) in methods.iter().enumerate() {
                 let values = [
                     published(metric, method),
-                    estimated(metric, method, sevens[k].as_ref(), sevens[0].as_ref(), get(method)),
+                    estimated(metric, method, sevens[k].as_ref(), full7.as_ref(), get(method)),
                     match accuracy_cell(metric, model, method, accuracy) {
                         Some(text) => text,
-                        None => measured_cell(metric, method, get(method), get("full")),
+                        None => measured_cell(metric, method, get(method), get(reference())),
                     },
                 ];
                 for (view, value) in VIEWS.iter().zip(values) {
@@ -334,7 +345,7 @@ pub fn table(cells: &DataFrame, accuracy: &[super::accuracy::AccuracyRow]) -> Re
             Column::new("value".into(), l_value),
         ],
     )?;
-    let names: Vec<String> = METHODS
+    let names: Vec<String> = methods
         .iter()
         .flat_map(|m| VIEWS.iter().map(move |v| format!("{m} · {v}")))
         .collect();

@@ -1,10 +1,11 @@
 //! The HTML page: one self-contained file (inline CSS and SVG, no scripts, no network).
 
-use super::article::{METHODS, VIEWS};
+use super::article::VIEWS;
 use super::charts::Chart;
 use super::frame::{strs, GroupStats, Stat};
 use super::results_view::{accuracy_views, artifact_views, quality_views, sample_views, speed_views};
 use super::rows::{conditions, Row};
+use crate::method::Method;
 use crate::record::{LoadProblem, Record};
 use anyhow::{Context, Result};
 use minijinja::value::{Serde, Value};
@@ -22,6 +23,8 @@ pub struct Inputs<'a> {
     pub rows: &'a [Row],
     pub groups: &'a [GroupStats],
     pub article: &'a DataFrame,
+    /// The article table's methods (its column groups), in order.
+    pub article_methods: &'a [Method],
     pub charts: &'a [Chart],
     pub problems: &'a [LoadProblem],
     pub sources: &'a [PathBuf],
@@ -218,10 +221,10 @@ fn row_view(r: &Row) -> RowView {
 }
 
 /// The pivoted article frame, one block per model.
-fn article_views(df: &DataFrame) -> Result<Vec<ArticleView>> {
+fn article_views(df: &DataFrame, methods: &[Method]) -> Result<Vec<ArticleView>> {
     let models = strs(df, "model")?;
     let metrics = strs(df, "metric")?;
-    let columns: Vec<Vec<String>> = METHODS
+    let columns: Vec<Vec<String>> = methods
         .iter()
         .flat_map(|m| VIEWS.iter().map(move |v| format!("{m} · {v}")))
         .map(|c| strs(df, &c))
@@ -289,7 +292,8 @@ pub fn render(x: &Inputs) -> Result<String> {
     } else {
         suites.iter().cloned().collect::<Vec<_>>().join(", ")
     };
-    let article = article_views(x.article)?;
+    let article = article_views(x.article, x.article_methods)?;
+    let methods = x.article_methods;
     let mut env = Environment::new();
     env.add_template("index.html", TEMPLATE).context("report template")?;
     let page = env
@@ -302,7 +306,7 @@ pub fn render(x: &Inputs) -> Result<String> {
                 generated => generated,
                 problems => problems,
                 duplicates => x.duplicates,
-                methods => METHODS.to_vec(),
+                methods => methods.iter().map(|m| context! { name => m.as_str(), label => m.label() }).collect::<Vec<_>>(),
                 views => VIEWS.to_vec(),
                 article => Value::from(Serde(&article)),
                 charts => Value::from(Serde(x.charts)),

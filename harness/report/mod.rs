@@ -93,7 +93,8 @@ pub fn write_report(dirs: &[PathBuf], out: &Path) -> Result<ReportFiles> {
     let rows: Vec<Row> = records.iter().zip(configs).map(|(r, c)| Row::from_record(r, c)).collect();
     let mut cells = frame::cells_frame(&rows)?;
     let mut summary = frame::aggregate(&cells)?;
-    let mut article = article::table(&cells, &accuracy_rows)?;
+    let article_methods = article::methods(records.iter().map(|r| r.cell.method));
+    let mut article = article::table(&cells, &accuracy_rows, &article_methods)?;
     let groups = frame::group_stats(&summary)?;
     let charts = charts::all(&groups, &records, &rows)?;
 
@@ -118,6 +119,7 @@ pub fn write_report(dirs: &[PathBuf], out: &Path) -> Result<ReportFiles> {
         rows: &rows,
         groups: &groups,
         article: &article,
+        article_methods: &article_methods,
         charts: &charts,
         problems: &problems,
         sources: dirs,

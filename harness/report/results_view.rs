@@ -200,14 +200,28 @@ pub fn artifact_views(records: &[Record]) -> Vec<ArtifactView> {
         })
         .collect();
     if let Some(cfg) = crate::model::preset("llama2-7b") {
-        let adapters = crate::estimate::adapter_params(&cfg, 16, &["all-linear".to_string()]);
+        // One row per adapter size among the adapter methods of these records (LoRA, QLoRA and
+        // LoRA+ share one; DoRA adds its magnitudes), r16 on all linears.
+        let mut sizes: Vec<(u64, Vec<&'static str>)> = Vec::new();
+        let mut methods: Vec<crate::method::Method> = records.iter().map(|r| r.cell.method).filter(|m| m.has_adapters()).collect();
+        methods.sort();
+        methods.dedup();
+        for m in methods {
+            let n = crate::estimate::adapter_params(&cfg, m, 16, &["all-linear".to_string()]);
+            match sizes.iter_mut().find(|(k, _)| *k == n) {
+                Some((_, labels)) => labels.push(m.label()),
+                None => sizes.push((n, vec![m.label()])),
+            }
+        }
+        for (adapters, labels) in sizes {
+            out.push(ArtifactView {
+                config: format!("preset:llama2-7b · {} r16 all linear (estimate)", labels.join("/")),
+                kind: "adapter".into(),
+                size: format!("{} bf16 / {} f32", bytes(adapters as f64 * 2.0), bytes(adapters as f64 * 4.0)),
+                how: format!("computed: {:.1}M adapter parameters", adapters as f64 / 1e6),
+            });
+        }
         let full = cfg.num_parameters() as f64;
-        out.push(ArtifactView {
-            config: "preset:llama2-7b · LoRA/QLoRA r16 all linear (estimate)".into(),
-            kind: "adapter".into(),
-            size: format!("{} bf16 / {} f32", bytes(adapters as f64 * 2.0), bytes(adapters as f64 * 4.0)),
-            how: format!("computed: {:.1}M adapter parameters", adapters as f64 / 1e6),
-        });
         out.push(ArtifactView {
             config: "preset:llama2-7b · full fine-tuning (estimate)".into(),
             kind: "checkpoint".into(),

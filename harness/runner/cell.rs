@@ -4,11 +4,13 @@
 use super::events::Event;
 use crate::data::{prepare_task, Batch, PreparedTask, PromptFormat, TaskContext};
 use crate::eval::{evaluate, generate_until, score_task};
+use crate::load::{ModelSpec, Tokenizer};
+use crate::method::Method;
 use crate::method::{self, frozen_copy, merge_adapters, Built, MethodConfig};
-use crate::model::{Decoder, ModelSpec, Tokenizer};
+use crate::model::Decoder;
 use crate::probe::{current_rss_bytes, peak_rss_bytes, Environment};
 use crate::record::{Artifact, CurvePoint, InferenceSpeed, ModelInfo, Ran};
-use crate::suite::{Cell, Knobs, Method};
+use crate::suite::{Cell, Knobs};
 use crate::train::{optimizer_kind, AdamParams, Schedule, Trainer, TrainerConfig};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device};
@@ -179,7 +181,7 @@ pub fn run_cell(job: &CellJob, out: &mut impl Write) -> Result<()> {
     built.dropout.set_training(false);
     // A fully fine-tuned model is evaluated and timed as the checkpoint a user deploys: plain
     // frozen weights, not autograd-tracked Vars. Adapters are evaluated as trained (unmerged).
-    let frozen = if cell.method == Method::Full {
+    let frozen = if cell.method.trains_base() {
         Some(frozen_copy(model)?)
     } else {
         None
@@ -210,7 +212,7 @@ pub fn run_cell(job: &CellJob, out: &mut impl Write) -> Result<()> {
         })?;
     }
     if cell.method.trains() {
-        let saved = k.save_adapter && cell.method != Method::Full;
+        let saved = k.save_adapter && cell.method.has_adapters();
         if let (true, Some(dir)) = (saved, &job.adapter_dir) {
             method::save_adapter(dir, &built, &mc, &cell.model).context("saving the adapter")?;
             emit(Event::AdapterSaved {
@@ -292,7 +294,7 @@ fn speed_of(model: &Decoder) -> Result<(f64, f64, usize)> {
 
 fn inference_speed(model: &Decoder, method: Method) -> Result<InferenceSpeed> {
     let (prefill, decode, prompt_tokens) = speed_of(model)?;
-    let merged = if method == Method::Lora {
+    let merged = if method.has_adapters() {
         match merge_adapters(model)? {
             Some(m) => Some(speed_of(&m)?),
             None => None,
@@ -314,7 +316,7 @@ fn inference_speed(model: &Decoder, method: Method) -> Result<InferenceSpeed> {
 /// The size of what the method produces: the adapter file as written, or (not written) the
 /// safetensors size of the trained tensors: an 8-byte length, the JSON header, the data.
 fn artifact(built: &Built, method: Method, written: Option<&PathBuf>) -> Result<Artifact> {
-    let kind = if method == Method::Full { "checkpoint" } else { "adapter" };
+    let kind = if method.trains_base() { "checkpoint" } else { "adapter" };
     if let Some(dir) = written {
         let f = dir.join("adapter_model.safetensors");
         let bytes = std::fs::metadata(&f)

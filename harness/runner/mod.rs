@@ -5,11 +5,13 @@
 mod cell;
 mod child;
 mod events;
+pub mod generate;
 mod record_of;
 mod suite_run;
 
 pub use cell::{run_cell, CellJob};
 pub use child::{run_child, ChildExit, ChildOutcome, PARK_AT_ONCE};
 pub use events::Event;
+pub use generate::{load_for_inference, parse_ids, run_generate, GenerateRequest, InferenceModel};
 pub use record_of::record_of;
 pub use suite_run::{run_suite, RunOptions, RunSummary};

@@ -2,7 +2,8 @@
 //! to a full configuration with a stable id.
 
 use super::knobs::{IdKnobs, Knobs, Point};
-use super::schema::{Method, Suite};
+use super::schema::Suite;
+use crate::method::Method;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -60,7 +61,7 @@ pub fn expand(suite: &Suite) -> Result<Vec<Cell>, KeyError> {
     };
     if !g.models.is_empty() {
         for (i, m) in g.models.iter().enumerate() {
-            crate::model::ModelSpec::parse(m).map_err(|e| (format!("grid.models[{i}]"), e))?;
+            crate::load::ModelSpec::parse(m).map_err(|e| (format!("grid.models[{i}]"), e))?;
         }
         axes.push((
             "models".into(),
@@ -118,7 +119,7 @@ pub fn expand(suite: &Suite) -> Result<Vec<Cell>, KeyError> {
                 ));
             }
             if let Some(m) = &p.model {
-                crate::model::ModelSpec::parse(m).map_err(|e| (format!("{key}[{i}].model"), e))?;
+                crate::load::ModelSpec::parse(m).map_err(|e| (format!("{key}[{i}].model"), e))?;
             }
             if let Some(h) = &p.hardware {
                 check_hardware(h).map_err(|e| (format!("{key}[{i}].hardware"), e))?;
@@ -269,7 +270,7 @@ fn describe(axis: &str, p: &Point) -> String {
     // `base` trains nothing: a point's training knobs do not apply to it, so its label leaves
     // them out.
     let p = &match p.method {
-        Some(Method::Base) => Point {
+        Some(m) if !m.trains() => Point {
             method: p.method,
             model: p.model.clone(),
             ..Default::default()

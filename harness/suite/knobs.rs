@@ -4,7 +4,7 @@
 //! One macro declares every knob with its type, default and meaning, so the places a knob
 //! can appear (and the resolved cell) can never disagree on its name or type.
 
-use super::schema::{default_hardware, default_seeds, Method};
+use crate::method::Method;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -79,6 +79,14 @@ macro_rules! knobs {
             /// Applies every value `o` sets.
             pub fn apply(&mut self, o: &KnobOverrides) {
                 $( if let Some(v) = &o.$name { self.$name = v.clone(); } )*
+            }
+
+            /// Sets the knob called `name` to its value in `from` (an unknown name: nothing).
+            pub fn copy_knob(&mut self, name: &str, from: &Knobs) {
+                match name {
+                    $( stringify!($name) => self.$name = from.$name.clone(), )*
+                    _ => debug_assert!(false, "no knob `{name}`"),
+                }
             }
 
             /// Whether every value `o` sets equals this cell's.
@@ -186,7 +194,7 @@ knobs! {
     recompute: bool = false;
     /// Wall-clock limit for the cell's process; past it the cell is killed and recorded as timeout.
     timeout_s: u32 = 1800;
-    /// LoRA/QLoRA rank r: adapter parameters and capacity grow linearly with it.
+    /// LoRA-family methods (lora, qlora, dora, qdora, lora-plus): rank r; adapter parameters and capacity grow linearly with it.
     lora_rank: u32 = 16;
     /// LoRA α: the adapter output is scaled by α/r (α/√r with use_rslora).
     lora_alpha: f64 = 32.0;
@@ -196,11 +204,13 @@ knobs! {
     lora_targets: Vec<String> = vec!["all-linear".to_string()];
     /// rsLoRA scaling α/√r instead of α/r: steadier updates at high rank.
     use_rslora: bool = false;
-    /// QLoRA: values per NF4 quantization block; smaller blocks = more accurate, more constants.
+    /// NF4 bases (qlora, qdora): values per NF4 quantization block; smaller blocks = more accurate, more constants.
     nf4_block_size: u32 = 64;
-    /// QLoRA: quantize the per-block absmax constants to 8 bits too (saves ~0.37 bits/param).
+    /// NF4 bases: quantize the per-block absmax constants to 8 bits too (saves ~0.37 bits/param).
     nf4_double_quant: bool = true;
-    /// LoRA/QLoRA: save the trained adapter in PEFT's layout under results/SUITE/adapters/CELL_ID.
+    /// LoRA+ (`method: lora-plus`): B's learning rate over A's. Higher: faster feature learning in B, less stable past ~2⁵ (the paper's default 16).
+    lora_plus_ratio: f64 = 16.0;
+    /// Adapter methods: save the trained adapter in PEFT's layout under results/SUITE/adapters/CELL_ID.
     save_adapter: bool = false;
 }
 
@@ -314,62 +324,61 @@ impl Knobs {
         if let Err(e) = crate::method::LoraConfig::check_targets(&self.lora_targets) {
             return Err(("lora_targets", e));
         }
-        if self.nf4_block_size < 2 || self.nf4_block_size % 2 != 0 {
+        crate::method::check_block_size(self.nf4_block_size as u64).map_err(|e| ("nf4_block_size", e))?;
+        if !(self.lora_plus_ratio.is_finite() && self.lora_plus_ratio > 0.0) {
             return Err((
-                "nf4_block_size",
-                format!(
-                    "must be an even number of values (bitsandbytes uses 64), found {}",
-                    self.nf4_block_size
-                ),
+                "lora_plus_ratio",
+                format!("must be a positive number, found {}", self.lora_plus_ratio),
             ));
         }
         Ok(())
     }
 
     /// Resets the knobs `method` does not read to their defaults, so cells that differ only in
-    /// them (full fine-tuning × several LoRA ranks, say) are recognised as one configuration.
-    /// `base` trains nothing: every training knob is reset, so one base cell serves every
-    /// training configuration of a model and task.
-    pub fn normalize_for(&mut self, method: super::Method) {
+    /// them (full fine-tuning × several LoRA ranks, say) are recognised as one configuration:
+    /// every method-specific knob (what some registered method lists in `FineTuning::knobs`)
+    /// that this method does not list. A method that trains nothing (`base`) keeps only the
+    /// knobs of evaluation ([`EVAL_KNOBS`]), so one base cell serves every training
+    /// configuration of a model and task.
+    pub fn normalize_for(&mut self, method: Method) {
         let d = Knobs::default();
-        if method == super::Method::Base {
-            let keep = Knobs {
-                task: self.task.clone(),
-                seq_len: self.seq_len,
-                eval_examples: self.eval_examples,
-                shots: self.shots,
-                prompt_format: self.prompt_format.clone(),
-                max_new_tokens: self.max_new_tokens,
-                also_eval: self.also_eval.clone(),
-                threads: self.threads,
-                fused_ops: self.fused_ops,
-                timeout_s: self.timeout_s,
-                inference_speed: self.inference_speed,
-                ..d
-            };
+        if !method.trains() {
+            let mut keep = d;
+            for k in EVAL_KNOBS {
+                keep.copy_knob(k, self);
+            }
             *self = keep;
             return;
         }
-        if method == super::Method::Full || method == super::Method::Base {
-            self.lora_rank = d.lora_rank;
-            self.lora_alpha = d.lora_alpha;
-            self.lora_dropout = d.lora_dropout;
-            self.lora_targets = d.lora_targets.clone();
-            self.use_rslora = d.use_rslora;
-            self.save_adapter = d.save_adapter;
-        }
-        if method != super::Method::Qlora {
-            self.nf4_block_size = d.nf4_block_size;
-            self.nf4_double_quant = d.nf4_double_quant;
+        let own = method.knobs();
+        for k in crate::method::method_knobs() {
+            if !own.contains(&k) {
+                self.copy_knob(k, &d);
+            }
         }
     }
 }
+
+/// The knobs that shape an evaluation (kept for a method that trains nothing).
+pub const EVAL_KNOBS: &[&str] = &[
+    "task",
+    "seq_len",
+    "eval_examples",
+    "shots",
+    "prompt_format",
+    "max_new_tokens",
+    "also_eval",
+    "threads",
+    "fused_ops",
+    "timeout_s",
+    "inference_speed",
+];
 
 /// Knobs added after cell ids were first fixed, in the order they came. A cell's id hashes one of
 /// them only when it is set to a value other than its default, so adding a knob whose default
 /// reproduces what ftbench did before leaves every id unchanged: existing records still match
 /// their cells, and `run` does not redo them. Every new knob is appended here.
-pub const ADDED_AFTER_IDS: &[&str] = &["optimizer"];
+pub const ADDED_AFTER_IDS: &[&str] = &["optimizer", "lora_plus_ratio"];
 
 /// The knobs as a cell's id hashes them: every knob in declaration order, less those of
 /// [`ADDED_AFTER_IDS`] at the value ftbench ran before they existed ([`Knobs::before_added`]; a
@@ -433,4 +442,12 @@ impl Target {
             v >= self.value
         }
     }
+}
+
+pub(crate) fn default_hardware() -> Vec<String> {
+    Vec::new()
+}
+
+pub(crate) fn default_seeds() -> Vec<u64> {
+    Vec::new()
 }

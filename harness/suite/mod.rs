@@ -3,9 +3,10 @@
 mod expand;
 mod knobs;
 mod load;
+mod method_config;
 mod schema;
 
 pub use expand::{expand, Cell};
-pub use knobs::{Grid, KnobOverrides, Knobs, Point, Target};
+pub use knobs::{Grid, KnobOverrides, Knobs, Point, Target, EVAL_KNOBS};
 pub use load::{load, parse, SuiteError};
 pub use schema::{Method, Suite, SUITE_SCHEMA_VERSION};

@@ -2,7 +2,6 @@
 
 use super::knobs::{Grid, KnobOverrides, Point};
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
 /// The suite schema this ftbench reads.
 pub const SUITE_SCHEMA_VERSION: u32 = 1;
@@ -28,49 +27,5 @@ pub struct Suite {
     pub exclude: Vec<Point>,
 }
 
-/// A fine-tuning method.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Method {
-    /// The untouched base model: nothing trains; evaluated like every other method (the
-    /// baseline row of accuracy tables). Training knobs do not apply.
-    Base,
-    /// Full fine-tuning: every weight trains, f32 AdamW state for each.
-    Full,
-    /// LoRA: the base is frozen (no weight gradients); low-rank adapters on the target linears train.
-    Lora,
-    /// QLoRA: the base linears are quantized to NF4 at load time and frozen; LoRA adapters on top.
-    Qlora,
-}
-
-impl Method {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Method::Base => "base",
-            Method::Full => "full",
-            Method::Lora => "lora",
-            Method::Qlora => "qlora",
-        }
-    }
-}
-
-impl Method {
-    /// Whether the method trains anything (every method but `base`).
-    pub fn trains(&self) -> bool {
-        *self != Method::Base
-    }
-}
-
-impl fmt::Display for Method {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-pub(crate) fn default_hardware() -> Vec<String> {
-    Vec::new()
-}
-
-pub(crate) fn default_seeds() -> Vec<u64> {
-    Vec::new()
-}
+/// A cell's fine-tuning method: the registry's handle (`crate::method::METHODS`).
+pub use crate::method::Method;

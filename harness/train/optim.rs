@@ -22,7 +22,7 @@ pub struct AdamParams {
 /// An optimizer over a fixed list of trainable parameters.
 pub trait Optimizer: Send {
     /// One update: `grads[i]` is the gradient of `params[i]`, multiplied by `grad_scale` (the
-    /// clipping coefficient) inside the update.
+    /// clipping coefficient) inside the update; `params[i]` learns at `lr · params[i].lr_scale`.
     fn step(&mut self, params: &[Trainable], grads: &[Tensor], lr: f64, grad_scale: f64) -> Result<()>;
     /// Bytes of state held now.
     fn state_bytes(&self) -> usize;
@@ -82,18 +82,14 @@ pub struct AdamW {
 impl AdamW {
     pub fn new(params: &[Trainable], h: AdamParams, kind: StateKind) -> Self {
         let states = params.iter().map(|p| AdamState::zeros(kind, p.var.elem_count())).collect();
-        AdamW {
-            hyper: h,
-            states,
-            step: 0,
-        }
+        AdamW { hyper: h, states, step: 0 }
     }
 }
 
 impl Optimizer for AdamW {
     fn step(&mut self, params: &[Trainable], grads: &[Tensor], lr: f64, grad_scale: f64) -> Result<()> {
         self.step += 1;
-        let hyper = AdamWHyper {
+        let mut hyper = AdamWHyper {
             lr,
             beta1: self.hyper.beta1,
             beta2: self.hyper.beta2,
@@ -103,6 +99,8 @@ impl Optimizer for AdamW {
             grad_scale,
         };
         for ((p, g), s) in params.iter().zip(grads).zip(self.states.iter_mut()) {
+            // The method's per-parameter multiplier (LoRA+ trains B faster than A).
+            hyper.lr = lr * p.lr_scale;
             adamw::step(p.var.as_tensor(), g, s, &hyper)?;
         }
         Ok(())

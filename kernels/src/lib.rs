@@ -34,7 +34,7 @@ pub use adamw::{AdamWHyper, Moments};
 pub use adamw_state::{AdamState, StateKind};
 pub use cross_entropy::linear_cross_entropy;
 pub use linear::{frozen_linear, linear, lora_linear, DenseWeight, FrozenLinear, FrozenWeight, LoraLinear, TrainableLinear};
-pub use nf4::{Absmax, DoubleQuant, Nf4Error, Nf4Tensor};
+pub use nf4::{check_blocksize, Absmax, DoubleQuant, Nf4Error, Nf4Tensor};
 pub use reduce::sum_squares;
 pub use rms_norm::rms_norm;
 pub use rope::rope_heads;

@@ -116,7 +116,9 @@ fn check_len(what: &'static str, expected: usize, got: usize) -> Result<(), Nf4E
     }
 }
 
-fn check_blocksize(blocksize: usize) -> Result<(), Nf4Error> {
+/// Whether `blocksize` can hold NF4 blocks: positive and even (two 4-bit codes share a byte).
+/// The one check every layer (suite knobs, estimator, quantizer) applies.
+pub fn check_blocksize(blocksize: usize) -> Result<(), Nf4Error> {
     if blocksize == 0 {
         Err(Nf4Error::ZeroBlocksize)
     } else if !blocksize.is_multiple_of(2) {

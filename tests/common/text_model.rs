@@ -3,8 +3,9 @@
 //! model.safetensors, tokenizer.json, generation_config.json).
 
 use candle_core::{DType, Device};
-use ftbench::model::tokenizer::byte_level_bpe;
-use ftbench::model::{preset, random_weights, save_hf_dir, LlamaConfig, Weights};
+use ftbench::load::save_hf_dir;
+use ftbench::load::tokenizer::byte_level_bpe;
+use ftbench::model::{preset, random_weights, LlamaConfig, Weights};
 use std::path::Path;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 

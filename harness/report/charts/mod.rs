@@ -38,13 +38,10 @@ pub(super) fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("drawing a chart: {e:?}")
 }
 
+/// The method's colour (`FineTuning::color`); grey for a name this ftbench does not know.
 pub fn method_color(method: &str) -> RGBColor {
-    match method {
-        "full" => RGBColor(0xc4, 0x3c, 0x39),
-        "lora" => RGBColor(0x2f, 0x6f, 0xb3),
-        "qlora" => RGBColor(0x2e, 0x9a, 0x55),
-        _ => RGBColor(0x80, 0x80, 0x80),
-    }
+    let (r, g, b) = crate::method::Method::lookup(method).map_or((0x80, 0x80, 0x80), |m| m.color());
+    RGBColor(r, g, b)
 }
 
 pub(super) const GREY: RGBColor = RGBColor(0x70, 0x70, 0x78);

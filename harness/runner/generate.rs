@@ -1,15 +1,13 @@
 //! A model ready to generate from: a spec (and optionally a trained adapter) → a frozen
 //! decoder, its tokenizer and eos ids. What `ftbench generate` runs.
 //!
-//! With an adapter, the model is built with the method the adapter was trained with (lora, or
-//! qlora with the adapter's NF4 settings, so the base is quantized as it was in training) and
-//! the adapter's tensors are copied in (`AdapterInfo::apply`).
+//! With an adapter, the model is built with the method the adapter was trained with (for an NF4
+//! base with the adapter's NF4 settings, so the base is quantized as it was in training) and the
+//! adapter's tensors are copied in (`AdapterInfo::apply`).
 
-use super::generate::greedy;
-use super::spec::ModelSpec;
-use super::tokenizer::Tokenizer;
-use crate::method::{self, load_adapter, Built, MethodConfig};
-use crate::suite::Method;
+use crate::load::{ModelSpec, Tokenizer};
+use crate::method::{self, load_adapter, BaseFormat, Built, Method, MethodConfig};
+use crate::model::greedy;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device};
 use std::path::{Path, PathBuf};
@@ -46,14 +44,10 @@ pub fn load_for_inference(model: Option<&str>, adapter: Option<&Path>, with_toke
     let seed = info.as_ref().and_then(|i| i.base_seed).unwrap_or(0);
     let (method, mc) = match (&info, adapter) {
         (Some(info), Some(dir)) => {
-            let method = match info.method.as_deref() {
-                None | Some("lora") => Method::Lora,
-                Some("qlora") => Method::Qlora,
-                Some(other) => bail!("adapter {}: method `{other}` has no adapter to apply", dir.display()),
-            };
+            let method = info.method().with_context(|| format!("adapter {}", dir.display()))?;
             let mut mc = MethodConfig::defaults(method, seed);
             mc.lora = info.lora.clone();
-            if method == Method::Qlora {
+            if method.base_format() == BaseFormat::Nf4 {
                 let (block, double) = nf4_settings(dir)?;
                 mc.nf4_block_size = block.unwrap_or(mc.nf4_block_size);
                 mc.nf4_double_quant = double.unwrap_or(mc.nf4_double_quant);
@@ -61,10 +55,9 @@ pub fn load_for_inference(model: Option<&str>, adapter: Option<&Path>, with_toke
             (method, mc)
         }
         _ => {
-            // LoRA with no target: every linear frozen, nothing trains.
-            let mut mc = MethodConfig::defaults(Method::Lora, seed);
-            mc.lora.targets.clear();
-            (Method::Lora, mc)
+            // The untouched model: every linear frozen, nothing trains.
+            let base = Method::all().find(|m| !m.trains()).expect("base is registered");
+            (base, MethodConfig::defaults(base, seed))
         }
     };
     let cfg = open.cfg.clone();

@@ -5,18 +5,15 @@
 //! Parsing reads no file: a suite validates anywhere, and a missing model file becomes an
 //! error when the cell runs, in the cell's record.
 
-use super::config::{preset, LlamaConfig, PRESETS};
 use super::gguf::GgufModel;
 use super::hf::HfDir;
-use super::init::{RandomInit, WeightSource};
 use super::tokenizer::Tokenizer;
+use crate::model::config::{preset, LlamaConfig, PRESETS};
+use crate::model::init::{RandomInit, WeightSource};
 use anyhow::{Context, Result};
 use candle_core::{DType, Device};
 use std::fmt;
-use std::path::{Path, PathBuf};
-
-/// Where the default real model comes from (see scripts/fetch-models.sh).
-pub const DEFAULT_REAL_MODEL: &str = "gguf:models/SmolLM2-135M-Instruct.Q4_1.gguf";
+use std::path::PathBuf;
 
 /// Where a model comes from.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,7 +113,7 @@ impl OpenModel {
         Ok(match self.files {
             Files::Preset => Box::new(RandomInit::new(&self.cfg, seed, dtype, device)),
             Files::Hf(hf) => Box::new(hf.weights(&self.cfg, dtype, device).context(what)?),
-            Files::Gguf(g) => Box::new(g.into_source(&self.cfg, dtype, device).context(what)?),
+            Files::Gguf(g) => Box::new(super::GgufSource::new(*g, &self.cfg, dtype, device).context(what)?),
         })
     }
 
@@ -144,20 +141,6 @@ impl OpenModel {
             Files::Gguf(g) => g.eos_ids(),
         }
     }
-}
-
-/// The error for a model path that is not there, saying how to get the default real model.
-pub(crate) fn not_found(path: &Path, what: &str) -> anyhow::Error {
-    let cwd = match std::env::current_dir() {
-        Ok(d) if path.is_relative() => format!(" (relative to {})", d.display()),
-        _ => String::new(),
-    };
-    anyhow::anyhow!(
-        "{}: no such {what}{cwd}. The default real model (SmolLM2-135M-Instruct, {DEFAULT_REAL_MODEL}) is fetched by \
-         running scripts/fetch-models.sh from the repository root; a Hugging Face model directory \
-         (config.json, *.safetensors, tokenizer.json) is named as hf:DIR",
-        path.display()
-    )
 }
 
 impl fmt::Display for ModelSpec {

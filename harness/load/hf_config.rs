@@ -4,7 +4,7 @@
 //! `rope_scaling` or transformers 5's `rope_parameters`, `tie_word_embeddings`,
 //! `sliding_window`). Anything the decoder cannot compute faithfully is an error naming the key.
 
-use super::config::{LlamaConfig, RopeScaling};
+use crate::model::config::{LlamaConfig, RopeScaling};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Map, Value};
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! files are memory-mapped and each tensor is converted to the target dtype only when the
 //! method takes it, so loading never holds the model twice.
 
-use super::init::WeightSource;
+use crate::model::init::WeightSource;
 use anyhow::{bail, Context, Result};
 use candle_core::safetensors::{Load, MmapedSafetensors};
 use candle_core::{DType, Device, Tensor};

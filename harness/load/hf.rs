@@ -2,11 +2,11 @@
 //! `model.safetensors.index.json`, `tokenizer.json`, and `generation_config.json`'s eos ids.
 //! Also the writer the tests use to make such a directory from any weights.
 
-use super::config::LlamaConfig;
 use super::hf_config::{config_json, parse_config};
-use super::init::Weights;
 use super::safetensors_source::SafetensorsSource;
 use super::tokenizer::Tokenizer;
+use crate::model::config::LlamaConfig;
+use crate::model::init::Weights;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use serde_json::Value;
@@ -29,7 +29,7 @@ impl HfDir {
     /// Checks the directory and its config.json exist (nothing is read yet).
     pub fn open(dir: &Path) -> Result<HfDir> {
         if !dir.is_dir() {
-            return Err(super::spec::not_found(dir, "Hugging Face model directory"));
+            return Err(super::missing::not_found(dir, "Hugging Face model directory"));
         }
         if !dir.join(CONFIG).is_file() {
             bail!(

@@ -7,9 +7,9 @@
 //! `h·hd + 2i + j` of the GGUF weight is row `h·hd + j·hd/2 + i` of the Hugging Face one.
 //! The decoder's RoPE is transformers' half-split `rotate_half`, so the loader inverts it.
 
-use super::config::LlamaConfig;
 use super::gguf::GgufModel;
-use super::init::WeightSource;
+use crate::model::config::LlamaConfig;
+use crate::model::init::WeightSource;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use std::collections::HashSet;

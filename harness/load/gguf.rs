@@ -4,16 +4,14 @@
 //! decoder's RoPE is transformers' half-split `rotate_half`), and the tokenizer rebuilt from
 //! the metadata. The weight source (names, Q/K permutation) is in gguf_source.rs.
 
-use super::config::{LlamaConfig, RopeScaling};
 use super::tokenizer::{byte_level_bpe, Tokenizer};
+use crate::model::config::{LlamaConfig, RopeScaling};
 use anyhow::{bail, Context, Result};
 use candle_core::quantized::gguf_file::{Content, Value};
-use candle_core::{DType, Device};
+
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-
-pub use super::gguf_source::{gguf_name, llama_cpp_permute, llama_cpp_unpermute, GgufSource};
 
 /// An opened GGUF file: its metadata and tensor directory (tensor data is read on demand).
 pub struct GgufModel {
@@ -26,7 +24,7 @@ impl GgufModel {
     /// fails here, before anything is built.
     pub fn open(path: &Path) -> Result<GgufModel> {
         if !path.is_file() {
-            return Err(super::spec::not_found(path, "GGUF file"));
+            return Err(super::missing::not_found(path, "GGUF file"));
         }
         let file = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
         let len = file.metadata().with_context(|| format!("{}: cannot stat", path.display()))?.len();
@@ -207,11 +205,6 @@ impl GgufModel {
         let mut tok = Tokenizer::from_inner(inner, format!("{p} (GGUF metadata)"), add_bos);
         tok.chat_template = self.opt_str("tokenizer.chat_template")?.map(str::to_string);
         Ok(tok)
-    }
-
-    /// A weight source over this file for `cfg` (from [`GgufModel::config`]).
-    pub fn into_source(self, cfg: &LlamaConfig, dtype: DType, device: &Device) -> Result<GgufSource> {
-        GgufSource::new(self, cfg, dtype, device)
     }
 
     fn tensor_dims(&self, name: &str) -> Result<Vec<usize>> {

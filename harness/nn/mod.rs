@@ -1,0 +1,9 @@
+//! The layers a decoder is built from and a method chooses: bias-free linears (trainable, frozen,
+//! or a frozen base with a method's adapter) and seeded dropout. Below the model and the methods:
+//! the decoder runs any `Linear` without knowing which method built it.
+
+mod dropout;
+mod linear;
+
+pub use dropout::Dropout;
+pub use linear::{matmul_t, Adapter, Linear};
