@@ -251,3 +251,51 @@ fn lora_and_qlora_cells_record_what_they_hold_and_save_peft_adapters() {
     let html = std::fs::read_to_string(dir.join("reports/methods/index.html")).unwrap();
     assert!(html.contains("NF4") && html.contains("adapters"), "the report shows bytes by kind");
 }
+
+/// The methods added through the method seam run in a suite like the first three: DoRA, QDoRA
+/// and LoRA+, and full fine-tuning with 8-bit AdamW state, each with its stored estimate, its
+/// adapter in PEFT's layout (DoRA: `use_dora` and one magnitude vector per adapted linear) and
+/// its column in the report's article table.
+#[test]
+fn dora_qdora_lora_plus_and_8bit_adamw_run_in_a_suite_and_reach_the_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let suite = "schema: 1\nname: seams\ndefaults: {steps: 3, timing_warmup_steps: 1, warmup_steps: 1, seq_len: 16, eval_examples: 2, lora_rank: 4, save_adapter: true, lora_plus_ratio: 8}\n\
+                 grid:\n  models: [preset:tiny]\n  together:\n    run:\n      - {method: dora, optimizer: adamw}\n      - {method: qdora, optimizer: adamw}\n      - {method: lora-plus, optimizer: adamw}\n      - {method: full, optimizer: adamw-8bit}\n";
+    std::fs::write(dir.join("s.yaml"), suite).unwrap();
+    let run = ftbench(dir, &["run", "s.yaml"]);
+    assert!(text(&run).contains("4 cells run (4 ok, 0 failed)"), "{}", text(&run));
+    let recs = records(&dir.join("results/seams"));
+    let layers = 2 * 7; // preset:tiny: 2 layers × 7 linears
+    for r in &recs {
+        let method = r["cell"]["method"].as_str().unwrap();
+        let est = &r["estimate"];
+        assert!(est["total_bytes"].as_u64().unwrap() > 0, "{method}: the estimate was stored");
+        if method == "full" {
+            assert_eq!(r["conditions"]["optimizer"], "adamw-8bit");
+            assert!(r["conditions"]["optimizer_state_dtype"]
+                .as_str()
+                .unwrap()
+                .starts_with("8-bit blockwise"));
+            continue;
+        }
+        let adapter = dir.join("results/seams").join(r["adapter"].as_str().unwrap());
+        let cfg: Value = serde_json::from_str(&std::fs::read_to_string(adapter.join("adapter_config.json")).unwrap()).unwrap();
+        let dora = method != "lora-plus";
+        assert_eq!(cfg["use_dora"], dora, "{method}");
+        let bytes = std::fs::read(adapter.join("adapter_model.safetensors")).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let mags = st.names().into_iter().filter(|n| n.ends_with(".lora_magnitude_vector")).count();
+        assert_eq!(mags, if dora { layers } else { 0 }, "{method}");
+        assert_eq!(st.names().len(), 2 * layers + mags, "{method}: A, B (+ magnitudes)");
+        // The estimate counts DoRA's magnitudes with its adapters, as the model holds them.
+        let m = &r["model"];
+        assert_eq!(m["params_trainable"], m["params_adapters"]);
+    }
+    let html = std::fs::read_to_string(dir.join("reports/seams/index.html")).unwrap();
+    for label in ["DoRA", "QDoRA", "LoRA+", "Full fine-tuning"] {
+        assert!(html.contains(&format!(">{label}</th>")), "the article table has a {label} column");
+    }
+    let cells = std::fs::read_to_string(dir.join("reports/seams/cells.csv")).unwrap();
+    assert!(cells.lines().any(|l| l.contains(",lora-plus,")) && cells.lines().any(|l| l.contains(",qdora,")));
+}
