@@ -7,6 +7,7 @@
 //! records into CSV and HTML.
 
 pub mod data;
+pub mod error;
 pub mod estimate;
 pub mod eval;
 pub mod load;

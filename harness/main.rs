@@ -76,6 +76,10 @@ enum Command {
     Cell,
 }
 
+/// The system allocator, reporting a failed allocation as the cell's `failed` event.
+#[global_allocator]
+static ALLOC: runner::failure::ReportingAlloc = runner::failure::ReportingAlloc;
+
 fn main() {
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
@@ -232,7 +236,12 @@ fn run(cli: Cli) -> Result<()> {
             let mut input = String::new();
             std::io::Read::read_to_string(&mut std::io::stdin(), &mut input).context("reading the cell from stdin")?;
             let job: runner::CellJob = serde_json::from_str(&input).context("the cell on stdin is not valid JSON for this ftbench")?;
-            runner::run_cell(&job, &mut std::io::stdout().lock())?;
+            runner::failure::report_failures();
+            if let Err(e) = runner::run_cell(&job, &mut std::io::stdout().lock()) {
+                // The typed report for the parent (runner/failure.rs), then the message for people.
+                runner::failure::write_line(&runner::Event::Failed(ftbench::record::Failure::of_error(&e)).to_line());
+                return Err(e);
+            }
         }
     }
     Ok(())

@@ -57,6 +57,10 @@ fn suite_runs_end_to_end_records_failures_and_resumes() {
         "{reason}"
     );
     assert_eq!(failed[0]["cell"]["knobs"]["seq_len"], 600);
+    assert_eq!(
+        failed[0]["failure"]["kind"], "internal",
+        "the child reported its failure as a typed event"
+    );
 
     for r in recs.iter().filter(|r| r["status"] == "ok") {
         assert_eq!(r["schema_version"], 1);
@@ -298,4 +302,34 @@ fn dora_qdora_lora_plus_and_8bit_adamw_run_in_a_suite_and_reach_the_report() {
     }
     let cells = std::fs::read_to_string(dir.join("reports/seams/cells.csv")).unwrap();
     assert!(cells.lines().any(|l| l.contains(",lora-plus,")) && cells.lines().any(|l| l.contains(",qdora,")));
+}
+
+/// A cell's process reports bad input as a typed failure naming the file and the line (or the
+/// missing file), and the parent records it as such without reading the child's stderr.
+#[test]
+fn bad_input_is_a_typed_failure_with_its_file_and_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("mine.jsonl"),
+        "{\"prompt\": \"a\", \"completion\": \"b\"}\n{\"prompt\": \"a\", \"completion\": 7}\n",
+    )
+    .unwrap();
+    let c = common::text_model::cfg(true);
+    common::text_model::write_hf(&dir.join("m"), &c, &common::text_model::weights(&c), None);
+    let suite = "schema: 1\nname: bad-input\ndefaults: {steps: 2, timing_warmup_steps: 1, warmup_steps: 1, seq_len: 16, eval_examples: 1}\n\
+                 grid:\n  together:\n    case:\n      - {model: gguf:nowhere.gguf, task: reverse}\n      - {model: hf:m, task: jsonl:mine.jsonl}\n  methods: [lora]\n";
+    std::fs::write(dir.join("b.yaml"), suite).unwrap();
+    let run = ftbench(dir, &["run", "b.yaml"]);
+    assert!(text(&run).contains("2 cells run (0 ok, 2 failed)"), "{}", text(&run));
+    let recs = records(&dir.join("results/bad-input"));
+    let missing = recs.iter().find(|r| r["cell"]["model"] == "gguf:nowhere.gguf").unwrap();
+    assert_eq!(missing["status"], "error");
+    assert_eq!(missing["failure"]["kind"], "bad_input");
+    assert_eq!(missing["failure"]["file"], "nowhere.gguf");
+    let line = recs.iter().find(|r| r["cell"]["model"] == "hf:m").unwrap();
+    assert_eq!(line["failure"]["kind"], "bad_input", "{}", line["reason"]);
+    assert_eq!(line["failure"]["file"], "mine.jsonl");
+    assert_eq!(line["failure"]["key"], "line 2: field `completion`");
+    assert!(missing["reason"].as_str().unwrap().contains("scripts/fetch-models.sh"));
 }

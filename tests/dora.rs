@@ -274,3 +274,25 @@ fn lora_plus_trains_b_at_ratio_times_the_learning_rate() {
         );
     }
 }
+
+/// The other direction: an adapter ftbench trained with `method: dora` (tests/data/peft_dora:
+/// a random 2-layer HF base written by transformers, the adapter written by ftbench) loads into
+/// PEFT 0.21.2 (`PeftModel.from_pretrained`, every tensor taken as written), and PEFT's logits
+/// with it are what ftbench computes with the same adapter.
+#[test]
+fn peft_loads_ftbenchs_dora_adapter_and_gives_the_same_logits() {
+    let d = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/peft_dora");
+    let want = candle_core::safetensors::load(d.join("peft_logits.safetensors"), &Device::Cpu).unwrap();
+    let model = format!("hf:{}", d.join("base").display());
+    let m = ftbench::runner::load_for_inference(Some(&model), Some(&d.join("adapter")), false, &Device::Cpu).unwrap();
+    assert_eq!(m.method.as_str(), "dora", "the adapter's method is read back");
+    let ids: Vec<i64> = want["input_ids"].to_vec1().unwrap();
+    let ids = Tensor::new(ids.iter().map(|&i| i as u32).collect::<Vec<_>>(), &Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
+    let dec = &m.built.decoder;
+    let logits = dec.logits(&dec.hidden_states(&ids).unwrap()).unwrap().squeeze(0).unwrap();
+    let diff = max_diff(&logits, &want["logits"]);
+    assert!(diff < 1e-4, "ftbench's logits with its DoRA adapter differ from PEFT's by {diff:e}");
+}

@@ -1,7 +1,8 @@
 //! Reading a dataset file line by line (plain or gzip), with errors that name the file and
 //! the line, and the file's sha256 for the record.
 
-use anyhow::{bail, Context, Result};
+use crate::error::BadInput;
+use anyhow::Result;
 use sha2::{Digest, Sha256};
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -10,11 +11,13 @@ use std::path::Path;
 /// sha256 of the bytes on disk. A `.gz` file is decompressed; a truncated or corrupt stream is
 /// an error naming the file and the last line read.
 pub fn read_json_lines(path: &Path, missing_hint: &str) -> Result<(Vec<(usize, serde_json::Value)>, String)> {
-    let shown = path.display();
+    let shown = path.display().to_string();
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!("{shown}: no such file{missing_hint}"),
-        Err(e) => bail!("{shown}: cannot read: {e}"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(BadInput::new(&shown, None, format!("no such file{missing_hint}")))
+        }
+        Err(e) => return Err(BadInput::new(&shown, None, format!("cannot read: {e}"))),
     };
     let sha = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect::<String>();
     let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
@@ -30,9 +33,9 @@ pub fn read_json_lines(path: &Path, missing_hint: &str) -> Result<(Vec<(usize, s
         line.clear();
         let got = r.read_line(&mut line).map_err(|e| match e.kind() {
             std::io::ErrorKind::InvalidData if !path.extension().is_some_and(|x| x == "gz") => {
-                anyhow::anyhow!("{shown}: line {}: not valid UTF-8", n + 1)
+                BadInput::new(&shown, Some(format!("line {}", n + 1)), "not valid UTF-8")
             }
-            _ => anyhow::anyhow!("{shown}: truncated or corrupt gzip data after line {n}: {e}"),
+            _ => BadInput::new(&shown, None, format!("truncated or corrupt gzip data after line {n}: {e}")),
         })?;
         if got == 0 {
             break;
@@ -41,12 +44,12 @@ pub fn read_json_lines(path: &Path, missing_hint: &str) -> Result<(Vec<(usize, s
         if line.trim().is_empty() {
             continue;
         }
-        let v: serde_json::Value =
-            serde_json::from_str(line.trim_end_matches(['\n', '\r'])).with_context(|| format!("{shown}: line {n}: not valid JSON"))?;
+        let v: serde_json::Value = serde_json::from_str(line.trim_end_matches(['\n', '\r']))
+            .map_err(|e| BadInput::new(&shown, Some(format!("line {n}")), format!("not valid JSON: {e}")))?;
         out.push((n, v));
     }
     if out.is_empty() {
-        bail!("{shown}: holds no JSON lines");
+        return Err(BadInput::new(&shown, None, "holds no JSON lines"));
     }
     Ok((out, sha))
 }
@@ -60,7 +63,7 @@ pub struct Line<'a> {
 
 impl<'a> Line<'a> {
     pub fn err(&self, field: &str, what: impl std::fmt::Display) -> anyhow::Error {
-        anyhow::anyhow!("{}: line {}: field `{field}`: {what}", self.file, self.no)
+        BadInput::new(self.file, Some(format!("line {}: field `{field}`", self.no)), what.to_string())
     }
 
     fn found(v: &serde_json::Value) -> String {

@@ -134,15 +134,7 @@ struct Shapes {
 fn shapes(cfg: &LlamaConfig) -> Shapes {
     let (h, i, hd) = (cfg.hidden_size as u64, cfg.intermediate_size as u64, cfg.head_dim() as u64);
     let (q, kv) = (cfg.num_attention_heads as u64 * hd, cfg.num_key_value_heads as u64 * hd);
-    let linears = vec![
-        (q, h, "q_proj"),
-        (kv, h, "k_proj"),
-        (kv, h, "v_proj"),
-        (h, q, "o_proj"),
-        (i, h, "gate_proj"),
-        (i, h, "up_proj"),
-        (h, i, "down_proj"),
-    ];
+    let linears = cfg.linears().iter().map(|l| (l.out as u64, l.inp as u64, l.name)).collect();
     Shapes {
         h,
         i,

@@ -11,10 +11,13 @@ pub(crate) fn not_found(path: &Path, what: &str) -> anyhow::Error {
         Ok(d) if path.is_relative() => format!(" (relative to {})", d.display()),
         _ => String::new(),
     };
-    anyhow::anyhow!(
-        "{}: no such {what}{cwd}. The default real model (SmolLM2-135M-Instruct, {DEFAULT_REAL_MODEL}) is fetched by \
-         running scripts/fetch-models.sh from the repository root; a Hugging Face model directory \
-         (config.json, *.safetensors, tokenizer.json) is named as hf:DIR",
-        path.display()
+    crate::error::BadInput::new(
+        path.display(),
+        None,
+        format!(
+            "no such {what}{cwd}. The default real model (SmolLM2-135M-Instruct, {DEFAULT_REAL_MODEL}) is fetched by \
+             running scripts/fetch-models.sh from the repository root; a Hugging Face model directory \
+             (config.json, *.safetensors, tokenizer.json) is named as hf:DIR"
+        ),
     )
 }

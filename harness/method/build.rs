@@ -54,25 +54,24 @@ pub fn build(cfg: &LlamaConfig, src: &mut dyn WeightSource, mc: &MethodConfig, d
         trainable: Vec::new(),
         bytes: WeightBytes::default(),
     };
-    let (h, i, hd) = (cfg.hidden_size, cfg.intermediate_size, cfg.head_dim());
-    let (q, kv) = (cfg.num_attention_heads * hd, cfg.num_key_value_heads * hd);
+    let h = cfg.hidden_size;
     let (embed, embed_var) = b.plain("model.embed_tokens.weight", &[cfg.vocab_size, h])?;
     let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
     for l in 0..cfg.num_hidden_layers {
         let p = format!("model.layers.{l}");
-        let attn = format!("{p}.self_attn");
-        let mlp = format!("{p}.mlp");
-        layers.push(Layer {
-            input_norm: b.plain(&format!("{p}.input_layernorm.weight"), &[h])?.0,
-            q_proj: b.linear(&attn, "q_proj", q, h)?,
-            k_proj: b.linear(&attn, "k_proj", kv, h)?,
-            v_proj: b.linear(&attn, "v_proj", kv, h)?,
-            o_proj: b.linear(&attn, "o_proj", h, q)?,
-            post_norm: b.plain(&format!("{p}.post_attention_layernorm.weight"), &[h])?.0,
-            gate_proj: b.linear(&mlp, "gate_proj", i, h)?,
-            up_proj: b.linear(&mlp, "up_proj", i, h)?,
-            down_proj: b.linear(&mlp, "down_proj", h, i)?,
-        });
+        // In the weights' order (model::weight_shapes): the attention's linears, then the
+        // post-attention norm, then the MLP's.
+        let input_norm = b.plain(&format!("{p}.input_layernorm.weight"), &[h])?.0;
+        let mut linears = Vec::with_capacity(7);
+        let mut post_norm = None;
+        for (k, lin) in cfg.linears().into_iter().enumerate() {
+            if k == 4 {
+                post_norm = Some(b.plain(&format!("{p}.post_attention_layernorm.weight"), &[h])?.0);
+            }
+            linears.push(b.linear(&format!("{p}.{}", lin.parent), lin.name, lin.out, lin.inp)?);
+        }
+        let linears: [Linear; 7] = linears.try_into().unwrap_or_else(|_| unreachable!("a block has seven linears"));
+        layers.push(Layer::new(input_norm, post_norm.expect("a block has an MLP"), linears));
     }
     let norm = b.plain("model.norm.weight", &[h])?.0;
     // The LM head stays dense (QLoRA quantizes only the decoder's linears, as bitsandbytes does).

@@ -4,8 +4,8 @@
 use crate::model::seeded_values;
 use candle_core::{DType, Device, Result, Tensor, Var};
 
-/// The decoder's linear modules, by their Hugging Face names.
-pub const LINEAR_MODULES: &[&str] = &["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+/// The decoder's linear modules, by their Hugging Face names (the model's one list).
+pub const LINEAR_MODULES: &[&str] = &crate::model::LINEAR_NAMES;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoraConfig {

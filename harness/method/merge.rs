@@ -10,32 +10,14 @@ pub fn merge_adapters(d: &Decoder) -> Result<Option<Decoder>> {
     let mut any = false;
     let mut layers = Vec::with_capacity(d.layers.len());
     for l in &d.layers {
-        let mut m = |x: &crate::nn::Linear| -> Result<Option<crate::nn::Linear>> {
+        let merged = l.map_linears(|x: &crate::nn::Linear| -> Result<Option<crate::nn::Linear>> {
             any |= matches!(x, crate::nn::Linear::Adapted(_));
             x.merged().map_err(Into::into)
-        };
-        let (Some(q), Some(k), Some(v), Some(o), Some(g), Some(u), Some(dn)) = (
-            m(&l.q_proj)?,
-            m(&l.k_proj)?,
-            m(&l.v_proj)?,
-            m(&l.o_proj)?,
-            m(&l.gate_proj)?,
-            m(&l.up_proj)?,
-            m(&l.down_proj)?,
-        ) else {
+        })?;
+        let Some(layer) = merged else {
             return Ok(None);
         };
-        layers.push(Layer {
-            input_norm: l.input_norm.clone(),
-            q_proj: q,
-            k_proj: k,
-            v_proj: v,
-            o_proj: o,
-            post_norm: l.post_norm.clone(),
-            gate_proj: g,
-            up_proj: u,
-            down_proj: dn,
-        });
+        layers.push(layer);
     }
     if !any {
         return Ok(None);
@@ -60,17 +42,7 @@ pub fn frozen_copy(d: &Decoder) -> Result<Decoder> {
     let layers = d
         .layers
         .iter()
-        .map(|l| Layer {
-            input_norm: l.input_norm.detach(),
-            q_proj: freeze(&l.q_proj),
-            k_proj: freeze(&l.k_proj),
-            v_proj: freeze(&l.v_proj),
-            o_proj: freeze(&l.o_proj),
-            post_norm: l.post_norm.detach(),
-            gate_proj: freeze(&l.gate_proj),
-            up_proj: freeze(&l.up_proj),
-            down_proj: freeze(&l.down_proj),
-        })
+        .map(|l| Layer::new(l.input_norm.detach(), l.post_norm.detach(), l.linears().map(|x| freeze(x))))
         .collect();
     let mut out = Decoder::new(d.cfg.clone(), d.embed.detach(), layers, d.norm.detach(), freeze(&d.lm_head))?;
     out.fused = d.fused;

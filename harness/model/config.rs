@@ -55,11 +55,39 @@ pub struct RopeScaling {
 /// The RoPE scaling types the decoder implements.
 pub const ROPE_TYPES: &[&str] = &["default", "linear", "llama3", "dynamic"];
 
+/// The decoder's seven linear modules per block, by their Hugging Face names, in the order of
+/// [`LlamaConfig::linears`] and `Layer::linears`: the one list the weight shapes, the builder,
+/// the estimator and LoRA's targets read.
+pub const LINEAR_NAMES: [&str; 7] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+
+/// One linear of a block: its HF name, the submodule it sits in and its shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinearShape {
+    pub name: &'static str,
+    /// `self_attn` or `mlp`.
+    pub parent: &'static str,
+    pub out: usize,
+    pub inp: usize,
+}
+
 fn default_init() -> f64 {
     0.02
 }
 
 impl LlamaConfig {
+    /// The seven linears of one block with their shapes, in [`LINEAR_NAMES`] order.
+    pub fn linears(&self) -> [LinearShape; 7] {
+        let (h, i, hd) = (self.hidden_size, self.intermediate_size, self.head_dim());
+        let (q, kv) = (self.num_attention_heads * hd, self.num_key_value_heads * hd);
+        let shapes = [(q, h), (kv, h), (kv, h), (h, q), (i, h), (i, h), (h, i)];
+        std::array::from_fn(|k| LinearShape {
+            name: LINEAR_NAMES[k],
+            parent: if k < 4 { "self_attn" } else { "mlp" },
+            out: shapes[k].0,
+            inp: shapes[k].1,
+        })
+    }
+
     pub fn head_dim(&self) -> usize {
         self.head_dim.unwrap_or(self.hidden_size / self.num_attention_heads)
     }

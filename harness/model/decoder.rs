@@ -228,7 +228,40 @@ impl Layer {
         self.linears().into_iter().find_map(Linear::dropout)
     }
 
-    fn linears(&self) -> [&Linear; 7] {
+    /// A block from its norms and its seven linears in `LINEAR_NAMES` order.
+    pub fn new(input_norm: Tensor, post_norm: Tensor, linears: [Linear; 7]) -> Layer {
+        let [q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj] = linears;
+        Layer {
+            input_norm,
+            q_proj,
+            k_proj,
+            v_proj,
+            o_proj,
+            post_norm,
+            gate_proj,
+            up_proj,
+            down_proj,
+        }
+    }
+
+    /// The same block with every linear replaced by `f(linear)` (None from `f`: None).
+    pub fn map_linears<E>(
+        &self,
+        mut f: impl FnMut(&Linear) -> std::result::Result<Option<Linear>, E>,
+    ) -> std::result::Result<Option<Layer>, E> {
+        let mut out = Vec::with_capacity(7);
+        for l in self.linears() {
+            match f(l)? {
+                Some(x) => out.push(x),
+                None => return Ok(None),
+            }
+        }
+        let linears: [Linear; 7] = out.try_into().unwrap_or_else(|_| unreachable!("seven linears in, seven out"));
+        Ok(Some(Layer::new(self.input_norm.clone(), self.post_norm.clone(), linears)))
+    }
+
+    /// The seven linears in `LINEAR_NAMES` order.
+    pub fn linears(&self) -> [&Linear; 7] {
         [
             &self.q_proj,
             &self.k_proj,

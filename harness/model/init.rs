@@ -29,20 +29,17 @@ pub trait WeightSource {
 
 /// (name, shape) of every tensor the config needs, in build order.
 pub fn weight_shapes(cfg: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
-    let (h, i, hd) = (cfg.hidden_size, cfg.intermediate_size, cfg.head_dim());
-    let (q, kv) = (cfg.num_attention_heads * hd, cfg.num_key_value_heads * hd);
+    let h = cfg.hidden_size;
     let mut v = vec![("model.embed_tokens.weight".to_string(), vec![cfg.vocab_size, h])];
     for l in 0..cfg.num_hidden_layers {
         let p = format!("model.layers.{l}");
         v.push((format!("{p}.input_layernorm.weight"), vec![h]));
-        v.push((format!("{p}.self_attn.q_proj.weight"), vec![q, h]));
-        v.push((format!("{p}.self_attn.k_proj.weight"), vec![kv, h]));
-        v.push((format!("{p}.self_attn.v_proj.weight"), vec![kv, h]));
-        v.push((format!("{p}.self_attn.o_proj.weight"), vec![h, q]));
-        v.push((format!("{p}.post_attention_layernorm.weight"), vec![h]));
-        v.push((format!("{p}.mlp.gate_proj.weight"), vec![i, h]));
-        v.push((format!("{p}.mlp.up_proj.weight"), vec![i, h]));
-        v.push((format!("{p}.mlp.down_proj.weight"), vec![h, i]));
+        for (k, lin) in cfg.linears().into_iter().enumerate() {
+            if k == 4 {
+                v.push((format!("{p}.post_attention_layernorm.weight"), vec![h]));
+            }
+            v.push((format!("{p}.{}.{}.weight", lin.parent, lin.name), vec![lin.out, lin.inp]));
+        }
     }
     v.push(("model.norm.weight".to_string(), vec![h]));
     if !cfg.tie_word_embeddings {

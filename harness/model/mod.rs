@@ -10,7 +10,7 @@ pub mod generate;
 pub mod init;
 pub mod ops;
 
-pub use config::{preset, LlamaConfig, RopeScaling, PRESETS, ROPE_TYPES};
+pub use config::{preset, LinearShape, LlamaConfig, RopeScaling, LINEAR_NAMES, PRESETS, ROPE_TYPES};
 pub use decoder::{Decoder, Layer};
 pub use generate::{forward_cached, forward_cached_all, greedy, greedy_uncached, KvCache};
 pub use init::{random_weights, seeded_values, weight_shapes, RandomInit, WeightSource, Weights};

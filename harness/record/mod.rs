@@ -7,6 +7,6 @@ mod schema;
 
 pub use io::{load_dir, record_path, write_atomic, LoadProblem};
 pub use schema::{
-    Artifact, Conditions, CurvePoint, InferenceSpeed, Memory, ModelInfo, Ran, Record, RecordEstimate, Status, StepPoint, SuiteRef,
-    TargetReached, Timing, WeightBytes, RECORD_SCHEMA_VERSION,
+    Artifact, Conditions, CurvePoint, Failure, FailureKind, InferenceSpeed, Memory, ModelInfo, Ran, Record, RecordEstimate, Status,
+    StepPoint, SuiteRef, TargetReached, Timing, WeightBytes, RECORD_SCHEMA_VERSION,
 };

@@ -220,6 +220,11 @@ pub struct Record {
     pub status: Status,
     /// Why the cell did not end `ok`.
     pub reason: Option<String>,
+    /// What the cell's process reported of its failure (kind; the file and key of bad input).
+    /// Absent for a cell that ended ok, one that ended without a report (killed, timed out), and
+    /// in records written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
     /// When the cell started (RFC 3339, UTC).
     pub started_at: String,
     /// Wall time of the whole child process.
@@ -268,4 +273,48 @@ pub struct RecordEstimate {
     /// peak RSS above baseline.
     pub total_bytes: u64,
     pub components: Vec<crate::estimate::Component>,
+}
+
+/// Why a cell's process failed, as it reports it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Failure {
+    pub kind: FailureKind,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// An allocation failed (the record's status is `oom`).
+    OutOfMemory,
+    /// A file the cell reads is missing or malformed (`file`, `key` say where).
+    BadInput,
+    /// Anything else: a bug, or a failure ftbench did not foresee (a panic included).
+    Internal,
+}
+
+impl Failure {
+    /// The failure an error stands for: bad input when a [`BadInput`](crate::error::BadInput)
+    /// is in its chain, internal otherwise.
+    pub fn of_error(e: &anyhow::Error) -> Failure {
+        let message = format!("{e:#}");
+        match crate::error::BadInput::find(e) {
+            Some(b) => Failure {
+                kind: FailureKind::BadInput,
+                message,
+                file: Some(b.file.clone()),
+                key: b.key.clone(),
+            },
+            None => Failure {
+                kind: FailureKind::Internal,
+                message,
+                file: None,
+                key: None,
+            },
+        }
+    }
 }

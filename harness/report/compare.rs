@@ -142,8 +142,10 @@ fn env_line(records: &[Record]) -> String {
 pub fn compare(base: &[PathBuf], new: &[PathBuf]) -> Result<Comparison> {
     let (b, bp, _) = load_records(base)?;
     let (n, np, _) = load_records(new)?;
-    let bmap: BTreeMap<&str, &Record> = b.iter().map(|r| (r.cell.id.as_str(), r)).collect();
-    let nmap: BTreeMap<&str, &Record> = n.iter().map(|r| (r.cell.id.as_str(), r)).collect();
+    // Matched by the configuration as this ftbench reads it (Cell::configuration_id), not by the
+    // stored id, so records of different ftbench versions of one configuration meet.
+    let bmap: BTreeMap<String, &Record> = b.iter().map(|r| (r.cell.configuration_id(), r)).collect();
+    let nmap: BTreeMap<String, &Record> = n.iter().map(|r| (r.cell.configuration_id(), r)).collect();
     let mut out = Comparison {
         base: base.to_vec(),
         new: new.to_vec(),
@@ -155,7 +157,7 @@ pub fn compare(base: &[PathBuf], new: &[PathBuf]) -> Result<Comparison> {
         out.notes.push(format!("skipped {}: {}", p.file.display(), p.message));
     }
     for r in &b {
-        let Some(nr) = nmap.get(r.cell.id.as_str()) else {
+        let Some(nr) = nmap.get(&r.cell.configuration_id()) else {
             out.only_in_base.push(describe(r));
             continue;
         };
@@ -196,7 +198,7 @@ pub fn compare(base: &[PathBuf], new: &[PathBuf]) -> Result<Comparison> {
         ));
     }
     for r in &n {
-        if !bmap.contains_key(r.cell.id.as_str()) {
+        if !bmap.contains_key(&r.cell.configuration_id()) {
             out.only_in_new.push(describe(r));
         }
     }

@@ -2,7 +2,7 @@
 
 use crate::eval::{EvalResult, TaskScore};
 use crate::probe::Environment;
-use crate::record::{Artifact, CurvePoint, InferenceSpeed, ModelInfo, Ran};
+use crate::record::{Artifact, CurvePoint, Failure, InferenceSpeed, ModelInfo, Ran};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -45,6 +45,10 @@ pub enum Event {
     AdapterSaved { dir: String },
     /// Everything finished.
     Done { peak_rss_bytes: Option<u64> },
+    /// The cell failed: what kind of failure, in the child's words, and for bad input the file
+    /// and key at fault. The last event a failing child writes (an allocation failure and a
+    /// panic included: the child's allocator and panic hook write it, runner/failure.rs).
+    Failed(Failure),
 }
 
 impl Event {

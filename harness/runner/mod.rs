@@ -5,6 +5,7 @@
 mod cell;
 mod child;
 mod events;
+pub mod failure;
 pub mod generate;
 mod record_of;
 mod suite_run;

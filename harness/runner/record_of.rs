@@ -3,7 +3,9 @@
 use super::child::{ChildExit, ChildOutcome};
 use super::events::Event;
 use crate::probe::summarize;
-use crate::record::{Conditions, Memory, Record, Status, StepPoint, SuiteRef, TargetReached, Timing, RECORD_SCHEMA_VERSION};
+use crate::record::{
+    Conditions, Failure, FailureKind, Memory, Record, Status, StepPoint, SuiteRef, TargetReached, Timing, RECORD_SCHEMA_VERSION,
+};
 use crate::suite::Cell;
 use crate::suite::Target;
 
@@ -88,6 +90,8 @@ pub fn record_of(
                 done = true;
                 memory.peak_rss_bytes = memory.peak_rss_bytes.or(*peak_rss_bytes);
             }
+            // Read by `classify`.
+            Event::Failed(_) => {}
         }
     }
     if let (Some(p), Some(b)) = (memory.peak_rss_bytes, memory.baseline_rss_bytes) {
@@ -130,13 +134,14 @@ pub fn record_of(
             })
         })
     });
-    let (status, reason) = classify(out, done);
+    let (status, reason, failure) = classify(out, done);
     Record {
         schema_version: RECORD_SCHEMA_VERSION,
         suite,
         cell: cell.clone(),
         status,
         reason,
+        failure,
         started_at,
         wall_s: out.wall_s,
         conditions: Conditions {
@@ -190,51 +195,68 @@ pub fn record_of(
     }
 }
 
-/// The status and, unless ok, the reason in the child's own words where it gave any.
-fn classify(out: &ChildOutcome, done: bool) -> (Status, Option<String>) {
-    let tail = &out.stderr_tail;
-    let said = |prefix: &str| {
-        tail.iter()
-            .rev()
-            .find(|l| l.starts_with(prefix))
-            .map(|l| l[prefix.len()..].trim().to_string())
-    };
-    let alloc_failure = tail.iter().rev().find(|l| l.contains("memory allocation of")).cloned();
+/// The status, the reason and the child's failure report. A child that failed says so with a
+/// typed `failed` event (out of memory, bad input with its file and key, internal); the status
+/// follows that event, or without one, how the process ended. Its stderr is never parsed: for a
+/// process that ended without a report, the reason quotes its last lines as they were.
+fn classify(out: &ChildOutcome, done: bool) -> (Status, Option<String>, Option<Failure>) {
+    let reported = out.events.iter().rev().find_map(|e| match e {
+        Event::Failed(f) => Some(f.clone()),
+        _ => None,
+    });
     // The last lines the child wrote: stderr, or, when it wrote nothing there, what it printed
     // on stdout that was not an event (a library writing to stdout, a message before a crash).
     let last_lines = || {
-        let lines = if tail.is_empty() { &out.stray_stdout } else { tail };
+        let lines = if out.stderr_tail.is_empty() {
+            &out.stray_stdout
+        } else {
+            &out.stderr_tail
+        };
         let mut v: Vec<&str> = lines.iter().rev().take(6).map(String::as_str).collect();
         v.reverse();
         v.join(" | ")
     };
-    match &out.exit {
-        ChildExit::TimedOut => (
+    match (&out.exit, reported) {
+        (ChildExit::TimedOut, f) => (
             Status::Timeout,
             Some(format!("killed after the cell's timeout_s ({} s of wall time)", out.wall_s.round())),
+            f,
         ),
-        ChildExit::Code(0) if done => (Status::Ok, None),
-        ChildExit::Code(0) => (Status::Error, Some("the cell's process exited without finishing its report".into())),
-        ChildExit::Code(c) => {
-            if let Some(line) = alloc_failure {
-                (Status::Oom, Some(line))
-            } else if let Some(msg) = said("error:") {
-                (Status::Error, Some(msg))
-            } else if let Some(p) = tail.iter().find(|l| l.contains("panicked at")) {
-                (Status::Error, Some(format!("panic: {p} {}", last_lines())))
+        (ChildExit::Code(0), None) if done => (Status::Ok, None, None),
+        (_, Some(f)) => {
+            let status = if f.kind == FailureKind::OutOfMemory {
+                Status::Oom
             } else {
-                (Status::Error, Some(format!("exit code {c}: {}", last_lines())))
-            }
+                Status::Error
+            };
+            (status, Some(f.message.clone()), Some(f))
         }
-        ChildExit::Signal(libc::SIGKILL) => (
+        (ChildExit::Code(0), None) => (
+            Status::Error,
+            Some("the cell's process exited without finishing its report".into()),
+            None,
+        ),
+        (ChildExit::Code(c), None) => (
+            Status::Error,
+            Some(format!("exit code {c} without a failure report; its last output: {}", last_lines())),
+            None,
+        ),
+        (ChildExit::Signal(libc::SIGKILL), None) => (
             Status::Oom,
             Some(format!(
                 "killed by SIGKILL, not by ftbench: the kernel's OOM killer (peak RSS {:.2} GB)",
                 out.peak_rss_bytes.unwrap_or(0) as f64 / 1e9
             )),
+            None,
         ),
-        ChildExit::Signal(libc::SIGABRT) if alloc_failure.is_some() => (Status::Oom, alloc_failure),
-        ChildExit::Signal(s) => (Status::Error, Some(format!("killed by signal {s}: {}", last_lines()))),
+        (ChildExit::Signal(s), None) => (
+            Status::Error,
+            Some(format!(
+                "killed by signal {s} without a failure report; its last output: {}",
+                last_lines()
+            )),
+            None,
+        ),
     }
 }
 
@@ -253,35 +275,55 @@ mod tests {
         }
     }
 
+    fn failed(kind: FailureKind, message: &str) -> Event {
+        Event::Failed(Failure {
+            kind,
+            message: message.into(),
+            file: (kind == FailureKind::BadInput).then(|| "data/x.jsonl".into()),
+            key: (kind == FailureKind::BadInput).then(|| "line 3".into()),
+        })
+    }
+
     #[test]
-    fn statuses_and_reasons() {
-        let (s, r) = classify(&outcome(ChildExit::Signal(libc::SIGKILL), &[]), false);
+    fn statuses_follow_the_childs_failure_event_not_its_stderr() {
+        let (s, r, _) = classify(&outcome(ChildExit::Signal(libc::SIGKILL), &[]), false);
         assert_eq!(s, Status::Oom);
         assert!(r.unwrap().contains("OOM killer (peak RSS 3.00 GB)"));
-        let (s, r) = classify(
-            &outcome(ChildExit::Code(1), &["warning: x", "error: training step 3: shape mismatch"]),
-            false,
+        // A bad input: status error, the file and key kept.
+        let mut o = outcome(
+            ChildExit::Code(1),
+            &["error: looks like an allocation: memory allocation of 5 bytes failed"],
         );
-        assert_eq!((s, r.as_deref()), (Status::Error, Some("training step 3: shape mismatch")));
-        let (s, r) = classify(
-            &outcome(ChildExit::Signal(libc::SIGABRT), &["memory allocation of 8589934592 bytes failed"]),
-            false,
-        );
+        o.events.push(failed(FailureKind::BadInput, "data/x.jsonl: line 3: not valid JSON"));
+        let (s, r, f) = classify(&o, false);
+        assert_eq!((s, r.as_deref()), (Status::Error, Some("data/x.jsonl: line 3: not valid JSON")));
+        assert_eq!(f.unwrap().key.as_deref(), Some("line 3"));
+        // An allocation failure reported by the child's allocator, then Rust's abort.
+        let mut o = outcome(ChildExit::Signal(libc::SIGABRT), &[]);
+        o.events
+            .push(failed(FailureKind::OutOfMemory, "memory allocation of 8589934592 bytes failed"));
         assert_eq!(
-            (s, r.as_deref()),
-            (Status::Oom, Some("memory allocation of 8589934592 bytes failed"))
+            classify(&o, false).0,
+            Status::Oom,
+            "the event says out of memory, whatever the signal"
         );
-        assert_eq!(classify(&outcome(ChildExit::TimedOut, &[]), false).0, Status::Timeout);
-        assert_eq!(classify(&outcome(ChildExit::Code(0), &[]), true), (Status::Ok, None));
-        assert_eq!(classify(&outcome(ChildExit::Code(0), &[]), false).0, Status::Error);
-        let (s, r) = classify(&outcome(ChildExit::Signal(libc::SIGSEGV), &["boom"]), false);
+        // stderr text that looks like an error or an allocation failure is not read for a status.
+        let (s, r, f) = classify(&outcome(ChildExit::Code(1), &["memory allocation of 8 bytes failed"]), false);
         assert_eq!(s, Status::Error);
-        assert!(r.unwrap().contains("signal 11: boom"));
+        assert!(f.is_none() && r.unwrap().starts_with("exit code 1 without a failure report"));
+        assert_eq!(classify(&outcome(ChildExit::TimedOut, &[]), false).0, Status::Timeout);
+        assert_eq!(classify(&outcome(ChildExit::Code(0), &[]), true), (Status::Ok, None, None));
+        assert_eq!(classify(&outcome(ChildExit::Code(0), &[]), false).0, Status::Error);
+        let (s, r, _) = classify(&outcome(ChildExit::Signal(libc::SIGSEGV), &["boom"]), false);
+        assert_eq!(s, Status::Error);
+        assert!(r.unwrap().contains("signal 11 without a failure report; its last output: boom"));
         // Nothing on stderr: the reason quotes what the child printed on stdout instead.
         let mut o = outcome(ChildExit::Code(3), &[]);
         o.stray_stdout = vec!["not an event: init failed".into()];
-        let (s, r) = classify(&o, false);
-        assert_eq!(s, Status::Error);
-        assert_eq!(r.as_deref(), Some("exit code 3: not an event: init failed"));
+        let (_, r, _) = classify(&o, false);
+        assert_eq!(
+            r.as_deref(),
+            Some("exit code 3 without a failure report; its last output: not an event: init failed")
+        );
     }
 }

@@ -47,6 +47,19 @@ impl Cell {
     }
 }
 
+impl Cell {
+    /// The id this ftbench computes for the cell's configuration as it reads it: `id` itself for
+    /// a record of this ftbench; for a record of another version, the configuration with every
+    /// knob the record predates at the value that ftbench ran with (`Knobs::before_added`) and
+    /// the knobs its method does not read reset. `compare` matches records by it, so a cell is
+    /// matched across ftbench versions exactly when the two ran the same configuration.
+    pub fn configuration_id(&self) -> String {
+        let mut c = self.clone();
+        c.knobs.normalize_for(c.method);
+        c.compute_id()
+    }
+}
+
 type KeyError = (String, String);
 
 /// Expands the suite into its cells. Errors are (key path, message).

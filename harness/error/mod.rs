@@ -1,0 +1,43 @@
+//! Errors a user can act on, as types the cell's process reports (runner/failure.rs): bad input
+//! names the file and, where there is one, the key or line. Every layer may raise one; it sits
+//! below them all and depends on nothing.
+
+use std::fmt;
+
+/// An input that cannot be used: a missing or corrupt model file, a malformed dataset line, a
+/// bad adapter folder. Raised as an `anyhow::Error`; the child finds it in the error's chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BadInput {
+    /// The file (or folder) at fault.
+    pub file: String,
+    /// Where in it: a key path, `line N`, a tensor name.
+    pub key: Option<String>,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+impl BadInput {
+    pub fn new(file: impl fmt::Display, key: Option<String>, message: impl Into<String>) -> anyhow::Error {
+        anyhow::Error::new(BadInput {
+            file: file.to_string(),
+            key,
+            message: message.into(),
+        })
+    }
+
+    /// The first `BadInput` in an error's chain of causes.
+    pub fn find(e: &anyhow::Error) -> Option<&BadInput> {
+        e.chain().find_map(|c| c.downcast_ref::<BadInput>())
+    }
+}
+
+impl fmt::Display for BadInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.key {
+            Some(k) => write!(f, "{}: {k}: {}", self.file, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+impl std::error::Error for BadInput {}
