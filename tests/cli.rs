@@ -304,6 +304,10 @@ fn dora_qdora_lora_plus_and_8bit_adamw_run_in_a_suite_and_reach_the_report() {
     assert!(cells.lines().any(|l| l.contains(",lora-plus,")) && cells.lines().any(|l| l.contains(",qdora,")));
 }
 
+fn recs_of(dir: &Path) -> Vec<Value> {
+    records(&dir.join("results/bad-input"))
+}
+
 /// A cell's process reports bad input as a typed failure naming the file and the line (or the
 /// missing file), and the parent records it as such without reading the child's stderr.
 #[test]
@@ -318,10 +322,21 @@ fn bad_input_is_a_typed_failure_with_its_file_and_key() {
     let c = common::text_model::cfg(true);
     common::text_model::write_hf(&dir.join("m"), &c, &common::text_model::weights(&c), None);
     let suite = "schema: 1\nname: bad-input\ndefaults: {steps: 2, timing_warmup_steps: 1, warmup_steps: 1, seq_len: 16, eval_examples: 1}\n\
-                 grid:\n  together:\n    case:\n      - {model: gguf:nowhere.gguf, task: reverse}\n      - {model: hf:m, task: jsonl:mine.jsonl}\n  methods: [lora]\n";
+                 grid:\n  together:\n    case:\n      - {model: gguf:nowhere.gguf, task: reverse}\n      - {model: hf:m, task: jsonl:mine.jsonl}\n      - {model: gguf:corrupt.gguf, task: reverse}\n      - {model: hf:badcfg, task: reverse}\n  methods: [lora]\n";
+    std::fs::write(dir.join("corrupt.gguf"), b"GGUF\x03\x00\x00\x00not really").unwrap();
+    std::fs::create_dir_all(dir.join("badcfg")).unwrap();
+    let mut cfg_json: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("m/config.json")).unwrap()).unwrap();
+    cfg_json["hidden_size"] = serde_json::json!("wide");
+    std::fs::write(dir.join("badcfg/config.json"), cfg_json.to_string()).unwrap();
     std::fs::write(dir.join("b.yaml"), suite).unwrap();
     let run = ftbench(dir, &["run", "b.yaml"]);
-    assert!(text(&run).contains("2 cells run (0 ok, 2 failed)"), "{}", text(&run));
+    assert!(text(&run).contains("4 cells run (0 ok, 4 failed)"), "{}", text(&run));
+    let corrupt = recs_of(dir).into_iter().find(|r| r["cell"]["model"] == "gguf:corrupt.gguf").unwrap();
+    assert_eq!(corrupt["failure"]["kind"], "bad_input", "{}", corrupt["reason"]);
+    assert_eq!(corrupt["failure"]["file"], "corrupt.gguf");
+    let bad = recs_of(dir).into_iter().find(|r| r["cell"]["model"] == "hf:badcfg").unwrap();
+    assert_eq!(bad["failure"]["kind"], "bad_input", "{}", bad["reason"]);
+    assert_eq!(bad["failure"]["key"], "key `hidden_size`");
     let recs = records(&dir.join("results/bad-input"));
     let missing = recs.iter().find(|r| r["cell"]["model"] == "gguf:nowhere.gguf").unwrap();
     assert_eq!(missing["status"], "error");

@@ -25,6 +25,14 @@ impl BadInput {
         })
     }
 
+    /// `e` as bad input in `file`, unless its chain already holds a `BadInput` (kept as it is).
+    pub fn in_file(e: anyhow::Error, file: impl fmt::Display) -> anyhow::Error {
+        if BadInput::find(&e).is_some() {
+            return e;
+        }
+        BadInput::new(file, None, format!("{e:#}"))
+    }
+
     /// The first `BadInput` in an error's chain of causes.
     pub fn find(e: &anyhow::Error) -> Option<&BadInput> {
         e.chain().find_map(|c| c.downcast_ref::<BadInput>())
@@ -33,7 +41,9 @@ impl BadInput {
 
 impl fmt::Display for BadInput {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A message that already names the file (a wrapped loader error) is shown as it is.
         match &self.key {
+            _ if self.message.contains(&self.file) => f.write_str(&self.message),
             Some(k) => write!(f, "{}: {k}: {}", self.file, self.message),
             None => write!(f, "{}: {}", self.file, self.message),
         }

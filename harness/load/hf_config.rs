@@ -26,7 +26,7 @@ impl Fields<'_> {
     }
 
     fn err(&self, key: &str, expected: &str, found: &Value) -> anyhow::Error {
-        anyhow::anyhow!("{}: key `{key}`: expected {expected}, found {found}", self.path.display())
+        crate::error::BadInput::new(self.path.display(), Some(format!("key `{key}`")), format!("expected {expected}, found {found}"))
     }
 
     fn usize(&self, key: &str) -> Result<usize> {

@@ -13,7 +13,7 @@ use crate::model::init::{RandomInit, WeightSource};
 use anyhow::{Context, Result};
 use candle_core::{DType, Device};
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Where a model comes from.
 #[derive(Debug, Clone, PartialEq)]
@@ -139,6 +139,16 @@ impl OpenModel {
             Files::Preset => Ok(Vec::new()),
             Files::Hf(hf) => hf.eos_ids(),
             Files::Gguf(g) => g.eos_ids(),
+        }
+    }
+}
+
+impl ModelSpec {
+    /// The file or folder the spec reads (None for a preset).
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            ModelSpec::Preset(_) => None,
+            ModelSpec::Hf(p) | ModelSpec::Gguf(p) => Some(p),
         }
     }
 }

@@ -69,7 +69,12 @@ pub fn run_cell(job: &CellJob, out: &mut impl Write) -> Result<()> {
     let t0 = Instant::now();
     let spec = ModelSpec::parse(&cell.model).map_err(anyhow::Error::msg).context("model")?;
     // Opening reads the config only (a missing or corrupt file fails here, before anything is built).
-    let model_files = spec.open()?;
+    // A model file that cannot be read is bad input in that file (runner/failure.rs).
+    let in_model = |e: anyhow::Error| match spec.path() {
+        Some(p) => crate::error::BadInput::in_file(e, p.display()),
+        None => e,
+    };
+    let model_files = spec.open().map_err(in_model)?;
     let cfg = model_files.cfg.clone();
     cfg.check()
         .map_err(anyhow::Error::msg)
@@ -82,8 +87,12 @@ pub fn run_cell(job: &CellJob, out: &mut impl Write) -> Result<()> {
         );
     }
     let text = !crate::data::is_synthetic(&k.task) || !k.also_eval.is_empty();
-    let tokenizer: Option<Tokenizer> = if text { Some(model_files.tokenizer()?) } else { None };
-    let eos = model_files.eos_ids()?;
+    let tokenizer: Option<Tokenizer> = if text {
+        Some(model_files.tokenizer().map_err(in_model)?)
+    } else {
+        None
+    };
+    let eos = model_files.eos_ids().map_err(in_model)?;
     let task_context = |eval_examples: u32| TaskContext {
         seq_len: k.seq_len as usize,
         vocab_size: cfg.vocab_size,
@@ -100,7 +109,7 @@ pub fn run_cell(job: &CellJob, out: &mut impl Write) -> Result<()> {
     let dtype = DType::F32;
     let mc = MethodConfig::of_cell(cell);
     // Presets draw random weights seeded by the cell's seed; files hand out their tensors.
-    let mut weights = model_files.weights(cell.seed, dtype, &device)?;
+    let mut weights = model_files.weights(cell.seed, dtype, &device).map_err(in_model)?;
     let mut built = method::build(&cfg, weights.as_mut(), &mc, dtype, &device).with_context(|| format!("loading model {spec}"))?;
     built.decoder.fused = k.fused_ops;
     built.decoder.recompute = k.recompute && cell.method.trains();
