@@ -331,7 +331,10 @@ fn bad_input_is_a_typed_failure_with_its_file_and_key() {
     std::fs::write(dir.join("b.yaml"), suite).unwrap();
     let run = ftbench(dir, &["run", "b.yaml"]);
     assert!(text(&run).contains("4 cells run (0 ok, 4 failed)"), "{}", text(&run));
-    let corrupt = recs_of(dir).into_iter().find(|r| r["cell"]["model"] == "gguf:corrupt.gguf").unwrap();
+    let corrupt = recs_of(dir)
+        .into_iter()
+        .find(|r| r["cell"]["model"] == "gguf:corrupt.gguf")
+        .unwrap();
     assert_eq!(corrupt["failure"]["kind"], "bad_input", "{}", corrupt["reason"]);
     assert_eq!(corrupt["failure"]["file"], "corrupt.gguf");
     let bad = recs_of(dir).into_iter().find(|r| r["cell"]["model"] == "hf:badcfg").unwrap();

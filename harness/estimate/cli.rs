@@ -13,7 +13,7 @@ pub struct EstimateArgs {
     /// The model: `preset:NAME`, `hf:DIR` (reads DIR/config.json), `gguf:FILE` (reads its metadata) or a config.json path.
     #[arg(long, required_unless_present = "article")]
     pub model: Option<String>,
-    /// full, lora or qlora.
+    /// A registered method (`ftbench list` prints them).
     #[arg(long, default_value = "full", value_parser = parse_method)]
     pub method: Method,
     /// Sequences per micro-batch.

@@ -26,7 +26,11 @@ impl Fields<'_> {
     }
 
     fn err(&self, key: &str, expected: &str, found: &Value) -> anyhow::Error {
-        crate::error::BadInput::new(self.path.display(), Some(format!("key `{key}`")), format!("expected {expected}, found {found}"))
+        crate::error::BadInput::new(
+            self.path.display(),
+            Some(format!("key `{key}`")),
+            format!("expected {expected}, found {found}"),
+        )
     }
 
     fn usize(&self, key: &str) -> Result<usize> {

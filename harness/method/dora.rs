@@ -15,7 +15,7 @@
 //! for it, see `qdora`). On disk: PEFT's layout with `use_dora: true` and one
 //! `…lora_magnitude_vector` tensor (out) per adapted linear.
 
-use super::lora::{lora_layer, LoraLinear, LORA_KNOBS};
+use super::lora::{lora_layer, Lora, LoraLinear, LORA_KNOBS};
 use super::{AdaptCtx, FineTuning};
 use crate::nn::{Adapter, Dropout, Linear};
 use anyhow::{Context, Result};
@@ -47,7 +47,7 @@ impl FineTuning for Dora {
         config.insert("use_dora".into(), true.into());
     }
     fn adapter_params(&self, out: u64, inp: u64, rank: u64) -> u64 {
-        rank * (out + inp) + out
+        Lora.adapter_params(out, inp, rank) + out
     }
     fn transient_weight_copies(&self) -> u64 {
         2 // s·B·A and W + s·B·A while the norm is taken

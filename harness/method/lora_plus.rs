@@ -3,7 +3,7 @@
 //! the paper suggests 2⁴ = 16). The adapter on disk is plain LoRA: the ratio is a training
 //! choice, not part of the model.
 
-use super::lora::{lora_adapt, LORA_KNOBS};
+use super::lora::{lora_adapt, Lora, LORA_KNOBS};
 use super::{AdaptCtx, FineTuning, MethodConfig};
 use crate::nn::Linear;
 use anyhow::Result;
@@ -37,7 +37,7 @@ impl FineTuning for LoraPlus {
         }
     }
     fn adapter_params(&self, out: u64, inp: u64, rank: u64) -> u64 {
-        rank * (out + inp)
+        Lora.adapter_params(out, inp, rank)
     }
     fn color(&self) -> (u8, u8, u8) {
         (0xd6, 0x89, 0x10)

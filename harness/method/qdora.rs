@@ -2,7 +2,7 @@
 //! norm ‖W + s·BA‖ is taken over the dequantized base, as PEFT does for a bitsandbytes 4-bit
 //! layer; the adapter on disk is DoRA's.
 
-use super::dora::dora_adapt;
+use super::dora::{dora_adapt, Dora};
 use super::lora::LORA_KNOBS;
 use super::nf4::NF4_KNOBS;
 use super::{AdaptCtx, BaseFormat, FineTuning};
@@ -33,17 +33,18 @@ impl FineTuning for Qdora {
     fn adapt(&self, ctx: &mut AdaptCtx, _module: &str, name: &str, base: Linear) -> Result<Linear> {
         dora_adapt(ctx, name, base)
     }
+    // DoRA's adapter, on disk and in memory.
     fn peft_config(&self, config: &mut serde_json::Map<String, serde_json::Value>) {
-        config.insert("use_dora".into(), true.into());
+        Dora.peft_config(config)
     }
     fn adapter_params(&self, out: u64, inp: u64, rank: u64) -> u64 {
-        rank * (out + inp) + out
+        Dora.adapter_params(out, inp, rank)
     }
     fn transient_weight_copies(&self) -> u64 {
-        3 // the dequantized base, s·B·A and their sum while the norm is taken
+        Dora.transient_weight_copies() + 1 // + the dequantized base the norm is taken over
     }
     fn kept_per_output(&self) -> u64 {
-        1
+        Dora.kept_per_output()
     }
     fn color(&self) -> (u8, u8, u8) {
         (0x16, 0xa0, 0x85)

@@ -2,7 +2,7 @@
 //! (bitsandbytes' exact format; embeddings, norms and the LM head stay dense, as bitsandbytes
 //! leaves them) and dequantized per matmul.
 
-use super::lora::{lora_adapt, LORA_KNOBS};
+use super::lora::{lora_adapt, Lora, LORA_KNOBS};
 use super::nf4::NF4_KNOBS;
 use super::{AdaptCtx, BaseFormat, FineTuning, Published};
 use crate::nn::Linear;
@@ -33,7 +33,7 @@ impl FineTuning for Qlora {
         lora_adapt(ctx, name, base)
     }
     fn adapter_params(&self, out: u64, inp: u64, rank: u64) -> u64 {
-        rank * (out + inp)
+        Lora.adapter_params(out, inp, rank)
     }
     fn transient_weight_copies(&self) -> u64 {
         1 // the dequantized weight of one matmul
