@@ -33,9 +33,14 @@ enum Command {
         /// Re-run cells that already have a record.
         #[arg(long)]
         force: bool,
-        /// Re-run cells whose record is not ok (oom, timeout, error).
+        /// Re-run cells whose record is not ok (oom, timeout, killed, error). Interrupted
+        /// cells always run again.
         #[arg(long)]
         retry_failed: bool,
+        /// Run only shard I of N (I from 0): a deterministic split of the cells balanced by
+        /// estimated cost, the same in every worker (SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX).
+        #[arg(long)]
+        shard: Option<runner::Shard>,
     },
     /// Check suite files; print the number of cells of each.
     Validate { suites: Vec<PathBuf> },
@@ -44,6 +49,9 @@ enum Command {
         suite: PathBuf,
         #[arg(long, default_value = "results")]
         results: PathBuf,
+        /// List only shard I of N (as `run --shard`), with every shard's share of the cost.
+        #[arg(long)]
+        shard: Option<runner::Shard>,
     },
     /// Write CSV, SVG charts and one self-contained HTML report from one or more result folders
     /// (merged; a cell recorded in several keeps its newest record).
@@ -96,8 +104,11 @@ fn run(cli: Cli) -> Result<()> {
             reports,
             force,
             retry_failed,
+            shard,
         } => {
+            runner::stop_on_interrupt();
             let opts = runner::RunOptions {
+                shard,
                 results_root: results,
                 reports_root: reports,
                 force,
@@ -106,8 +117,15 @@ fn run(cli: Cli) -> Result<()> {
                 progress: std::io::stderr().is_terminal(),
             };
             let s = runner::run_suite(&suite, &opts)?;
+            let mut extra = String::new();
+            if s.busy > 0 {
+                extra += &format!(", {} running in another runner", s.busy);
+            }
+            if s.other_shards > 0 {
+                extra += &format!(", {} in other shards", s.other_shards);
+            }
             println!(
-                "{} cells run ({} ok, {} failed), {} already recorded. Records: {}  Report: {}",
+                "{} cells run ({} ok, {} failed), {} already recorded{extra}. Records: {}  Report: {}",
                 s.ran,
                 s.ok,
                 s.failed,
@@ -115,6 +133,13 @@ fn run(cli: Cli) -> Result<()> {
                 s.results_dir.display(),
                 s.report_dir.join("index.html").display()
             );
+            if s.interrupted {
+                eprintln!(
+                    "interrupted: {} cell(s) of this run not finished (the running one is recorded as interrupted); run the suite again to finish them",
+                    s.left
+                );
+                std::process::exit(130);
+            }
         }
         Command::Validate { suites } => {
             anyhow::ensure!(!suites.is_empty(), "name at least one suite file");
@@ -123,18 +148,40 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{}: ok — suite `{}`, {} cells", path.display(), s.name, cells.len());
             }
         }
-        Command::Plan { suite: path, results } => {
-            let (s, cells) = suite::load(&path)?;
+        Command::Plan {
+            suite: path,
+            results,
+            shard,
+        } => {
+            let (s, all) = suite::load(&path)?;
             let dir = results.join(&s.name);
-            let recorded = if dir.exists() { load_dir(&dir)?.0 } else { Vec::new() };
+            let (recorded, unreadable) = if dir.exists() { load_dir(&dir)? } else { (Vec::new(), Vec::new()) };
+            let cells: Vec<&suite::Cell> = match shard {
+                Some(sh) => {
+                    let (mine, shares) = runner::shard_cells(&all, sh)?;
+                    let shares: Vec<String> = shares.iter().enumerate().map(|(i, x)| format!("{i}: {:.1}%", 100.0 * x)).collect();
+                    println!(
+                        "shard {sh}: {} of {} cells; estimated cost per shard: {}",
+                        mine.len(),
+                        all.len(),
+                        shares.join(", ")
+                    );
+                    mine
+                }
+                None => all.iter().collect(),
+            };
             let mut t = Table::new();
             t.load_preset(UTF8_FULL_CONDENSED)
                 .set_header(["id", "cell", "model", "method", "hw", "seed", "steps", "batch×seq", "record"]);
-            for c in &cells {
-                let status = recorded
-                    .iter()
-                    .find(|r| r.cell.id == c.id)
-                    .map_or("pending".to_string(), |r| r.status.as_str().to_string());
+            for c in cells.iter().copied() {
+                let file = ftbench::record::record_path(&dir, &c.id);
+                let status = match recorded.iter().find(|r| r.cell.id == c.id) {
+                    Some(r) => r.status.as_str().to_string(),
+                    None => match unreadable.iter().find(|p| p.file == file) {
+                        Some(p) => format!("unreadable ({}): runs again", p.message),
+                        None => "pending".to_string(),
+                    },
+                };
                 let k = &c.knobs;
                 t.add_row([
                     c.id.clone(),

@@ -15,7 +15,17 @@ pub fn record_path(dir: &Path, id: &str) -> PathBuf {
 pub fn write_atomic(path: &Path, record: &Record) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create results folder {}", dir.display()))?;
-    let tmp = dir.join(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("record")));
+    // A name no other writer uses (several runners may share the folder): process, time, count.
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let tmp = dir.join(format!(
+        ".{}.{}.{nanos}.{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("record"),
+        std::process::id(),
+        COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
     let write = || -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         serde_json::to_writer_pretty(&mut f, record)?;
@@ -26,7 +36,10 @@ pub fn write_atomic(path: &Path, record: &Record) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
         return Err(e).with_context(|| format!("cannot write record {} (nothing was replaced)", path.display()));
     }
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot move record into place at {}", path.display()))?;
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("cannot move record into place at {} (nothing was replaced)", path.display()));
+    }
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
@@ -57,6 +70,12 @@ pub fn load_dir(dir: &Path) -> Result<(Vec<Record>, Vec<LoadProblem>)> {
         }
     }
     Ok((records, problems))
+}
+
+/// Reads one record file; the error says why it is not a usable record (missing, truncated,
+/// another schema).
+pub fn read_record(file: &Path) -> Result<Record, String> {
+    read_one(file)
 }
 
 fn read_one(file: &Path) -> Result<Record, String> {

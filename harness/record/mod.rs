@@ -3,9 +3,11 @@
 //! in meaning bumps `schema_version`.
 
 mod io;
+mod lock;
 mod schema;
 
-pub use io::{load_dir, record_path, write_atomic, LoadProblem};
+pub use io::{load_dir, read_record, record_path, write_atomic, LoadProblem};
+pub use lock::{lock_path, try_lock, CellLock, Lock};
 pub use schema::{
     Artifact, Conditions, CurvePoint, Failure, FailureKind, InferenceSpeed, Memory, ModelInfo, Ran, Record, RecordEstimate, Status,
     StepPoint, SuiteRef, TargetReached, Timing, WeightBytes, RECORD_SCHEMA_VERSION,

@@ -13,10 +13,16 @@ pub const RECORD_SCHEMA_VERSION: u32 = 1;
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Ok,
-    /// Out of memory: killed by the OOM killer or an allocation failed.
+    /// Out of memory: an allocation failed, or the kernel's OOM killer killed it (its OOM count
+    /// rose during the cell).
     Oom,
     /// Ran past its `timeout_s` and was killed.
     Timeout,
+    /// Killed by a signal from outside ftbench (SIGKILL with no OOM kill counted: a user, a
+    /// scheduler's preemption).
+    Killed,
+    /// The runner was interrupted (SIGINT, SIGTERM) while the cell ran; a re-run redoes it.
+    Interrupted,
     /// Anything else; `reason` says what.
     Error,
 }
@@ -27,6 +33,8 @@ impl Status {
             Status::Ok => "ok",
             Status::Oom => "oom",
             Status::Timeout => "timeout",
+            Status::Killed => "killed",
+            Status::Interrupted => "interrupted",
             Status::Error => "error",
         }
     }

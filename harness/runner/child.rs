@@ -18,6 +18,38 @@ pub enum ChildExit {
     Signal(i32),
     /// Killed by the runner at the cell's `timeout_s`.
     TimedOut,
+    /// The runner was interrupted (SIGINT or SIGTERM) and stopped the child.
+    Interrupted,
+}
+
+/// Set by the runner's SIGINT/SIGTERM handler ([`stop_on_interrupt`]).
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Makes SIGINT and SIGTERM stop the running cell (recorded as interrupted) and the suite,
+/// instead of killing the runner with the cell's work unrecorded.
+pub fn stop_on_interrupt() {
+    // SAFETY: the handler only stores to an atomic (async-signal-safe).
+    unsafe {
+        libc::signal(libc::SIGINT, on_interrupt as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_interrupt as *const () as libc::sighandler_t);
+    }
+}
+
+/// Whether the runner has been asked to stop.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// The kernel's count of OOM kills so far (`oom_kill` in /proc/vmstat, Linux ≥ 4.13).
+pub fn oom_kills() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/vmstat").ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("oom_kill "))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 #[derive(Debug, Clone)]
@@ -31,6 +63,8 @@ pub struct ChildOutcome {
     /// stdout lines that were not events (kept for the reason of a failure).
     pub stray_stdout: Vec<String>,
     pub wall_s: f64,
+    /// OOM kills the kernel counted while the cell ran (None: its count is not readable).
+    pub oom_kills: Option<u64>,
 }
 
 const TAIL_LINES: usize = 40;
@@ -54,6 +88,7 @@ pub fn run_child(exe: &Path, job: &CellJob, log: Option<&Path>, mut on_event: im
             cmd.env(var, cell.knobs.threads.to_string());
         }
     }
+    let kills_before = oom_kills();
     let start = Instant::now();
     let mut child = cmd.spawn().with_context(|| format!("cannot start {}", exe.display()))?;
     let pid = child.id() as libc::pid_t;
@@ -106,7 +141,7 @@ pub fn run_child(exe: &Path, job: &CellJob, log: Option<&Path>, mut on_event: im
         }
         Err(line) => stray.push(line),
     };
-    let mut timed_out = false;
+    let (mut timed_out, mut stopped) = (false, false);
     let (status, rusage) = loop {
         match rx.recv_timeout(Duration::from_millis(50)) {
             Ok(msg) => handle(msg, &mut events, &mut stray),
@@ -121,13 +156,22 @@ pub fn run_child(exe: &Path, job: &CellJob, log: Option<&Path>, mut on_event: im
             unsafe { libc::kill(pid, libc::SIGKILL) };
             break wait4(pid, true)?.expect("blocking wait4 returns the child");
         }
+        if interrupted() {
+            stopped = true;
+            // SAFETY: as above.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            break wait4(pid, true)?.expect("blocking wait4 returns the child");
+        }
     };
     let _ = out_thread.join();
     for msg in rx.try_iter() {
         handle(msg, &mut events, &mut stray);
     }
     let stderr_tail = err_thread.join().unwrap_or_default();
-    let exit = if timed_out {
+    // A terminal's Ctrl-C reaches the child too (one process group): interrupted either way.
+    let exit = if stopped || interrupted() {
+        ChildExit::Interrupted
+    } else if timed_out {
         ChildExit::TimedOut
     } else if libc::WIFSIGNALED(status) {
         ChildExit::Signal(libc::WTERMSIG(status))
@@ -142,6 +186,7 @@ pub fn run_child(exe: &Path, job: &CellJob, log: Option<&Path>, mut on_event: im
         stderr_tail,
         stray_stdout: stray,
         wall_s: start.elapsed().as_secs_f64(),
+        oom_kills: oom_kills().zip(kills_before).map(|(a, b)| a.saturating_sub(b)),
     })
 }
 

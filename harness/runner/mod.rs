@@ -8,11 +8,13 @@ mod events;
 pub mod failure;
 pub mod generate;
 mod record_of;
+mod shard;
 mod suite_run;
 
 pub use cell::{run_cell, CellJob};
-pub use child::{run_child, ChildExit, ChildOutcome, PARK_AT_ONCE};
+pub use child::{interrupted, oom_kills, run_child, stop_on_interrupt, ChildExit, ChildOutcome, PARK_AT_ONCE};
 pub use events::Event;
 pub use generate::{load_for_inference, parse_ids, run_generate, GenerateRequest, InferenceModel};
 pub use record_of::record_of;
-pub use suite_run::{run_suite, RunOptions, RunSummary};
+pub use shard::{cell_cost, shard_cells, Shard};
+pub use suite_run::{estimate_input, run_suite, RunOptions, RunSummary};

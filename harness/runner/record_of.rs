@@ -217,6 +217,11 @@ fn classify(out: &ChildOutcome, done: bool) -> (Status, Option<String>, Option<F
         v.join(" | ")
     };
     match (&out.exit, reported) {
+        (ChildExit::Interrupted, _) => (
+            Status::Interrupted,
+            Some("the runner was interrupted (SIGINT or SIGTERM) while this cell ran; a re-run redoes it".into()),
+            None,
+        ),
         (ChildExit::TimedOut, f) => (
             Status::Timeout,
             Some(format!("killed after the cell's timeout_s ({} s of wall time)", out.wall_s.round())),
@@ -241,14 +246,32 @@ fn classify(out: &ChildOutcome, done: bool) -> (Status, Option<String>, Option<F
             Some(format!("exit code {c} without a failure report; its last output: {}", last_lines())),
             None,
         ),
-        (ChildExit::Signal(libc::SIGKILL), None) => (
-            Status::Oom,
-            Some(format!(
-                "killed by SIGKILL, not by ftbench: the kernel's OOM killer (peak RSS {:.2} GB)",
-                out.peak_rss_bytes.unwrap_or(0) as f64 / 1e9
-            )),
-            None,
-        ),
+        (ChildExit::Signal(libc::SIGKILL), None) => {
+            let peak = out.peak_rss_bytes.unwrap_or(0) as f64 / 1e9;
+            match out.oom_kills {
+                Some(n) if n > 0 => (
+                    Status::Oom,
+                    Some(format!(
+                        "killed by the kernel's OOM killer (its oom_kill count rose by {n} during the cell; peak RSS {peak:.2} GB)"
+                    )),
+                    None,
+                ),
+                Some(_) => (
+                    Status::Killed,
+                    Some(format!(
+                        "killed by SIGKILL from outside ftbench; the kernel counted no OOM kill meanwhile (peak RSS {peak:.2} GB)"
+                    )),
+                    None,
+                ),
+                None => (
+                    Status::Killed,
+                    Some(format!(
+                        "killed by SIGKILL from outside ftbench (the kernel's OOM count, /proc/vmstat, is not readable here: an OOM kill cannot be told apart; peak RSS {peak:.2} GB)"
+                    )),
+                    None,
+                ),
+            }
+        }
         (ChildExit::Signal(s), None) => (
             Status::Error,
             Some(format!(
@@ -272,6 +295,7 @@ mod tests {
             stderr_tail: stderr.iter().map(|s| s.to_string()).collect(),
             stray_stdout: vec![],
             wall_s: 12.0,
+            oom_kills: Some(1),
         }
     }
 
@@ -288,7 +312,18 @@ mod tests {
     fn statuses_follow_the_childs_failure_event_not_its_stderr() {
         let (s, r, _) = classify(&outcome(ChildExit::Signal(libc::SIGKILL), &[]), false);
         assert_eq!(s, Status::Oom);
-        assert!(r.unwrap().contains("OOM killer (peak RSS 3.00 GB)"));
+        assert!(r
+            .unwrap()
+            .contains("OOM killer (its oom_kill count rose by 1 during the cell; peak RSS 3.00 GB)"));
+        // SIGKILL with no OOM kill counted: someone else's kill, not an OOM.
+        let mut o = outcome(ChildExit::Signal(libc::SIGKILL), &[]);
+        o.oom_kills = Some(0);
+        let (s, r, _) = classify(&o, false);
+        assert_eq!(s, Status::Killed);
+        assert!(r.unwrap().contains("from outside ftbench; the kernel counted no OOM kill"));
+        o.oom_kills = None;
+        assert_eq!(classify(&o, false).0, Status::Killed, "no OOM count to go by: not called an OOM");
+        assert_eq!(classify(&outcome(ChildExit::Interrupted, &[]), false).0, Status::Interrupted);
         // A bad input: status error, the file and key kept.
         let mut o = outcome(
             ChildExit::Code(1),

@@ -5,7 +5,7 @@ use super::cell::CellJob;
 use super::child::run_child;
 use super::events::Event;
 use super::record_of::record_of;
-use crate::record::{load_dir, record_path, write_atomic, Record, RecordEstimate, Status, SuiteRef};
+use crate::record::{load_dir, read_record, record_path, try_lock, write_atomic, Lock, Record, RecordEstimate, Status, SuiteRef};
 use crate::suite;
 use anyhow::{Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -25,6 +25,8 @@ pub struct RunOptions {
     pub exe: PathBuf,
     /// Show progress bars (when stderr is a terminal).
     pub progress: bool,
+    /// Run only this shard's cells (`--shard I/N`).
+    pub shard: Option<super::Shard>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -33,6 +35,13 @@ pub struct RunSummary {
     pub skipped: usize,
     pub ok: usize,
     pub failed: usize,
+    /// Cells another live runner held the lock of (skipped).
+    pub busy: usize,
+    /// Cells of other shards (not run here).
+    pub other_shards: usize,
+    /// The run was interrupted (SIGINT/SIGTERM); `left` cells of this run were not finished.
+    pub interrupted: bool,
+    pub left: usize,
     pub results_dir: PathBuf,
     pub report_dir: PathBuf,
 }
@@ -42,22 +51,29 @@ pub fn run_suite(path: &Path, opts: &RunOptions) -> Result<RunSummary> {
     let results_dir = opts.results_root.join(&suite.name);
     let report_dir = opts.reports_root.join(&suite.name);
     std::fs::create_dir_all(&results_dir).with_context(|| format!("cannot create {}", results_dir.display()))?;
-    let (existing, _) = load_dir(&results_dir)?;
+    let (existing, problems) = load_dir(&results_dir)?;
     let mut summary = RunSummary {
         results_dir: results_dir.clone(),
         report_dir: report_dir.clone(),
         ..Default::default()
     };
-
-    let todo: Vec<_> = cells
+    let mine: Vec<&suite::Cell> = match opts.shard {
+        Some(s) => super::shard_cells(&cells, s)?.0,
+        None => cells.iter().collect(),
+    };
+    summary.other_shards = cells.len() - mine.len();
+    // Whether a cell still needs running, given its record as last read (if any).
+    let needs_run = |r: Option<&Record>| match r {
+        _ if opts.force => true,
+        None => true,
+        Some(r) => opts.retry_failed && r.status != Status::Ok || r.status == Status::Interrupted,
+    };
+    let todo: Vec<_> = mine
         .iter()
-        .filter(|c| match existing.iter().find(|r| r.cell.id == c.id) {
-            _ if opts.force => true,
-            None => true,
-            Some(r) => opts.retry_failed && r.status != Status::Ok,
-        })
+        .copied()
+        .filter(|c| needs_run(existing.iter().find(|r| r.cell.id == c.id)))
         .collect();
-    summary.skipped = cells.len() - todo.len();
+    summary.skipped = mine.len() - todo.len();
 
     let mp = MultiProgress::with_draw_target(if opts.progress {
         ProgressDrawTarget::stderr()
@@ -85,6 +101,17 @@ pub fn run_suite(path: &Path, opts: &RunOptions) -> Result<RunSummary> {
             eprintln!("{line}");
         }
     };
+    for p in &problems {
+        say(format!("{}: unreadable ({}): its cell runs again", p.file.display(), p.message));
+    }
+    if let Some(s) = opts.shard {
+        say(format!(
+            "{}: shard {s}: {} of {} cells (balanced by estimated cost)",
+            suite.name,
+            mine.len(),
+            cells.len()
+        ));
+    }
     if summary.skipped > 0 {
         say(format!(
             "{}: {} of {} cells already recorded in {} (--force re-runs them)",
@@ -95,7 +122,34 @@ pub fn run_suite(path: &Path, opts: &RunOptions) -> Result<RunSummary> {
         ));
     }
 
-    for cell in todo {
+    let total = todo.len();
+    for (done, cell) in todo.into_iter().enumerate() {
+        if super::interrupted() {
+            summary.interrupted = true;
+            summary.left = total - done;
+            break;
+        }
+        // One runner per cell: take its lock, then look again (another runner may have
+        // recorded it since this one read the folder).
+        let _lock = match try_lock(&results_dir, &cell.id)? {
+            Lock::Taken(l) => l,
+            Lock::HeldBy(who) => {
+                say(format!(
+                    "busy [{}] {}: running in another runner ({who}); skipped",
+                    cell.id, cell.label
+                ));
+                summary.busy += 1;
+                cells_bar.inc(1);
+                continue;
+            }
+        };
+        let file = record_path(&results_dir, &cell.id);
+        if file.exists() && !needs_run(read_record(&file).ok().as_ref()) {
+            say(format!("done [{}] {}: recorded meanwhile by another runner", cell.id, cell.label));
+            summary.skipped += 1;
+            cells_bar.inc(1);
+            continue;
+        }
         steps_bar.set_length(cell.knobs.steps as u64);
         steps_bar.set_position(0);
         steps_bar.set_message(cell.label.clone());
@@ -126,9 +180,25 @@ pub fn run_suite(path: &Path, opts: &RunOptions) -> Result<RunSummary> {
             Some(adapter_rel),
         );
         record.estimate = estimate;
-        let file = record_path(&results_dir, &cell.id);
-        write_atomic(&file, &record)?;
+        if let Err(e) = write_atomic(&file, &record) {
+            // The measurement is not lost: it goes to the runner's own output, whole.
+            say(one_line(&record));
+            eprintln!(
+                "the record of cell {} could not be written; here it is:\n{}",
+                cell.id,
+                serde_json::to_string(&record).unwrap_or_default()
+            );
+            return Err(e.context(format!(
+                "free space in (or fix the permissions of) {} and run the suite again: cells already recorded are kept, this one runs again",
+                results_dir.display()
+            )));
+        }
         say(one_line(&record));
+        if record.status == Status::Interrupted {
+            summary.interrupted = true;
+            summary.left = total - done;
+            break;
+        }
         summary.ran += 1;
         if record.status == Status::Ok {
             summary.ok += 1;
@@ -149,11 +219,22 @@ pub fn run_suite(path: &Path, opts: &RunOptions) -> Result<RunSummary> {
 /// loss on every one: the most a batch can hold, since their lengths are known only once the
 /// tokenizer has run.
 pub fn estimate_cell(cell: &crate::suite::Cell) -> Option<RecordEstimate> {
-    use crate::estimate::{estimate, model_config, EstimateInput, Implementation, Precision};
+    let cfg = crate::estimate::model_config(&cell.model).ok()?;
+    let e = crate::estimate::estimate(&cfg, &estimate_input(cell, &cfg)?).ok()?;
+    Some(RecordEstimate {
+        implementation: "ftbench".into(),
+        peak_tensor_bytes: e.peak_tensor_bytes,
+        total_bytes: e.total_bytes,
+        components: e.components,
+    })
+}
+
+/// The estimator's input for a cell as it will run (None for a method that trains nothing).
+pub fn estimate_input(cell: &crate::suite::Cell, cfg: &crate::model::LlamaConfig) -> Option<crate::estimate::EstimateInput> {
+    use crate::estimate::{EstimateInput, Implementation, Precision};
     if !cell.method.trains() {
         return None;
     }
-    let cfg = model_config(&cell.model).ok()?;
     let k = &cell.knobs;
     let loss_positions = if crate::data::is_synthetic(&k.task) {
         let kind = crate::data::TaskKind::parse(&k.task).ok()?;
@@ -182,13 +263,7 @@ pub fn estimate_cell(cell: &crate::suite::Cell) -> Option<RecordEstimate> {
         },
         gpu: false,
     };
-    let e = estimate(&cfg, &x).ok()?;
-    Some(RecordEstimate {
-        implementation: "ftbench".into(),
-        peak_tensor_bytes: e.peak_tensor_bytes,
-        total_bytes: e.total_bytes,
-        components: e.components,
-    })
+    Some(x)
 }
 
 /// One line per finished cell, with the conditions of its numbers.

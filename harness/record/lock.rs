@@ -1,0 +1,83 @@
+//! One runner per cell: several `ftbench run` processes (shards of a job array, or a user's two
+//! terminals) may share a results folder. A runner takes `.locks/ID.lock` with `flock(2)` before
+//! it runs a cell and holds it until the record is in place; a runner that finds the lock held
+//! skips the cell and says who holds it.
+//!
+//! Stale locks: the kernel drops an flock when its process dies (SIGKILL included), so a dead
+//! runner's lock is free again at once — no timeout to wait out, no pid to guess. The file stays
+//! (its content, who last held it, is only for messages). Shared filesystems: NFSv4 and Lustre
+//! implement flock across nodes (Linux maps it onto their byte-range locks); a filesystem
+//! mounted without locking (`nolock`) would let two runners in, so ftbench also writes records
+//! under unique temporary names and renames them into place: a reader never sees a torn record.
+
+use anyhow::{Context, Result};
+use std::io::{Read, Seek, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+/// A held cell lock; released when dropped (or when the process ends).
+#[derive(Debug)]
+pub struct CellLock {
+    _file: std::fs::File,
+    pub path: PathBuf,
+}
+
+/// What taking a lock found.
+#[derive(Debug)]
+pub enum Lock {
+    Taken(CellLock),
+    /// Another live process holds it; the text says who (`pid 123 on host x since ...`).
+    HeldBy(String),
+}
+
+/// The lock file of cell `id` under `results_dir`.
+pub fn lock_path(results_dir: &Path, id: &str) -> PathBuf {
+    results_dir.join(".locks").join(format!("{id}.lock"))
+}
+
+/// Tries to take the lock of cell `id` without waiting.
+pub fn try_lock(results_dir: &Path, id: &str) -> Result<Lock> {
+    let path = lock_path(results_dir, id);
+    let dir = path.parent().expect("lock files sit in .locks");
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("cannot open lock {}", path.display()))?;
+    // SAFETY: flock on a file descriptor this function owns.
+    let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if r != 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            return Ok(Lock::HeldBy(if holder.is_empty() {
+                "another runner".into()
+            } else {
+                holder.to_string()
+            }));
+        }
+        return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+    }
+    let who = format!(
+        "pid {} on host {} since {}",
+        std::process::id(),
+        hostname(),
+        humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+    );
+    file.set_len(0).ok();
+    file.rewind().ok();
+    file.write_all(who.as_bytes()).ok();
+    Ok(Lock::Taken(CellLock { _file: file, path }))
+}
+
+/// This machine's host name (for lock messages).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
