@@ -3,6 +3,7 @@
 //! a cell's time and memory are measured with nothing else of ftbench's running beside it.
 
 mod cell;
+mod cell_estimate;
 mod child;
 mod events;
 pub mod failure;
@@ -12,9 +13,10 @@ mod shard;
 mod suite_run;
 
 pub use cell::{run_cell, CellJob};
+pub use cell_estimate::{estimate_cell, estimate_input};
 pub use child::{interrupted, oom_kills, run_child, stop_on_interrupt, ChildExit, ChildOutcome, PARK_AT_ONCE};
 pub use events::Event;
 pub use generate::{load_for_inference, parse_ids, run_generate, GenerateRequest, InferenceModel};
 pub use record_of::record_of;
 pub use shard::{cell_cost, shard_cells, Shard};
-pub use suite_run::{estimate_input, run_suite, RunOptions, RunSummary};
+pub use suite_run::{run_suite, RunOptions, RunSummary};

@@ -5,7 +5,7 @@ use super::cell::CellJob;
 use super::child::run_child;
 use super::events::Event;
 use super::record_of::record_of;
-use crate::record::{load_dir, read_record, record_path, try_lock, write_atomic, Lock, Record, RecordEstimate, Status, SuiteRef};
+use crate::record::{load_dir, read_record, record_path, try_lock, write_atomic, Lock, Record, Status, SuiteRef};
 use crate::suite;
 use anyhow::{Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -157,7 +157,7 @@ pub fn run_suite(path: &Path, opts: &RunOptions) -> Result<RunSummary> {
         let log_rel = format!("logs/{}.stderr.log", cell.id);
         let adapter_rel = format!("adapters/{}", cell.id);
         // Made before the run, so the prediction cannot lean on the measurement.
-        let estimate = estimate_cell(cell);
+        let estimate = super::cell_estimate::estimate_cell(cell);
         let job = CellJob {
             cell: cell.clone(),
             adapter_dir: Some(results_dir.join(&adapter_rel)),
@@ -211,59 +211,6 @@ pub fn run_suite(path: &Path, opts: &RunOptions) -> Result<RunSummary> {
     cells_bar.finish_and_clear();
     crate::report::write_report(&[results_dir], &report_dir)?;
     Ok(summary)
-}
-
-/// The memory estimate for a cell as it will run: ftbench's graph, f32 on the CPU. `None` when
-/// the model's config cannot be read here (the cell itself then reports why), and for `base`
-/// (the estimator models training). Real tasks' sequences are counted at `seq_len` tokens with
-/// loss on every one: the most a batch can hold, since their lengths are known only once the
-/// tokenizer has run.
-pub fn estimate_cell(cell: &crate::suite::Cell) -> Option<RecordEstimate> {
-    let cfg = crate::estimate::model_config(&cell.model).ok()?;
-    let e = crate::estimate::estimate(&cfg, &estimate_input(cell, &cfg)?).ok()?;
-    Some(RecordEstimate {
-        implementation: "ftbench".into(),
-        peak_tensor_bytes: e.peak_tensor_bytes,
-        total_bytes: e.total_bytes,
-        components: e.components,
-    })
-}
-
-/// The estimator's input for a cell as it will run (None for a method that trains nothing).
-pub fn estimate_input(cell: &crate::suite::Cell, cfg: &crate::model::LlamaConfig) -> Option<crate::estimate::EstimateInput> {
-    use crate::estimate::{EstimateInput, Implementation, Precision};
-    if !cell.method.trains() {
-        return None;
-    }
-    let k = &cell.knobs;
-    let loss_positions = if crate::data::is_synthetic(&k.task) {
-        let kind = crate::data::TaskKind::parse(&k.task).ok()?;
-        crate::data::Task::new(kind, k.seq_len as usize, cfg.vocab_size)
-            .ok()?
-            .loss_positions()
-    } else {
-        k.seq_len as usize
-    };
-    let x = EstimateInput {
-        method: cell.method,
-        batch: k.batch_size as u64,
-        seq_len: k.seq_len as u64,
-        loss_tokens: k.batch_size as u64 * loss_positions as u64,
-        precision: Precision::Fp32,
-        optimizer: crate::train::optimizer_kind(&k.optimizer).ok()?.estimate,
-        recompute: k.recompute,
-        lora_rank: k.lora_rank as u64,
-        lora_targets: k.lora_targets.clone(),
-        nf4_block_size: k.nf4_block_size as u64,
-        nf4_double_quant: k.nf4_double_quant,
-        implementation: if k.fused_ops {
-            Implementation::Ftbench
-        } else {
-            Implementation::FtbenchComposed
-        },
-        gpu: false,
-    };
-    Some(x)
 }
 
 /// One line per finished cell, with the conditions of its numbers.
