@@ -89,6 +89,10 @@ enum Command {
 static ALLOC: runner::failure::ReportingAlloc = runner::failure::ReportingAlloc;
 
 fn main() {
+    // A closed stdout (`ftbench list | head`) ends the process quietly, as other tools do,
+    // instead of a panic in println!.
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         eprintln!("error: {e:#}");
@@ -143,10 +147,18 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Validate { suites } => {
             anyhow::ensure!(!suites.is_empty(), "name at least one suite file");
-            for path in suites {
-                let (s, cells) = suite::load(&path)?;
-                println!("{}: ok — suite `{}`, {} cells", path.display(), s.name, cells.len());
+            // Every file is checked; the command fails if any is invalid.
+            let mut bad = 0;
+            for path in &suites {
+                match suite::load(path) {
+                    Ok((s, cells)) => println!("{}: ok — suite `{}`, {} cells", path.display(), s.name, cells.len()),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        bad += 1;
+                    }
+                }
             }
+            anyhow::ensure!(bad == 0, "{bad} of {} suite files are invalid", suites.len());
         }
         Command::Plan {
             suite: path,

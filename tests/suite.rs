@@ -57,7 +57,7 @@ fn wrong_types_and_values_name_the_key() {
     let m = error("schema: 2\nname: t\ngrid: {models: [preset:tiny], methods: [full]}\n");
     assert!(m.contains("schema: expected 1"), "{m}");
     let m = error("schema: 1\nname: a/b\ngrid: {models: [preset:tiny], methods: [full]}\n");
-    assert!(m.contains("name: expected a non-empty name"), "{m}");
+    assert!(m.contains("name: expected 1 to 128 letters"), "{m}");
     let m = error("schema: 1\nname: t\ngrid: {models: [preset:tiny], methods: [full]\n");
     assert!(m.contains("line"), "a syntax error gives its position: {m}");
 }

@@ -23,9 +23,7 @@ impl GgufModel {
     /// Reads the header and checks every tensor lies inside the file, so a truncated file
     /// fails here, before anything is built.
     pub fn open(path: &Path) -> Result<GgufModel> {
-        if !path.is_file() {
-            return Err(super::missing::not_found(path, "GGUF file"));
-        }
+        super::missing::expect_kind(path, false, "GGUF file")?;
         let file = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
         let len = file.metadata().with_context(|| format!("{}: cannot stat", path.display()))?.len();
         let content = Content::read(&mut std::io::BufReader::new(file))

@@ -28,9 +28,7 @@ pub struct HfDir {
 impl HfDir {
     /// Checks the directory and its config.json exist (nothing is read yet).
     pub fn open(dir: &Path) -> Result<HfDir> {
-        if !dir.is_dir() {
-            return Err(super::missing::not_found(dir, "Hugging Face model directory"));
-        }
+        super::missing::expect_kind(dir, true, "Hugging Face model directory")?;
         if !dir.join(CONFIG).is_file() {
             bail!(
                 "{}: no {CONFIG}: a Hugging Face model directory has config.json, model.safetensors (or shards + {INDEX}) and tokenizer.json",

@@ -5,6 +5,36 @@ use std::path::Path;
 /// Where the default real model comes from (see scripts/fetch-models.sh).
 pub const DEFAULT_REAL_MODEL: &str = "gguf:models/SmolLM2-135M-Instruct.Q4_1.gguf";
 
+/// Checks that `path` is there and is a regular file (`dir: false`) or a directory
+/// (`dir: true`): a directory, a device (`/dev/zero`) or a FIFO where a file was expected is
+/// named as what it is, not as missing.
+pub(crate) fn expect_kind(path: &Path, dir: bool, what: &str) -> anyhow::Result<()> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(not_found(path, what)),
+        Err(e) => return Err(crate::error::BadInput::new(path.display(), None, format!("cannot read: {e}"))),
+    };
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    let is = if t.is_dir() {
+        "a directory"
+    } else if t.is_file() {
+        "a regular file"
+    } else if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    };
+    if (dir && t.is_dir()) || (!dir && t.is_file()) {
+        return Ok(());
+    }
+    Err(crate::error::BadInput::new(path.display(), None, format!("is {is}, not a {what}")))
+}
+
 /// The error for a model path that is not there, saying how to get the default real model.
 pub(crate) fn not_found(path: &Path, what: &str) -> anyhow::Error {
     let cwd = match std::env::current_dir() {

@@ -120,6 +120,20 @@ impl LlamaConfig {
                 self.num_attention_heads, self.hidden_size
             ));
         }
+        if self.head_dim == Some(0) {
+            return Err("head_dim: must be positive, found 0".into());
+        }
+        // Every count ftbench makes of this model is a product of these sizes: refuse sizes
+        // whose parameter count would not fit (a wrapped count would print as a small model).
+        let (h, i, hd) = (self.hidden_size as u128, self.intermediate_size as u128, self.head_dim() as u128);
+        let q = self.num_attention_heads as u128 * hd;
+        let kv = self.num_key_value_heads as u128 * hd;
+        let params = 2 * self.vocab_size as u128 * h + self.num_hidden_layers as u128 * (2 * h * q + 2 * h * kv + 3 * h * i + 2 * h);
+        if params > 1u128 << 50 {
+            return Err(format!(
+                "the sizes give {params} parameters (more than 2^50): hidden_size, intermediate_size, num_hidden_layers or vocab_size is out of range"
+            ));
+        }
         if !self.head_dim().is_multiple_of(2) {
             return Err(format!(
                 "head_dim: rotary embeddings need an even head width, found {}",

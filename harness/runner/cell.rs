@@ -199,6 +199,14 @@ pub fn run_cell(job: &CellJob, out: &mut impl Write) -> Result<()> {
 
     let t = Instant::now();
     let result = evaluation(model, &task, tokenizer.as_ref(), k)?;
+    if !result.loss.is_finite() {
+        bail!(
+            "the held-out loss is not finite ({}): training diverged (lr {}, weight_decay {}); a record cannot call this ok",
+            result.loss,
+            k.lr,
+            k.weight_decay
+        );
+    }
     emit(Event::Eval {
         result,
         secs: t.elapsed().as_secs_f64(),

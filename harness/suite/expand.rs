@@ -168,11 +168,30 @@ pub fn expand(suite: &Suite) -> Result<Vec<Cell>, KeyError> {
                 ));
             }
         }
-        for i in 1..points.len() {
-            if points[..i].contains(&points[i]) {
-                return Err((format!("grid.{axis}[{i}]"), "this value is listed twice".into()));
+        let mut values = std::collections::HashMap::new();
+        for (i, p) in points.iter().enumerate() {
+            let key = serde_json::to_string(p).unwrap_or_default();
+            if let Some(first) = values.insert(key, i) {
+                return Err((
+                    format!("grid.{axis}[{i}]"),
+                    format!("this value is listed twice (first at [{first}])"),
+                ));
             }
         }
+    }
+    // The grid's size before anything is expanded.
+    let limit = suite.max_cells.unwrap_or(super::schema::DEFAULT_MAX_CELLS);
+    let sizes: Vec<String> = axes.iter().map(|(a, p)| format!("{a} {}", p.len())).collect();
+    let total = axes.iter().try_fold(1u64, |n, (_, p)| n.checked_mul(p.len() as u64));
+    if total.is_none_or(|t| t > limit) {
+        return Err((
+            "grid".into(),
+            format!(
+                "expands to {} cells ({}), more than max_cells = {limit}; set `max_cells:` at the top of the suite to allow more",
+                total.map_or("more than 2^64".to_string(), |t| t.to_string()),
+                sizes.join(" × ")
+            ),
+        ));
     }
     for (field, axis) in [("model", "models"), ("method", "methods")] {
         if !owner.contains_key(field) {

@@ -280,6 +280,22 @@ impl Knobs {
                 return Err((name, format!("must be a non-negative number, found {v}")));
             }
         }
+        // AdamW multiplies each weight by (1 − lr·weight_decay) every step.
+        if self.lr * self.weight_decay >= 1.0 {
+            return Err((
+                "weight_decay",
+                format!(
+                    "lr × weight_decay must be below 1 (each step scales the weights by 1 − lr·weight_decay), found {} × {}",
+                    self.lr, self.weight_decay
+                ),
+            ));
+        }
+        if self.threads > MAX_THREADS {
+            return Err((
+                "threads",
+                format!("must be at most {MAX_THREADS} (0 = every available core), found {}", self.threads),
+            ));
+        }
         crate::train::optimizer_kind(&self.optimizer).map_err(|e| ("optimizer", e))?;
         crate::data::check_task(&self.task).map_err(|e| ("task", e))?;
         for t in &self.also_eval {
@@ -358,6 +374,9 @@ impl Knobs {
         }
     }
 }
+
+/// The most compute threads a cell may ask for (`threads`).
+pub const MAX_THREADS: u32 = 1024;
 
 /// The knobs that shape an evaluation (kept for a method that trains nothing).
 pub const EVAL_KNOBS: &[&str] = &[

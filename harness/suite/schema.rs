@@ -25,7 +25,14 @@ pub struct Suite {
     /// Patterns of cells to leave out: a cell is left out when it matches every field a pattern sets.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exclude: Vec<Point>,
+    /// The most cells the grid may expand to (default 100,000): a typo in an axis should not
+    /// plan a billion runs or exhaust memory expanding them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_cells: Option<u64>,
 }
+
+/// The default bound on a suite's cells (`max_cells`).
+pub const DEFAULT_MAX_CELLS: u64 = 100_000;
 
 /// A cell's fine-tuning method: the registry's handle (`crate::method::METHODS`).
 pub use crate::method::Method;
