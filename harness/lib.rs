@@ -10,6 +10,7 @@ pub mod data;
 pub mod error;
 pub mod estimate;
 pub mod eval;
+pub mod launch;
 pub mod load;
 pub mod method;
 pub mod model;

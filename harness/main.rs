@@ -20,6 +20,48 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum LaunchEngine {
+    /// An sbatch script for a SLURM job array (one task per shard, SLURM_ARRAY_TASK_ID).
+    Slurm {
+        suite: PathBuf,
+        #[arg(long)]
+        shards: usize,
+        /// The results root the tasks write into (shared by every node).
+        #[arg(long, default_value = "results")]
+        results: String,
+        /// Where the tasks start (the repository root; default: the current directory).
+        #[arg(long)]
+        workdir: Option<String>,
+        /// The ftbench binary on the nodes (default: this one).
+        #[arg(long)]
+        ftbench: Option<String>,
+        #[arg(long)]
+        partition: Option<String>,
+        /// The script file (default: stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// A Kubernetes Indexed Job (and the ConfigMap holding the suite).
+    K8s {
+        suite: PathBuf,
+        #[arg(long)]
+        shards: usize,
+        /// A container image with ftbench and the suite's models.
+        #[arg(long)]
+        image: String,
+        /// The PersistentVolumeClaim for results (mounted at /results).
+        #[arg(long)]
+        pvc: String,
+        /// The pods' working directory.
+        #[arg(long, default_value = "/work")]
+        workdir: String,
+        /// The manifest file (default: stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Run every cell of a suite not yet recorded, then write its report.
     Run {
@@ -41,6 +83,11 @@ enum Command {
         /// estimated cost, the same in every worker (SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX).
         #[arg(long)]
         shard: Option<runner::Shard>,
+    },
+    /// Write a job for a scheduler in which task I runs shard I of N into one results folder.
+    Launch {
+        #[command(subcommand)]
+        engine: LaunchEngine,
     },
     /// Check suite files; print the number of cells of each.
     Validate { suites: Vec<PathBuf> },
@@ -143,6 +190,68 @@ fn run(cli: Cli) -> Result<()> {
                     s.left
                 );
                 std::process::exit(130);
+            }
+        }
+        Command::Launch { engine } => {
+            let (path, shards, out) = match &engine {
+                LaunchEngine::Slurm { suite, shards, out, .. } | LaunchEngine::K8s { suite, shards, out, .. } => {
+                    (suite.clone(), *shards, out.clone())
+                }
+            };
+            let path = &path;
+            let (s, cells) = suite::load(path)?;
+            let plan = ftbench::launch::launch_plan(&s, &cells, shards)?;
+            let text = match engine {
+                LaunchEngine::Slurm {
+                    results,
+                    workdir,
+                    ftbench: exe,
+                    partition,
+                    ..
+                } => {
+                    let workdir = match workdir {
+                        Some(w) => w,
+                        None => std::env::current_dir()?.display().to_string(),
+                    };
+                    let exe = match exe {
+                        Some(e) => e,
+                        None => std::env::current_exe()?.display().to_string(),
+                    };
+                    // sbatch needs the log folder to exist before the job starts.
+                    let logs = std::path::Path::new(&workdir).join(&results).join(&s.name).join("logs");
+                    std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
+                    ftbench::launch::sbatch_script(
+                        &plan,
+                        &ftbench::launch::SlurmOptions {
+                            suite: path.display().to_string(),
+                            results,
+                            workdir,
+                            ftbench: exe,
+                            partition,
+                        },
+                    )?
+                }
+                LaunchEngine::K8s { image, pvc, workdir, .. } => ftbench::launch::k8s_manifest(
+                    &plan,
+                    &ftbench::launch::K8sOptions {
+                        image,
+                        pvc,
+                        workdir,
+                        suite_text: std::fs::read_to_string(path)?,
+                    },
+                )?,
+            };
+            match &out {
+                Some(f) => {
+                    std::fs::write(f, &text).with_context(|| format!("cannot write {}", f.display()))?;
+                    eprintln!(
+                        "wrote {} ({} cells in {shards} shards, time limit {} min per task)",
+                        f.display(),
+                        plan.cells,
+                        plan.time_limit_min
+                    );
+                }
+                None => print!("{text}"),
             }
         }
         Command::Validate { suites } => {
