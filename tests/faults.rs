@@ -256,3 +256,85 @@ fn shards_partition_the_cells_and_together_record_each_once() {
     let bad = run(dir, &["run", "sharded.yaml", "--shard", "3/3"]);
     assert!(text(&bad).contains("expected 0 ≤ I < N"), "{}", text(&bad));
 }
+
+#[test]
+fn shards_in_their_own_folders_merge_in_report_with_missing_and_conflicting_cells_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    suite(dir, "own", 3);
+    for i in 0..2 {
+        let out = run(
+            dir,
+            &["run", "own.yaml", "--shard", &format!("{i}/3"), "--results", &format!("shard{i}")],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    // Shard 2 never ran: the merged report names its cells.
+    let rep = run(dir, &["report", "shard0/own", "shard1/own", "--out", "merged"]);
+    let t = text(&rep);
+    assert!(rep.status.success(), "{t}");
+    assert!(t.contains("suite `own` (own.yaml): 2 of 6 cells have no record here"), "{t}");
+    let page = std::fs::read_to_string(dir.join("merged/index.html")).unwrap();
+    assert!(page.contains("id=\"missing\""), "the page lists the missing cells");
+    let out = run(dir, &["run", "own.yaml", "--shard", "2/3", "--results", "shard2"]);
+    assert!(out.status.success(), "{}", text(&out));
+    // A copy of one record that disagrees (another status) is a conflict, named as such.
+    let f = json_files(&dir.join("shard0/own"))[0].clone();
+    let mut r: Value = serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
+    r["status"] = "error".into();
+    r["reason"] = "a different run".into();
+    r["started_at"] = "2000-01-01T00:00:00Z".into();
+    std::fs::create_dir_all(dir.join("stale")).unwrap();
+    std::fs::write(dir.join("stale").join(f.file_name().unwrap()), r.to_string()).unwrap();
+    let rep = run(
+        dir,
+        &["report", "shard0/own", "shard1/own", "shard2/own", "stale", "--out", "merged"],
+    );
+    let t = text(&rep);
+    assert!(!t.contains("have no record"), "all six cells are there: {t}");
+    assert!(
+        t.contains("conflicting records: cell") && t.contains("says error (a different run)"),
+        "{t}"
+    );
+    let cells = std::fs::read_to_string(dir.join("merged/cells.csv")).unwrap();
+    assert_eq!(cells.lines().count(), 7, "six cells, each once: {cells}");
+}
+
+#[test]
+fn a_cell_that_shared_the_machine_with_another_runners_cell_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("two.yaml"),
+        "schema: 1\nname: two\ndefaults: {steps: 400, timing_warmup_steps: 1, warmup_steps: 1, seq_len: 16, eval_examples: 2}\n\
+         grid:\n  models: [preset:tiny]\n  methods: [full]\n  seeds: [0, 1]\n",
+    )
+    .unwrap();
+    let first = spawn(dir, &["run", "two.yaml"]);
+    child_of(first.id());
+    let second = run(dir, &["run", "two.yaml"]);
+    let first = first.wait_with_output().unwrap();
+    assert!(
+        first.status.success() && second.status.success(),
+        "{}{}",
+        text(&first),
+        text(&second)
+    );
+    assert!(
+        text(&second).contains("busy ["),
+        "the second runner skipped the first one's cell: {}",
+        text(&second)
+    );
+    let recs = records(&dir.join("results/two"));
+    assert_eq!(recs.len(), 2);
+    let shared: Vec<u64> = recs.iter().map(|r| r["conditions"]["concurrent_cells"].as_u64().unwrap()).collect();
+    assert!(
+        shared.iter().any(|&n| n >= 1),
+        "the cells overlapped and their records say so: {shared:?}"
+    );
+    assert!(
+        text(&second).contains("beside 1 other cell(s) of this folder on this host"),
+        "{}",
+        text(&second)
+    );
+}

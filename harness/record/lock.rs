@@ -75,6 +75,37 @@ pub fn try_lock(results_dir: &Path, id: &str) -> Result<Lock> {
     Ok(Lock::Taken(CellLock { _file: file, path }))
 }
 
+/// Other cells of `results_dir` running on this host now, by id: the locks the kernel lists in
+/// /proc/locks as held (by a pid other than this one) on the folder's lock files. Read-only:
+/// nothing is locked to find out. Runners on other hosts (a shared filesystem) are not seen;
+/// they do not share this machine's cores either.
+pub fn cells_running_here(results_dir: &Path) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(locks) = std::fs::read_to_string("/proc/locks") else {
+        return Vec::new();
+    };
+    let me = std::process::id().to_string();
+    let held: Vec<u64> = locks
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            // "1: FLOCK ADVISORY WRITE PID MAJ:MIN:INODE START END"
+            (f.len() >= 6 && f[1] == "FLOCK" && f[4] != me).then(|| f[5].rsplit(':').next()?.parse().ok())?
+        })
+        .collect();
+    let Ok(entries) = std::fs::read_dir(results_dir.join(".locks")) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let ino = e.metadata().ok()?.ino();
+            let name = e.file_name().to_string_lossy().strip_suffix(".lock")?.to_string();
+            held.contains(&ino).then_some(name)
+        })
+        .collect()
+}
+
 /// This machine's host name (for lock messages).
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")

@@ -51,6 +51,11 @@ pub struct SuiteRef {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Conditions {
     pub device: String,
+    /// Other cells of the same results folder running on this host when this one started or
+    /// finished (several runners share the folder): its times and memory shared the machine
+    /// with them. 0 when it ran alone; absent in records before it was counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrent_cells: Option<u32>,
     /// Dtype of weights, activations and gradients.
     pub compute_dtype: String,
     /// The optimizer that ran (`none` for `base`); records before the `optimizer` knob ran `adamw`.

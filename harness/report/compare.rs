@@ -140,8 +140,14 @@ fn env_line(records: &[Record]) -> String {
 
 /// Compares the records of `base` with those of `new`.
 pub fn compare(base: &[PathBuf], new: &[PathBuf]) -> Result<Comparison> {
-    let (b, bp, _) = load_records(base)?;
-    let (n, np, _) = load_records(new)?;
+    let (b, bp) = {
+        let l = load_records(base)?;
+        (l.records, l.problems)
+    };
+    let (n, np) = {
+        let l = load_records(new)?;
+        (l.records, l.problems)
+    };
     // Matched by the configuration as this ftbench reads it (Cell::configuration_id), not by the
     // stored id, so records of different ftbench versions of one configuration meet.
     let bmap: BTreeMap<String, &Record> = b.iter().map(|r| (r.cell.configuration_id(), r)).collect();

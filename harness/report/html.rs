@@ -29,6 +29,10 @@ pub struct Inputs<'a> {
     pub problems: &'a [LoadProblem],
     pub sources: &'a [PathBuf],
     pub duplicates: usize,
+    /// Records of one cell that disagree, described.
+    pub conflicts: &'a [String],
+    /// Cells of the records' suites with no record in these folders.
+    pub missing: &'a [String],
     pub accuracy: &'a [super::accuracy::AccuracyRow],
 }
 
@@ -306,6 +310,8 @@ pub fn render(x: &Inputs) -> Result<String> {
                 generated => generated,
                 problems => problems,
                 duplicates => x.duplicates,
+                conflicts => x.conflicts.to_vec(),
+                missing => x.missing.to_vec(),
                 methods => methods.iter().map(|m| context! { name => m.as_str(), label => m.label() }).collect::<Vec<_>>(),
                 views => VIEWS.to_vec(),
                 article => Value::from(Serde(&article)),

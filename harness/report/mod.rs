@@ -41,30 +41,76 @@ pub struct ReportFiles {
     pub duplicates: usize,
 }
 
-/// Reads every folder's records; a cell recorded in several folders keeps its newest record.
-/// Returns the records (sorted by model, method, configuration, seed), the files that could not
-/// be read as records, and how many duplicates were dropped.
-pub fn load_records(dirs: &[PathBuf]) -> Result<(Vec<Record>, Vec<LoadProblem>, usize)> {
-    let mut by_id: BTreeMap<String, Record> = BTreeMap::new();
-    let (mut problems, mut duplicates) = (Vec::new(), 0);
+/// What merging several result folders found.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    /// Sorted by model, method, configuration, seed.
+    pub records: Vec<Record>,
+    /// Files that could not be read as records.
+    pub problems: Vec<LoadProblem>,
+    /// Records left out because a newer record of the same cell was in another folder.
+    pub duplicates: usize,
+    /// Duplicates that disagree (status, or the losses of a deterministic run), described.
+    pub conflicts: Vec<String>,
+}
+
+/// Whether two records of one cell say different things: another status, or (both ok)
+/// another training or held-out loss (a cell's run is deterministic given its seed; timings
+/// and memory vary and do not count).
+fn disagree(a: &Record, b: &Record) -> bool {
+    let loss = |r: &Record| (r.final_train_loss, r.eval.as_ref().map(|e| e.loss));
+    let close = |x: Option<f64>, y: Option<f64>| match (x, y) {
+        (Some(x), Some(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
+        (None, None) => true,
+        _ => false,
+    };
+    a.status != b.status || !(close(loss(a).0, loss(b).0) && close(loss(a).1, loss(b).1))
+}
+
+fn said(r: &Record) -> String {
+    match (&r.status, r.eval.as_ref()) {
+        (crate::record::Status::Ok, Some(e)) => format!("ok, held-out loss {:.6}", e.loss),
+        (s, _) => format!("{} ({})", s.as_str(), r.reason.as_deref().unwrap_or("no reason")),
+    }
+}
+
+/// Reads every folder's records; a cell recorded in several folders keeps its newest record,
+/// and records that disagree are listed.
+pub fn load_records(dirs: &[PathBuf]) -> Result<Loaded> {
+    let mut by_id: BTreeMap<String, (Record, PathBuf)> = BTreeMap::new();
+    let mut out = Loaded::default();
     for d in dirs {
         let (records, p) = load_dir(d)?;
-        problems.extend(p);
+        out.problems.extend(p);
         for r in records {
             match by_id.get(&r.cell.id) {
-                Some(old) => {
-                    duplicates += 1;
-                    if r.started_at > old.started_at {
-                        by_id.insert(r.cell.id.clone(), r);
+                Some((old, old_dir)) => {
+                    out.duplicates += 1;
+                    let newer = r.started_at > old.started_at;
+                    if disagree(old, &r) {
+                        let kept = if newer { d } else { old_dir };
+                        out.conflicts.push(format!(
+                            "cell {} ({}): {} says {}; {} says {}; kept {} (newer)",
+                            r.cell.id,
+                            r.cell.label,
+                            old_dir.display(),
+                            said(old),
+                            d.display(),
+                            said(&r),
+                            kept.display()
+                        ));
+                    }
+                    if newer {
+                        by_id.insert(r.cell.id.clone(), (r, d.clone()));
                     }
                 }
                 None => {
-                    by_id.insert(r.cell.id.clone(), r);
+                    by_id.insert(r.cell.id.clone(), (r, d.clone()));
                 }
             }
         }
     }
-    let mut records: Vec<Record> = by_id.into_values().collect();
+    let mut records: Vec<Record> = by_id.into_values().map(|(r, _)| r).collect();
     records.sort_by(|a, b| {
         (&a.cell.model, a.cell.method, &a.cell.hardware, &a.cell.label, a.cell.seed).cmp(&(
             &b.cell.model,
@@ -74,19 +120,61 @@ pub fn load_records(dirs: &[PathBuf]) -> Result<(Vec<Record>, Vec<LoadProblem>, 
             b.cell.seed,
         ))
     });
-    Ok((records, problems, duplicates))
+    out.records = records;
+    Ok(out)
+}
+
+/// For each suite the records come from whose file can be read here: its cells that have no
+/// record in these folders (what a shard that never ran, or a cell still running, leaves out).
+pub fn missing_cells(records: &[Record]) -> Vec<String> {
+    let mut suites: Vec<(&str, &str)> = records.iter().map(|r| (r.suite.name.as_str(), r.suite.file.as_str())).collect();
+    suites.sort();
+    suites.dedup();
+    let mut out = Vec::new();
+    for (name, file) in suites {
+        let Ok((s, cells)) = crate::suite::load(Path::new(file)) else {
+            continue;
+        };
+        if s.name != name {
+            continue;
+        }
+        let missing: Vec<&crate::suite::Cell> = cells.iter().filter(|c| !records.iter().any(|r| r.cell.id == c.id)).collect();
+        if !missing.is_empty() {
+            let shown: Vec<String> = missing.iter().take(10).map(|c| format!("{} ({})", c.id, c.label)).collect();
+            out.push(format!(
+                "suite `{name}` ({file}): {} of {} cells have no record here: {}{}",
+                missing.len(),
+                cells.len(),
+                shown.join("; "),
+                if missing.len() > 10 { "; …" } else { "" }
+            ));
+        }
+    }
+    out
 }
 
 /// Reads the records of every folder in `dirs` and writes into `out`: cells.csv (one row per
 /// cell), summary.csv (one row per configuration, statistics over seeds), article.csv (the
 /// article's table), one SVG per chart, and index.html (self-contained: inline CSS and SVG).
 pub fn write_report(dirs: &[PathBuf], out: &Path) -> Result<ReportFiles> {
-    let (records, problems, duplicates) = load_records(dirs)?;
+    let Loaded {
+        records,
+        problems,
+        duplicates,
+        conflicts,
+    } = load_records(dirs)?;
     for p in &problems {
         eprintln!("warning: {}: skipped: {}", p.file.display(), p.message);
     }
     if duplicates > 0 {
         eprintln!("note: {duplicates} cells were recorded in more than one folder: the newest record of each is used");
+    }
+    for c in &conflicts {
+        eprintln!("warning: conflicting records: {c}");
+    }
+    let missing = missing_cells(&records);
+    for m in &missing {
+        eprintln!("note: {m}");
     }
     let configs = rows::config_labels(&records);
     let accuracy_rows = accuracy::accuracy_rows(&records, &configs);
@@ -124,6 +212,8 @@ pub fn write_report(dirs: &[PathBuf], out: &Path) -> Result<ReportFiles> {
         problems: &problems,
         sources: dirs,
         duplicates,
+        conflicts: &conflicts,
+        missing: &missing,
         accuracy: &accuracy_rows,
     })?;
     write_file(&html, page.as_bytes())?;

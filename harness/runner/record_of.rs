@@ -145,6 +145,7 @@ pub fn record_of(
         started_at,
         wall_s: out.wall_s,
         conditions: Conditions {
+            concurrent_cells: None,
             device: ran.as_ref().map_or_else(|| cell.hardware.clone(), |r| r.device.clone()),
             compute_dtype: ran.as_ref().map_or_else(|| "f32".into(), |r| r.compute_dtype.clone()),
             // A child that failed before it reported what ran: what the cell asked for.

@@ -5,7 +5,7 @@ use super::cell::CellJob;
 use super::child::run_child;
 use super::events::Event;
 use super::record_of::record_of;
-use crate::record::{load_dir, read_record, record_path, try_lock, write_atomic, Lock, Record, Status, SuiteRef};
+use crate::record::{cells_running_here, load_dir, read_record, record_path, try_lock, write_atomic, Lock, Record, Status, SuiteRef};
 use crate::suite;
 use anyhow::{Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -158,6 +158,7 @@ pub fn run_suite(path: &Path, opts: &RunOptions) -> Result<RunSummary> {
         let adapter_rel = format!("adapters/{}", cell.id);
         // Made before the run, so the prediction cannot lean on the measurement.
         let estimate = super::cell_estimate::estimate_cell(cell);
+        let others_at_start = cells_running_here(&results_dir).len();
         let job = CellJob {
             cell: cell.clone(),
             adapter_dir: Some(results_dir.join(&adapter_rel)),
@@ -180,6 +181,8 @@ pub fn run_suite(path: &Path, opts: &RunOptions) -> Result<RunSummary> {
             Some(adapter_rel),
         );
         record.estimate = estimate;
+        let concurrent = others_at_start.max(cells_running_here(&results_dir).len());
+        record.conditions.concurrent_cells = Some(concurrent as u32);
         if let Err(e) = write_atomic(&file, &record) {
             // The measurement is not lost: it goes to the runner's own output, whole.
             say(one_line(&record));
@@ -237,8 +240,12 @@ pub fn one_line(r: &Record) -> String {
         .timing
         .tokens_per_s
         .map_or("no training,".to_string(), |t| format!("{t:.1} tokens/s,"));
+    let shared = match c.concurrent_cells {
+        Some(n) if n > 0 => format!(", beside {n} other cell(s) of this folder on this host"),
+        _ => String::new(),
+    };
     format!(
-        "{head}: {tokens_per_s} peak RSS {}{estimate} (batch {} x {} tokens, {}, {} steps, seed {}), eval loss {}",
+        "{head}: {tokens_per_s} peak RSS {}{estimate} (batch {} x {} tokens, {}, {} steps, seed {}{shared}), eval loss {}",
         gb(r.memory.peak_rss_bytes),
         c.batch_size,
         c.seq_len,
