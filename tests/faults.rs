@@ -338,3 +338,62 @@ fn a_cell_that_shared_the_machine_with_another_runners_cell_says_so() {
         text(&second)
     );
 }
+
+/// A results folder on a full filesystem (a small tmpfs, mounted for the test: needs the
+/// privilege to mount, which this machine kind's root has; skipped, saying so, without it).
+#[test]
+fn a_full_disk_keeps_the_measurement_leaves_no_temp_file_and_a_rerun_completes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mnt = dir.join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&mnt)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !mounted {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root's mount privilege)");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).output();
+        }
+    }
+    let _guard = Unmount(&mnt);
+    suite(dir, "full", 3);
+    let results = mnt.join("r");
+    std::fs::create_dir_all(results.join("full/.locks")).unwrap();
+    std::fs::create_dir_all(results.join("full/logs")).unwrap();
+    // Fill the filesystem, then give back a little: room for a lock and a log, not a record.
+    let filler = mnt.join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![0u8; 4096];
+        while f.write_all(&chunk).is_ok() {}
+        let len = f.metadata().unwrap().len();
+        f.set_len(len.saturating_sub(8192)).unwrap();
+    }
+    let results_arg = results.display().to_string();
+    let out = run(dir, &["run", "full.yaml", "--results", &results_arg]);
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(
+        t.contains("No space left on device") && t.contains("could not be written; here it is:"),
+        "{t}"
+    );
+    assert!(t.contains("free space in (or fix the permissions of)"), "{t}");
+    let leftovers: Vec<String> = std::fs::read_dir(results.join("full"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "no temporary file left: {leftovers:?}");
+    std::fs::remove_file(&filler).unwrap();
+    let again = run(dir, &["run", "full.yaml", "--results", &results_arg]);
+    assert!(again.status.success(), "{}", text(&again));
+    all_recorded_once(&results.join("full"));
+}
