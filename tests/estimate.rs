@@ -149,3 +149,64 @@ fn bad_inputs_are_clear_errors() {
         );
     }
 }
+
+/// Full fine-tuning sharded with ZeRO: per-GPU model states as DeepSpeed counts them, and the
+/// smallest set of GPUs that fits where one GPU does not.
+#[test]
+fn zero_sharding_says_which_gpus_fit_together() {
+    let per_gpu = |n: &str, stage: &str| -> f64 {
+        let o = ftbench(&[
+            "estimate",
+            "--model",
+            "preset:llama2-7b",
+            "--batch",
+            "4",
+            "--recompute",
+            "--zero",
+            stage,
+            "--gpus",
+            n,
+            "--json",
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let p = 6_738_415_616f64;
+        let states = v["model_states"].as_f64().unwrap();
+        let want = match stage {
+            "3" => 4.0 * 131_072_000.0 + 18.0 * p / n.parse::<f64>().unwrap(),
+            _ => 2.0 * p + 18.0 * p / n.parse::<f64>().unwrap(),
+        };
+        assert!((states - want).abs() < 2.0, "ZeRO-{stage} × {n}: {states} vs DeepSpeed's {want}");
+        v["total_bytes"].as_f64().unwrap() / 1e9
+    };
+    let gb: Vec<f64> = ["1", "2", "4", "8"].iter().map(|n| per_gpu(n, "3")).collect();
+    assert!(gb.windows(2).all(|w| w[1] < w[0]), "more GPUs, less per GPU: {gb:?}");
+    per_gpu("4", "2");
+    let o = ftbench(&[
+        "estimate",
+        "--model",
+        "preset:llama2-7b",
+        "--batch",
+        "4",
+        "--recompute",
+        "--zero",
+        "3",
+        "--gpus",
+        "2",
+    ]);
+    assert!(text(&o).contains("smallest that fits: 2× a100-80gb"), "{}", text(&o));
+    let o = ftbench(&["estimate", "--model", "preset:llama2-7b", "--gpus", "2"]);
+    assert!(text(&o).contains("say how the GPUs share the model with --zero"), "{}", text(&o));
+    let o = ftbench(&[
+        "estimate",
+        "--model",
+        "preset:llama2-7b",
+        "--method",
+        "lora",
+        "--zero",
+        "3",
+        "--gpus",
+        "2",
+    ]);
+    assert!(text(&o).contains("ZeRO shards full fine-tuning's model states"), "{}", text(&o));
+}

@@ -50,6 +50,12 @@ pub struct EstimateArgs {
     /// (fused kernels, the default on the CPU) or ftbench-composed (fused_ops: false).
     #[arg(long, value_enum)]
     pub implementation: Option<Implementation>,
+    /// Data-parallel GPUs sharing full fine-tuning (with --zero; default 1).
+    #[arg(long, default_value_t = 1)]
+    pub gpus: u64,
+    /// ZeRO stage 0-3 (DeepSpeed; 3 = FSDP full sharding) over --gpus: model states per GPU.
+    #[arg(long)]
+    pub zero: Option<u8>,
     /// Tokens to train on, for time and cost estimates.
     #[arg(long)]
     pub tokens: Option<f64>,
@@ -132,11 +138,27 @@ pub fn run(args: &EstimateArgs) -> Result<()> {
     let spec = args.model.as_deref().context("--model is required")?;
     let cfg = model_config(spec)?;
     let x = args.input();
-    let e = estimate(&cfg, &x).map_err(|m| anyhow::anyhow!("{m}"))?;
+    let e = match (args.zero, args.gpus) {
+        (None, 1) => estimate(&cfg, &x),
+        (None, n) => Err(format!("--gpus {n}: say how the GPUs share the model with --zero 0|1|2|3")),
+        (Some(stage), n) => super::estimate_zero(&cfg, &x, n, stage),
+    }
+    .map_err(|m| anyhow::anyhow!("{m}"))?;
+    // Sharded over GPUs: only GPU profiles, each named as N of them (time: N GPUs' throughput).
     let fits: Vec<Value> = profiles
         .profiles
         .iter()
-        .map(|p| fit(&e, p, profiles.assumed_mfu, args.tokens))
+        .filter(|p| args.zero.is_none() || p.gpu)
+        .map(|p| {
+            let mut f = fit(&e, p, profiles.assumed_mfu, args.tokens);
+            if args.zero.is_some() {
+                let n = args.gpus as f64;
+                f["profile"] = json!(format!("{}× {}", args.gpus, p.name));
+                f["hours"] = json!(f["hours"].as_f64().map(|h| h / n));
+                f["cost_usd"] = json!(f["cost_usd"].as_f64());
+            }
+            f
+        })
         .collect();
     let smallest = fits.iter().filter(|f| f["fits"] == true).min_by(|a, b| {
         a["memory_gb"]
@@ -149,6 +171,9 @@ pub fn run(args: &EstimateArgs) -> Result<()> {
         let mut obj = json!({
             "model": spec,
             "conditions": x,
+            "gpus": args.gpus,
+            "zero_stage": args.zero,
+            "per_gpu": args.zero.is_some(),
             "total_bytes": e.total_bytes,
             "peak_tensor_bytes": e.peak_tensor_bytes,
             "views": {
@@ -196,6 +221,15 @@ pub fn run(args: &EstimateArgs) -> Result<()> {
         t.add_row([comp.name.clone(), format!("{:.3}", comp.bytes as f64 / GB), comp.note.clone()]);
     }
     println!("{t}");
+    if let Some(stage) = args.zero {
+        println!(
+            "per GPU, ZeRO-{stage} over {} GPUs (each runs batch {} × {}: {} sequences per step in all):",
+            args.gpus,
+            x.batch,
+            x.seq_len,
+            args.gpus.saturating_mul(x.batch)
+        );
+    }
     println!(
         "peak tensor bytes (allocated view): {:.2} GB; with runtime overhead ({} view): {:.2} GB",
         e.peak_tensor_bytes as f64 / GB,
@@ -246,7 +280,7 @@ fn cheapest_fit(fits: &[Value], profiles: &Profiles) -> Option<Value> {
     let price = |f: &Value| -> Option<f64> {
         f["cost_usd"]
             .as_f64()
-            .or_else(|| profiles.get(f["profile"].as_str()?)?.price_per_hour)
+            .or_else(|| profiles.get(f["profile"].as_str()?.rsplit(" ").next()?)?.price_per_hour)
     };
     fits.iter()
         .filter(|f| f["fits"] == true)

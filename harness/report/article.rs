@@ -64,6 +64,9 @@ struct SevenB {
     smallest: Option<(String, f64)>,
     /// (profile, tokens/s at the assumed MFU, US$ per million tokens).
     cheapest: Option<(String, f64, f64)>,
+    /// Full fine-tuning on smaller GPUs with ZeRO-3: (GPUs, profile, device GB per GPU), for the
+    /// fewest GPUs (2, 4 or 8) where a smaller profile than `smallest` fits.
+    sharded: Option<(u64, String, f64)>,
     mfu: f64,
 }
 
@@ -88,7 +91,22 @@ fn seven_b(method: Method) -> Option<SevenB> {
             p.price_per_hour.map(|c| (p.name.clone(), tps, c / (tps * 3600.0) * 1e6))
         })
         .min_by(|a, b| a.2.total_cmp(&b.2));
+    let single_gb = smallest.as_ref().map_or(f64::INFINITY, |s| s.1);
+    let sharded = if method.trains_base() {
+        [2u64, 4, 8].into_iter().find_map(|n| {
+            let z = crate::estimate::estimate_zero(&cfg, &x, n, 3).ok()?;
+            profiles
+                .profiles
+                .iter()
+                .filter(|p| p.gpu && p.memory_gb < single_gb && z.total_bytes as f64 <= p.memory_gb * 1e9)
+                .min_by(|a, b| a.memory_gb.total_cmp(&b.memory_gb))
+                .map(|p| (n, p.name.clone(), z.total_bytes as f64 / 1e9))
+        })
+    } else {
+        None
+    };
     Some(SevenB {
+        sharded,
         trainable_percent: 100.0 * e.params_trainable as f64 / (e.params_base + e.params_adapters) as f64,
         tensor_gb: e.peak_tensor_bytes as f64 / 1e9,
         device_gb: e.total_bytes as f64 / 1e9,
@@ -182,9 +200,15 @@ fn estimated(metric: &str, method: Method, seven: Option<&SevenB>, full7: Option
         "Tokens/s" => s.cheapest.as_ref().map_or("–".into(), |(p, tps, _)| {
             format!("7B on {p}: {tps:.0}\n(at MFU {:.0}%)", 100.0 * s.mfu)
         }),
-        "Hardware that fits" => s.smallest.as_ref().map_or("no listed GPU".into(), |(p, gb)| {
-            format!("smallest: {p}\n({gb:.0} GB ≥ {:.1} GB)", s.device_gb)
-        }),
+        "Hardware that fits" => {
+            let mut t = s.smallest.as_ref().map_or("no single listed GPU".into(), |(p, gb)| {
+                format!("smallest: {p}\n({gb:.0} GB ≥ {:.1} GB)", s.device_gb)
+            });
+            if let Some((n, p, per)) = &s.sharded {
+                t += &format!("\nor {n}× {p} with ZeRO-3\n({per:.1} GB per GPU)");
+            }
+            t
+        }
         "Relative cost (vs full)" => match (&s.cheapest, full7.and_then(|f| f.cheapest.as_ref())) {
             (Some((p, _, usd)), Some((_, _, full_usd))) => {
                 let rel = if method == reference() {
