@@ -7,6 +7,6 @@ mod method_config;
 mod schema;
 
 pub use expand::{expand, Cell};
-pub use knobs::{Grid, KnobOverrides, Knobs, Point, Target, EVAL_KNOBS};
+pub use knobs::{Grid, IdKnobs, KnobOverrides, Knobs, Point, Target, EVAL_KNOBS};
 pub use load::{load, parse, SuiteError};
 pub use schema::{Method, Suite, SUITE_SCHEMA_VERSION};
