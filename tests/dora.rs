@@ -1,6 +1,6 @@
 //! DoRA and QDoRA against PEFT, and LoRA+'s learning rates.
 //!
-//! `../shared/testdata/dora_peft_1.safetensors` holds PEFT 0.21.2's DoRA layer (r = 4, α = 8,
+//! `tests/data/dora_peft_1.safetensors` (from shared/testdata) holds PEFT 0.21.2's DoRA layer (r = 4, α = 8,
 //! one linear 24 → 16, float64): its output and the gradients of A, B and the magnitude. PEFT
 //! holds the weight norm ‖W + s·BA‖ constant in backward (DoRA paper §4.3); so does ftbench, so
 //! the gradients must equal PEFT's — and a finite difference of the formula with the norm frozen
@@ -16,7 +16,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 fn peft_case() -> HashMap<String, Tensor> {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata/dora_peft_1.safetensors");
+    // A copy of shared/testdata/dora_peft_1.safetensors (9 KB), so the project carries it.
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/dora_peft_1.safetensors");
     candle_core::safetensors::load(&p, &Device::Cpu).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
