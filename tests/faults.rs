@@ -108,6 +108,14 @@ fn two_and_three_runners_on_one_folder_run_every_cell_once() {
         }
         assert_eq!(outs.iter().map(ran).sum::<usize>(), 6, "each cell ran in exactly one runner");
         all_recorded_once(&dir.join("results/shared"));
+        // Every runner wrote the report at the end: the page is whole, no temporary file left.
+        let page = std::fs::read_to_string(dir.join("reports/shared/index.html")).unwrap();
+        assert!(page.trim_end().ends_with("</html>"));
+        let tmps = std::fs::read_dir(dir.join("reports/shared"))
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".tmp"))
+            .count();
+        assert_eq!(tmps, 0);
     }
 }
 
