@@ -6,7 +6,7 @@
 //! `timeout_s` (the runner kills it there); a shard's limit is 1.5 × its sum, at least 10
 //! minutes, rounded up to whole minutes. An assumption, stated in the script it goes into.
 
-use crate::runner::{cell_cost, estimate_cell, shard_cells, Shard};
+use crate::runner::{estimate_cell, partition};
 use crate::suite::{Cell, Suite};
 use anyhow::Result;
 
@@ -41,17 +41,11 @@ pub struct LaunchPlan {
 /// The plan of `suite`'s `cells` in `shards` shards.
 pub fn launch_plan(suite: &Suite, cells: &[Cell], shards: usize) -> Result<LaunchPlan> {
     anyhow::ensure!(shards >= 1, "--shards: expected at least 1");
-    let mut plans = Vec::with_capacity(shards);
-    for index in 0..shards {
-        let (mine, _) = shard_cells(cells, Shard { index, count: shards })?;
-        let mut s = 0.0;
-        for c in &mine {
-            s += (cell_cost(c)? / CPU_FLOPS + CELL_OVERHEAD_S).min(c.knobs.timeout_s as f64);
-        }
-        plans.push(ShardPlan {
-            cells: mine.len(),
-            estimate_s: s,
-        });
+    let part = partition(cells, shards)?;
+    let mut plans = vec![ShardPlan { cells: 0, estimate_s: 0.0 }; shards];
+    for ((c, &o), &cost) in cells.iter().zip(&part.owner).zip(&part.costs) {
+        plans[o].cells += 1;
+        plans[o].estimate_s += (cost / CPU_FLOPS + CELL_OVERHEAD_S).min(c.knobs.timeout_s as f64);
     }
     let longest = plans.iter().map(|p| p.estimate_s).fold(0.0, f64::max);
     let time_limit_min = ((1.5 * longest / 60.0).ceil() as u64).max(10);

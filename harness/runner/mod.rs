@@ -18,5 +18,5 @@ pub use child::{interrupted, oom_kills, run_child, stop_on_interrupt, ChildExit,
 pub use events::Event;
 pub use generate::{load_for_inference, parse_ids, run_generate, GenerateRequest, InferenceModel};
 pub use record_of::record_of;
-pub use shard::{cell_cost, shard_cells, Shard};
+pub use shard::{cell_cost, partition, shard_cells, Partition, Shard};
 pub use suite_run::{run_suite, RunOptions, RunSummary};

@@ -40,35 +40,51 @@ impl std::fmt::Display for Shard {
     }
 }
 
-/// The estimated compute of one cell, in FLOPs.
-pub fn cell_cost(cell: &Cell) -> Result<f64> {
-    let cfg = crate::estimate::model_config(&cell.model)
-        .with_context(|| format!("cell {}: reading {}'s config to balance the shards", cell.id, cell.model))?;
+/// The estimated compute of one cell, in FLOPs, given its model's config.
+pub fn cell_cost(cell: &Cell, cfg: &crate::model::LlamaConfig) -> f64 {
     let k = &cell.knobs;
     let n = cfg.num_parameters() as f64;
     let eval = 2.0 * n * k.eval_examples as f64 * k.seq_len as f64;
     if !cell.method.trains() {
-        return Ok(eval);
+        return eval;
     }
-    let per_token = super::cell_estimate::estimate_input(cell, &cfg)
-        .and_then(|x| crate::estimate::estimate(&cfg, &x).ok())
+    let per_token = super::cell_estimate::estimate_input(cell, cfg)
+        .and_then(|x| crate::estimate::estimate(cfg, &x).ok())
         .map_or(6.0 * n, |e| e.flops_per_token);
     let tokens = k.steps as f64 * k.grad_accum as f64 * k.batch_size as f64 * k.seq_len as f64;
-    Ok(per_token * tokens + eval)
+    per_token * tokens + eval
 }
 
-/// The cells of `shard`, in the suite's order, and each shard's share of the total cost.
-pub fn shard_cells<'a>(cells: &'a [Cell], shard: Shard) -> Result<(Vec<&'a Cell>, Vec<f64>)> {
-    let costs: Vec<f64> = cells.iter().map(cell_cost).collect::<Result<_>>()?;
-    if let Some(i) = costs.iter().position(|c| !c.is_finite()) {
-        bail!("cell {}: its estimated cost is not a finite number", cells[i].id);
+/// Which shard each cell goes to, every cell's cost, and each shard's share of the total.
+#[derive(Debug, Clone)]
+pub struct Partition {
+    pub owner: Vec<usize>,
+    pub costs: Vec<f64>,
+    pub shares: Vec<f64>,
+}
+
+/// The partition of `cells` into `count` shards (each model's config read once).
+pub fn partition(cells: &[Cell], count: usize) -> Result<Partition> {
+    let mut configs: std::collections::HashMap<&str, crate::model::LlamaConfig> = std::collections::HashMap::new();
+    let mut costs = Vec::with_capacity(cells.len());
+    for c in cells {
+        if !configs.contains_key(c.model.as_str()) {
+            let cfg = crate::estimate::model_config(&c.model)
+                .with_context(|| format!("cell {}: reading {}'s config to balance the shards", c.id, c.model))?;
+            configs.insert(&c.model, cfg);
+        }
+        let cost = cell_cost(c, &configs[c.model.as_str()]);
+        if !cost.is_finite() {
+            bail!("cell {}: its estimated cost is not a finite number", c.id);
+        }
+        costs.push(cost);
     }
     let mut order: Vec<usize> = (0..cells.len()).collect();
     order.sort_by(|&a, &b| costs[b].total_cmp(&costs[a]).then_with(|| cells[a].id.cmp(&cells[b].id)));
-    let mut load = vec![0.0f64; shard.count];
+    let mut load = vec![0.0f64; count];
     let mut owner = vec![0usize; cells.len()];
     for i in order {
-        let s = (0..shard.count)
+        let s = (0..count)
             .min_by(|&a, &b| load[a].total_cmp(&load[b]).then(a.cmp(&b)))
             .expect("at least one shard");
         load[s] += costs[i];
@@ -76,11 +92,17 @@ pub fn shard_cells<'a>(cells: &'a [Cell], shard: Shard) -> Result<(Vec<&'a Cell>
     }
     let total: f64 = load.iter().sum();
     let shares = load.iter().map(|l| if total > 0.0 { l / total } else { 0.0 }).collect();
+    Ok(Partition { owner, costs, shares })
+}
+
+/// The cells of `shard`, in the suite's order, and each shard's share of the total cost.
+pub fn shard_cells(cells: &[Cell], shard: Shard) -> Result<(Vec<&Cell>, Vec<f64>)> {
+    let p = partition(cells, shard.count)?;
     let mine = cells
         .iter()
-        .zip(&owner)
+        .zip(&p.owner)
         .filter(|(_, &o)| o == shard.index)
         .map(|(c, _)| c)
         .collect();
-    Ok((mine, shares))
+    Ok((mine, p.shares))
 }
