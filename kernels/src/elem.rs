@@ -64,6 +64,15 @@ pub fn slice_u32<'a>(op: &str, what: &str, s: &'a CpuStorage, l: &Layout) -> Res
     }
 }
 
+/// The u8 values of contiguous CPU storage (packed NF4 codes).
+pub fn slice_u8<'a>(op: &str, what: &str, s: &'a CpuStorage, l: &Layout) -> Result<&'a [u8]> {
+    match (s, l.contiguous_offsets()) {
+        (CpuStorage::U8(v), Some((a, b))) => Ok(&v[a..b]),
+        (CpuStorage::U8(_), None) => candle_core::bail!("{op}: `{what}` must be contiguous"),
+        (other, _) => candle_core::bail!("{op}: `{what}` is {:?}, expected u8", other.dtype()),
+    }
+}
+
 /// Runs `f` over the values of a CPU tensor (made contiguous first; no copy when it already is).
 pub fn with_values<T: Elem, R>(op: &str, what: &str, t: &Tensor, f: impl FnOnce(&[T]) -> Result<R>) -> Result<R> {
     let t = t.contiguous()?;

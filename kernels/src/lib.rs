@@ -14,16 +14,26 @@
 //! - [`linear`]: linear layers with a frozen (dense or quantized) weight whose backward pass
 //!   returns only the input gradient, the fused LoRA linear, and the trainable linear.
 //!
+//! - [`nf4_device`]: an NF4 weight resident on the compute device, dequantized there;
+//!   [`adamw_device`]: AdamW with its moments on the parameter's device (GPU, or bf16 params).
+//! - `cuda` (feature `cuda`): the PTX of kernels/cuda/*.cu and its launches (NF4 dequantize,
+//!   fused AdamW, sum of squares), and the glue that gives the linear ops a `cuda_fwd`.
+//!
 //! Every kernel has a plain-slice form (what the tests and benches exercise) and a candle glue
-//! that applies it to tensors in place. CPU only for now; CUDA comes behind a `cuda` feature.
+//! that applies it to tensors in place. The fused row ops (RMSNorm, RoPE, softmax, SwiGLU, the
+//! LM-head loss) are CPU-only: on a GPU the decoder composes them from candle's CUDA ops.
 
 pub mod adamw;
+pub mod adamw_device;
 pub mod adamw_state;
 pub mod blas;
 pub mod cross_entropy;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod elem;
 pub mod linear;
 pub mod nf4;
+pub mod nf4_device;
 pub mod reduce;
 pub mod rms_norm;
 pub mod rope;
@@ -31,10 +41,12 @@ pub mod softmax;
 pub mod swiglu;
 
 pub use adamw::{AdamWHyper, Moments};
+pub use adamw_device::DeviceMoments;
 pub use adamw_state::{AdamState, StateKind};
 pub use cross_entropy::linear_cross_entropy;
-pub use linear::{frozen_linear, linear, lora_linear, DenseWeight, FrozenLinear, FrozenWeight, LoraLinear, TrainableLinear};
+pub use linear::{at_dtype, frozen_linear, linear, lora_linear, DenseWeight, FrozenLinear, FrozenWeight, LoraLinear, TrainableLinear};
 pub use nf4::{check_blocksize, Absmax, DoubleQuant, Nf4Error, Nf4Tensor};
+pub use nf4_device::Nf4Device;
 pub use reduce::sum_squares;
 pub use rms_norm::rms_norm;
 pub use rope::rope_heads;

@@ -66,13 +66,9 @@ impl FrozenWeight for crate::nf4::Nf4Tensor {
 /// keeps the op, and so the weight handle, in the graph until backward).
 pub struct FrozenLinear(pub Arc<dyn FrozenWeight>);
 
-impl CustomOp1 for FrozenLinear {
-    fn name(&self) -> &'static str {
-        self.0.name()
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = cpu_tensor(self.0.name(), s, l)?;
+impl FrozenLinear {
+    /// The forward pass on an untracked copy of x, on any device (`cpu_fwd` and `cuda_fwd`).
+    fn fwd(&self, x: &Tensor) -> Result<Tensor> {
         let (out, inp) = self.0.shape();
         if x.dim(candle_core::D::Minus1)? != inp {
             candle_core::bail!(
@@ -81,7 +77,22 @@ impl CustomOp1 for FrozenLinear {
                 x.dim(candle_core::D::Minus1)?
             );
         }
-        cpu_output(matmul_wt(&x, &self.0.dense(x.dtype())?)?, self.0.name())
+        matmul_wt(x, &self.0.dense(x.dtype())?)
+    }
+}
+
+impl CustomOp1 for FrozenLinear {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        cpu_output(self.fwd(&cpu_tensor(self.0.name(), s, l)?)?, self.0.name())
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(&self, s: &candle_core::CudaStorage, l: &Layout) -> Result<(candle_core::CudaStorage, Shape)> {
+        crate::cuda::output(self.fwd(&crate::cuda::tensor(s, l)?)?, self.0.name())
     }
 
     fn bwd(&self, x: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
@@ -116,6 +127,18 @@ impl candle_core::CustomOp2 for TrainableLinear {
         cpu_output(crate::blas::gemm(&x, false, &w, true)?, self.name())
     }
 
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        sx: &candle_core::CudaStorage,
+        lx: &Layout,
+        sw: &candle_core::CudaStorage,
+        lw: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        use crate::cuda::{output, tensor};
+        output(crate::blas::gemm(&tensor(sx, lx)?, false, &tensor(sw, lw)?, true)?, self.name())
+    }
+
     fn bwd(&self, x: &Tensor, w: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let dy = dy.contiguous()?;
         let dx = x
@@ -127,8 +150,20 @@ impl candle_core::CustomOp2 for TrainableLinear {
     }
 }
 
-/// y = x·Wᵀ for x (..., in) and a trainable W (out, in) (see [`TrainableLinear`]).
+/// `t` in `dtype`: a trainable tensor kept in another dtype (an f32 master weight under bf16
+/// compute) is cast at its use, differentiably, so its gradient arrives in its own dtype.
+pub fn at_dtype(t: &Tensor, dtype: DType) -> Result<Tensor> {
+    if t.dtype() == dtype {
+        Ok(t.clone())
+    } else {
+        t.to_dtype(dtype)
+    }
+}
+
+/// y = x·Wᵀ for x (..., in) and a trainable W (out, in) (see [`TrainableLinear`]); W is used in
+/// x's dtype.
 pub fn linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    let w = at_dtype(w, x.dtype())?;
     let dims = x.dims().to_vec();
     let inp = *dims.last().expect("rank >= 1");
     let rows = x.elem_count() / inp;
@@ -159,6 +194,13 @@ pub struct LoraLinear {
 }
 
 impl LoraLinear {
+    /// The forward pass on untracked copies, on any device (`cpu_fwd` and `cuda_fwd`).
+    fn fwd(&self, x: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        let y = matmul_wt(x, &self.base.dense(x.dtype())?)?;
+        let low = matmul_wt(&matmul_wt(&self.masked(x)?, a)?, b)?;
+        y + (low * self.scale)?
+    }
+
     fn masked(&self, x: &Tensor) -> Result<Tensor> {
         match &self.mask {
             Some(m) => x * m.reshape(x.shape())?,
@@ -182,9 +224,21 @@ impl CustomOp3 for LoraLinear {
         lb: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (x, a, b) = (cpu_tensor(NAME, sx, lx)?, cpu_tensor(NAME, sa, la)?, cpu_tensor(NAME, sb, lb)?);
-        let y = matmul_wt(&x, &self.base.dense(x.dtype())?)?;
-        let low = matmul_wt(&matmul_wt(&self.masked(&x)?, &a)?, &b)?;
-        cpu_output((y + (low * self.scale)?)?, self.name())
+        cpu_output(self.fwd(&x, &a, &b)?, self.name())
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        sx: &candle_core::CudaStorage,
+        lx: &Layout,
+        sa: &candle_core::CudaStorage,
+        la: &Layout,
+        sb: &candle_core::CudaStorage,
+        lb: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        use crate::cuda::{output, tensor};
+        output(self.fwd(&tensor(sx, lx)?, &tensor(sa, la)?, &tensor(sb, lb)?)?, NAME)
     }
 
     fn bwd(
@@ -220,11 +274,13 @@ impl CustomOp3 for LoraLinear {
     }
 }
 
-/// y = x·Wᵀ + scale·((x ⊙ mask)·Aᵀ)·Bᵀ with W frozen (see [`LoraLinear`]).
+/// y = x·Wᵀ + scale·((x ⊙ mask)·Aᵀ)·Bᵀ with W frozen (see [`LoraLinear`]); A and B are used
+/// in x's dtype.
 pub fn lora_linear(x: &Tensor, base: &Arc<dyn FrozenWeight>, a: &Tensor, b: &Tensor, scale: f64, mask: Option<Tensor>) -> Result<Tensor> {
+    let (a, b) = (at_dtype(a, x.dtype())?, at_dtype(b, x.dtype())?);
     x.contiguous()?.apply_op3(
-        a,
-        b,
+        &a,
+        &b,
         LoraLinear {
             base: base.clone(),
             scale,

@@ -336,7 +336,7 @@ fn dequant_block(packed: &[u8], scale: f32, out: &mut [f32]) {
 }
 
 /// Dequantizes `packed` into `out` (`out.len()` values), block `b` scaled by `scale(b)`.
-fn dequantize_with(packed: &[u8], blocksize: usize, out: &mut [f32], scale: impl Fn(usize) -> f32 + Sync) {
+pub(crate) fn dequantize_with(packed: &[u8], blocksize: usize, out: &mut [f32], scale: impl Fn(usize) -> f32 + Sync) {
     let per_task = blocks_per_task(blocksize);
     out.par_chunks_mut(per_task * blocksize)
         .zip(packed.par_chunks(per_task * blocksize / 2))

@@ -16,8 +16,14 @@ pub fn sum_squares(t: &Tensor) -> Result<f64> {
         Storage::Cpu(s) => match s {
             candle_core::CpuStorage::F32(v) => Ok(sum_sq(&v[a..b], |x| x as f64)),
             candle_core::CpuStorage::F64(v) => Ok(sum_sq(&v[a..b], |x| x)),
+            candle_core::CpuStorage::BF16(v) => Ok(sum_sq(&v[a..b], |x| x.to_f64())),
             other => candle_core::bail!("sum_squares: unsupported dtype {:?}", other.dtype()),
         },
+        #[cfg(feature = "cuda")]
+        Storage::Cuda(_) if matches!(t.dtype(), candle_core::DType::F32 | candle_core::DType::BF16) => {
+            drop(storage);
+            crate::cuda::adamw::sum_squares(&t)
+        }
         _ => {
             drop(storage);
             t.to_dtype(candle_core::DType::F64)?.sqr()?.sum_all()?.to_scalar::<f64>()

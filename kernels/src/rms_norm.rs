@@ -119,12 +119,27 @@ impl CustomOp2 for RmsNorm {
         per_float!(NAME, sx.dtype(), fwd_typed::<T>(self.eps, sx, lx, sw, lw))
     }
 
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        sx: &candle_core::CudaStorage,
+        lx: &Layout,
+        sw: &candle_core::CudaStorage,
+        lw: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        Ok((crate::cuda::rows::rms_norm_fwd((sx, lx), (sw, lw), self.eps)?, lx.shape().clone()))
+    }
+
     fn bwd(&self, x: &Tensor, w: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        #[cfg(feature = "cuda")]
+        if x.device().is_cuda() {
+            return crate::cuda::rows::rms_norm_bwd(&x.contiguous()?, &w.contiguous()?, dy, self.eps, x.track_op(), w.track_op());
+        }
         per_float!(NAME, x.dtype(), bwd_typed::<T>(self.eps, x, w, dy))
     }
 }
 
-/// RMSNorm of x (..., h) with weight w (h); f32 or f64 on the CPU.
+/// RMSNorm of x (..., h) with weight w (h); f32 or f64 on the CPU, f32 or bf16 on CUDA.
 pub fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
     x.contiguous()?.apply_op2(&w.contiguous()?, RmsNorm { eps })
 }

@@ -107,7 +107,19 @@ impl CustomOp1 for CausalSoftmax {
         per_float!(NAME, s.dtype(), fwd_typed::<T>(self, s, l))
     }
 
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(&self, s: &candle_core::CudaStorage, l: &Layout) -> Result<(candle_core::CudaStorage, Shape)> {
+        Ok((
+            crate::cuda::rows::causal_softmax_fwd((s, l), self.scale, self.queries, self.start)?,
+            l.shape().clone(),
+        ))
+    }
+
     fn bwd(&self, _scores: &Tensor, p: &Tensor, dp: &Tensor) -> Result<Option<Tensor>> {
+        #[cfg(feature = "cuda")]
+        if p.device().is_cuda() {
+            return crate::cuda::rows::causal_softmax_bwd(p, dp, self.scale).map(Some);
+        }
         per_float!(NAME, p.dtype(), bwd_typed::<T>(self, p, dp)).map(Some)
     }
 }

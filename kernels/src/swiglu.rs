@@ -67,7 +67,23 @@ impl CustomOp2 for SwiGlu {
         per_float!(NAME, sg.dtype(), fwd_typed::<T>(sg, lg, su, lu))
     }
 
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        sg: &candle_core::CudaStorage,
+        lg: &Layout,
+        su: &candle_core::CudaStorage,
+        lu: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        Ok((crate::cuda::rows::swiglu_fwd((sg, lg), (su, lu))?, lg.shape().clone()))
+    }
+
     fn bwd(&self, g: &Tensor, u: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        #[cfg(feature = "cuda")]
+        if g.device().is_cuda() {
+            let (dg, du) = crate::cuda::rows::swiglu_bwd(&g.contiguous()?, &u.contiguous()?, dy)?;
+            return Ok((g.track_op().then_some(dg), u.track_op().then_some(du)));
+        }
         per_float!(NAME, g.dtype(), bwd_typed::<T>(g, u, dy))
     }
 }
