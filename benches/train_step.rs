@@ -31,7 +31,7 @@ fn trainer(built: &Built) -> Trainer {
         min_ratio: 1.0,
     };
     let cfg = TrainerConfig::adamw(schedule, 1.0);
-    Trainer::new(built.trainable.clone(), cfg)
+    Trainer::new(built.trainable.clone(), cfg).expect("f32 AdamW on the CPU")
 }
 
 /// The process settings a cell runs with (runner/child.rs, probe::keep_freed_memory), applied

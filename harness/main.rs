@@ -394,6 +394,11 @@ fn run(cli: Cli) -> Result<()> {
             for o in ftbench::train::OPTIMIZERS {
                 println!("  {:<14} {}", o.name, o.doc);
             }
+            println!("\nPrecisions (knob `precision`):");
+            for p in ftbench::model::PRECISIONS {
+                println!("  {:<14} {}", p.name, p.doc);
+            }
+            println!("\nHardware (grid axis `hardware`): cpu, cuda:N (a build with the `cuda` feature: scripts/build-cuda.sh)");
             println!("\nKnobs (in `defaults`, as grid axes, in `together` points):");
             let d = serde_json::to_value(suite::Knobs::default())?;
             for (name, ty, doc) in suite::Knobs::DOCS {

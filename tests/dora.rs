@@ -250,7 +250,7 @@ fn lora_plus_trains_b_at_ratio_times_the_learning_rate() {
             total_steps: 1,
             min_ratio: 1.0,
         };
-        let mut tr = Trainer::new(built.trainable.clone(), TrainerConfig::adamw(schedule, 0.0));
+        let mut tr = Trainer::new(built.trainable.clone(), TrainerConfig::adamw(schedule, 0.0)).unwrap();
         let c = preset("tiny").unwrap();
         let task = Task::new(TaskKind::Reverse, 8, c.vocab_size).unwrap();
         let examples: Vec<_> = task.train_stream(1).take(2).collect();

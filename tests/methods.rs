@@ -269,7 +269,7 @@ fn adapters_round_trip_through_the_peft_layout() {
         total_steps: 3,
         min_ratio: 1.0,
     };
-    let mut t = Trainer::new(b.trainable.clone(), TrainerConfig::adamw(schedule, 1.0));
+    let mut t = Trainer::new(b.trainable.clone(), TrainerConfig::adamw(schedule, 1.0)).unwrap();
     let bt = batch();
     for _ in 0..3 {
         t.step(&b.decoder, &[bt.clone()]).unwrap();
@@ -386,7 +386,7 @@ fn recompute_gives_the_same_update_for_every_method() {
                     min_ratio: 1.0,
                 };
                 let cfg = TrainerConfig::adamw(schedule, 0.0);
-                let mut t = Trainer::new(b.trainable.clone(), cfg);
+                let mut t = Trainer::new(b.trainable.clone(), cfg).unwrap();
                 let s = t.step(&b.decoder, &[batch()]).unwrap();
                 let params: Vec<Vec<f64>> = b
                     .trainable

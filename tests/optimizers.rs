@@ -43,7 +43,7 @@ fn run(optimizer: &str, steps: u32) -> (Vec<f64>, usize, String) {
     };
     let mut tc = TrainerConfig::adamw(schedule, 1.0);
     tc.optimizer = optimizer_kind(optimizer).unwrap();
-    let mut t = Trainer::new(b.trainable.clone(), tc);
+    let mut t = Trainer::new(b.trainable.clone(), tc).unwrap();
     let task = Task::new(TaskKind::Reverse, 24, c.vocab_size).unwrap();
     let examples: Vec<_> = task.train_stream(1).take(4 * steps as usize).collect();
     let losses = examples

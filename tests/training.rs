@@ -43,6 +43,7 @@ fn trainer(params: Vec<Trainable>, max_grad_norm: f64) -> Trainer {
             ..TrainerConfig::adamw(schedule, max_grad_norm)
         },
     )
+    .unwrap()
 }
 
 fn values(params: &[Trainable]) -> Vec<Vec<f64>> {

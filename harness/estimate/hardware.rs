@@ -95,3 +95,42 @@ mod tests {
         }
     }
 }
+
+/// The built-in GPU profile for a GPU as NVML names it (`NVIDIA H200`, `NVIDIA A100-SXM4-80GB`):
+/// a profile matches when its description, up to its first word with a digit (`NVIDIA H200`),
+/// begins the name; the longest such match wins (the MFU of a record divides by its peak).
+pub fn profile_for_gpu(nvml_name: &str) -> Option<HardwareProfile> {
+    let norm = |s: &str| s.to_lowercase().replace('-', " ");
+    let name = norm(nvml_name);
+    let profiles = load_profiles(None).ok()?;
+    profiles
+        .profiles
+        .into_iter()
+        .filter(|p| p.gpu)
+        .filter_map(|p| {
+            let d = norm(&p.description);
+            let mut key = Vec::new();
+            for w in d.split_whitespace() {
+                key.push(w.to_string());
+                if w.chars().any(|c| c.is_ascii_digit()) {
+                    break;
+                }
+            }
+            let key = key.join(" ");
+            (name == key || name.starts_with(&format!("{key} "))).then_some((key.len(), p))
+        })
+        .max_by_key(|(n, _)| *n)
+        .map(|(_, p)| p)
+}
+
+#[cfg(test)]
+mod gpu_name_tests {
+    use super::profile_for_gpu;
+
+    #[test]
+    fn nvml_names_find_their_profiles() {
+        assert_eq!(profile_for_gpu("NVIDIA H200").map(|p| p.name), Some("h200-141gb".into()));
+        assert!(profile_for_gpu("NVIDIA H2000").is_none());
+        assert!(profile_for_gpu("Some Other GPU").is_none());
+    }
+}

@@ -26,12 +26,28 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
-    /// Everything in f32.
+    /// Everything in f32 (the `precision: f32` knob).
+    #[value(alias = "f32")]
     Fp32,
     /// Weights, gradients and optimizer state in bf16 ("pure bf16").
     Bf16,
-    /// bf16 compute, f32 master weights, gradients and optimizer state (the GPU default for full).
+    /// bf16 compute, f32 master weights, gradients and optimizer state (the GPU default for
+    /// full; the `precision: bf16-mixed` knob).
+    #[value(alias = "bf16-mixed")]
     Mixed,
+}
+
+impl From<&crate::model::Precision> for Precision {
+    /// The estimator's model of a run's `precision` knob, from its dtypes: f32 masters with
+    /// half-precision compute are mixed; half-precision masters pure bf16; else f32.
+    fn from(p: &crate::model::Precision) -> Self {
+        use candle_core::DType;
+        match (p.master, p.compute) {
+            (DType::BF16 | DType::F16, _) => Precision::Bf16,
+            (_, DType::BF16 | DType::F16) => Precision::Mixed,
+            _ => Precision::Fp32,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]

@@ -14,6 +14,6 @@ mod zero;
 
 pub use article::{article_rows, ArticleRow};
 pub use cli::{model_config, run as run_estimate, EstimateArgs};
-pub use hardware::{load_profiles, HardwareProfile, Profiles, DEFAULT_PROFILES};
+pub use hardware::{load_profiles, profile_for_gpu, HardwareProfile, Profiles, DEFAULT_PROFILES};
 pub use memory::{adapter_params, estimate, Component, Estimate, EstimateInput, Implementation, Optimizer, Precision};
 pub use zero::{estimate_zero, largest_module, zero_model_states};

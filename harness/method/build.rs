@@ -2,10 +2,11 @@
 
 use super::kind::{AdaptCtx, BaseFormat, MethodConfig};
 use super::{quantize_weight, Trainable};
+use crate::model::Precision;
 use crate::model::{Decoder, Layer, LlamaConfig, WeightSource};
 use crate::nn::{Dropout, Linear};
 use anyhow::{Context, Result};
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{Device, Tensor, Var};
 use ftbench_kernels::DenseWeight;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -42,13 +43,22 @@ pub struct Built {
     pub params_adapters: u64,
 }
 
-/// Builds the decoder for `mc.method`, taking each tensor from `src` once and turning it into
-/// its final form before the next is taken.
-pub fn build(cfg: &LlamaConfig, src: &mut dyn WeightSource, mc: &MethodConfig, dtype: DType, device: &Device) -> Result<Built> {
+/// Builds the decoder for `mc.method` at `precision` (trainable tensors in its master dtype,
+/// frozen dense ones in its frozen dtype, the decoder computing in its compute dtype), taking
+/// each tensor from `src` once and turning it into its final form before the next is taken.
+/// An NF4 base lives where the model runs: host memory on the CPU, device memory on a GPU.
+pub fn build(
+    cfg: &LlamaConfig,
+    src: &mut dyn WeightSource,
+    mc: &MethodConfig,
+    precision: impl Into<Precision>,
+    device: &Device,
+) -> Result<Built> {
+    let precision: Precision = precision.into();
     let mut b = Builder {
         src,
         mc,
-        dtype,
+        p: precision,
         device,
         dropout: Dropout::new(mc.lora.dropout, mc.seed),
         trainable: Vec::new(),
@@ -89,7 +99,7 @@ pub fn build(cfg: &LlamaConfig, src: &mut dyn WeightSource, mc: &MethodConfig, d
     } else {
         b.trainable.iter().map(|t| t.var.elem_count() as u64).sum()
     };
-    let decoder = Decoder::new(cfg.clone(), embed, layers, norm, lm_head)?;
+    let decoder = Decoder::new(cfg.clone(), embed, layers, norm, lm_head)?.computing_in(precision.compute)?;
     Ok(Built {
         decoder,
         trainable: b.trainable,
@@ -103,16 +113,22 @@ pub fn build(cfg: &LlamaConfig, src: &mut dyn WeightSource, mc: &MethodConfig, d
 struct Builder<'a> {
     src: &'a mut dyn WeightSource,
     mc: &'a MethodConfig,
-    dtype: DType,
+    p: Precision,
     device: &'a Device,
     dropout: Dropout,
     trainable: Vec<Trainable>,
     bytes: WeightBytes,
 }
 
+/// Tensor bytes of `t` as stored.
+fn bytes_of(t: &Tensor) -> u64 {
+    (t.elem_count() * t.dtype().size_in_bytes()) as u64
+}
+
 impl Builder<'_> {
-    fn elem(&self) -> u64 {
-        self.dtype.size_in_bytes() as u64
+    /// `t` (from the source, in the master dtype) as a frozen tensor is stored.
+    fn frozen(&self, t: Tensor) -> Result<Tensor> {
+        Ok(ftbench_kernels::at_dtype(&t, self.p.frozen)?)
     }
 
     fn trainable_var(&mut self, name: &str, t: &Tensor) -> Result<Var> {
@@ -129,10 +145,13 @@ impl Builder<'_> {
     /// otherwise.
     fn plain(&mut self, name: &str, shape: &[usize]) -> Result<(Tensor, Option<Var>)> {
         let t = self.src.take(name, shape)?;
-        self.bytes.dense += t.elem_count() as u64 * self.elem();
         if !self.mc.method.trains_base() {
+            let t = self.frozen(t)?;
+            self.bytes.dense += bytes_of(&t);
             return Ok((t, None));
         }
+        let t = ftbench_kernels::at_dtype(&t, self.p.master)?;
+        self.bytes.dense += bytes_of(&t);
         let v = self.trainable_var(name, &t)?;
         Ok((v.as_tensor().clone(), Some(v)))
     }
@@ -143,20 +162,29 @@ impl Builder<'_> {
         let w = self.src.take(&format!("{name}.weight"), &[out, inp])?;
         let method = self.mc.method;
         if method.trains_base() {
-            self.bytes.dense += w.elem_count() as u64 * self.elem();
+            let w = ftbench_kernels::at_dtype(&w, self.p.master)?;
+            self.bytes.dense += bytes_of(&w);
             return Ok(Linear::Trainable(self.trainable_var(&format!("{name}.weight"), &w)?));
         }
         let base = match method.base_format() {
             BaseFormat::Dense => {
-                self.bytes.dense += w.elem_count() as u64 * self.elem();
+                let w = self.frozen(w)?;
+                self.bytes.dense += bytes_of(&w);
                 Linear::Frozen(Arc::new(DenseWeight(w)))
             }
             BaseFormat::Nf4 => {
+                // Quantized from the source's values (bitsandbytes quantizes the bf16 or f32
+                // weight it is given; ftbench always from f32).
                 let nf4 = quantize_weight(&w, self.mc.nf4_block_size, self.mc.nf4_double_quant)
                     .with_context(|| format!("quantizing `{name}.weight` to NF4"))?;
+                drop(w);
                 self.bytes.nf4_packed += nf4.packed_bytes() as u64;
                 self.bytes.quant_constants += nf4.constants_bytes() as u64;
-                Linear::Frozen(Arc::new(nf4))
+                if self.device.is_cpu() {
+                    Linear::Frozen(Arc::new(nf4))
+                } else {
+                    Linear::Frozen(Arc::new(ftbench_kernels::Nf4Device::upload(&nf4, self.device)?))
+                }
             }
         };
         if !method.has_adapters() || !self.mc.lora.targets(module) {
@@ -164,7 +192,7 @@ impl Builder<'_> {
         }
         let mut ctx = AdaptCtx::new(
             self.mc,
-            self.dtype,
+            self.p.master,
             self.device,
             &self.dropout,
             &mut self.trainable,

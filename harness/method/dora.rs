@@ -101,7 +101,8 @@ impl Adapter for DoraLinear {
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let g = self.scale()?;
+        // The scale in the activations' dtype (an f32 master magnitude under bf16 compute).
+        let g = ftbench_kernels::at_dtype(&self.scale()?, x.dtype())?;
         let l = &self.lora;
         let Linear::Frozen(w) = &l.base else {
             candle_core::bail!("DoRA needs a frozen base linear")

@@ -6,6 +6,7 @@
 use super::{AdaptCtx, FineTuning, Published};
 use crate::nn::{matmul_t, Adapter, Dropout, Linear};
 use candle_core::{Result, Tensor, Var};
+use ftbench_kernels::at_dtype;
 use std::sync::Arc;
 
 /// The knobs every LoRA-family method reads.
@@ -96,8 +97,9 @@ impl Adapter for LoraLinear {
                 ftbench_kernels::lora_linear(x, w, self.a.as_tensor(), self.b.as_tensor(), self.scale, self.dropout.mask(x)?)
             }
             base => {
-                let down = matmul_t(&self.dropout.apply(x)?, self.a.as_tensor())?;
-                base.forward(x)? + (matmul_t(&down, self.b.as_tensor())? * self.scale)?
+                let (a, b) = (at_dtype(self.a.as_tensor(), x.dtype())?, at_dtype(self.b.as_tensor(), x.dtype())?);
+                let down = matmul_t(&self.dropout.apply(x)?, &a)?;
+                base.forward(x)? + (matmul_t(&down, &b)? * self.scale)?
             }
         }
     }

@@ -91,6 +91,12 @@ impl CustomOp1 for Recompute {
         cpu_output(self.block(&x)?, NAME)
     }
 
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(&self, s: &candle_core::CudaStorage, l: &Layout) -> Result<(candle_core::CudaStorage, Shape)> {
+        use ftbench_kernels::cuda::{output, tensor};
+        output(self.block(&tensor(s, l)?)?, NAME)
+    }
+
     fn bwd(&self, x: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
         // The input as a leaf: a Var when something upstream trains, a plain tensor otherwise.
         let input = if self.input_trains {

@@ -5,8 +5,9 @@
 //!
 //! Two switches trade speed and memory without changing the mathematics (tests check both
 //! against the plain path): `fused` runs RMSNorm, rotary embedding, causal softmax, SwiGLU and
-//! the LM-head cross-entropy as single ftbench_kernels ops (f32/f64 on the CPU; other dtypes and
-//! devices fall back to the composed ops), and `recompute` keeps only each block's input in the
+//! the LM-head cross-entropy as single ftbench_kernels ops (f32/f64 on the CPU; on a CUDA GPU the
+//! row ops RMSNorm, causal softmax and SwiGLU in f32/bf16, rotary embedding and the loss composed;
+//! other dtypes and devices fall back to the composed ops), and `recompute` keeps only each block's input in the
 //! graph and re-runs the block during backward (checkpoint.rs).
 
 use super::checkpoint::{self, RecomputedGrads};
@@ -44,6 +45,9 @@ pub struct Decoder {
     pub fused: bool,
     /// Activation recompute (gradient checkpointing) of every block (default off).
     pub recompute: bool,
+    /// The dtype activations and matmuls run in; weights kept in another dtype (f32 masters
+    /// under bf16 compute) are cast at their use.
+    compute: DType,
     /// Gradients of the parameters inside recomputed blocks, which the outer graph never sees.
     recomputed: RecomputedGrads,
 }
@@ -56,6 +60,7 @@ impl Decoder {
             embed.dtype(),
             embed.device(),
         )?;
+        let compute = embed.dtype();
         Ok(Decoder {
             cfg,
             embed,
@@ -65,13 +70,36 @@ impl Decoder {
             rope,
             fused: true,
             recompute: false,
+            compute,
             recomputed: RecomputedGrads::default(),
         })
     }
 
-    /// Whether the fused kernels run here (on, f32/f64, CPU).
+    /// The same decoder computing in `dtype` (the rotary tables rebuilt in it).
+    pub fn computing_in(mut self, dtype: DType) -> Result<Self> {
+        if dtype != self.compute {
+            self.rope = RopeTables::from_inv_freq(
+                &self.cfg.rope_inv_freq(),
+                self.cfg.max_position_embeddings.min(1 << 16),
+                dtype,
+                self.embed.device(),
+            )?;
+            self.compute = dtype;
+        }
+        Ok(self)
+    }
+
+    /// Whether the fused kernels run here (on, f32/f64, CPU, weights in the compute dtype).
+    /// Elsewhere (a GPU, bf16) the composed ops run: candle's CUDA kernels, differentiable.
     pub fn fused_here(&self) -> bool {
-        self.fused && self.device().is_cpu() && matches!(self.dtype(), DType::F32 | DType::F64)
+        self.fused && self.device().is_cpu() && matches!(self.compute, DType::F32 | DType::F64) && self.embed.dtype() == self.compute
+    }
+
+    /// Whether the fused row ops (RMSNorm, causal softmax, SwiGLU) run: the CPU's wherever
+    /// [`Decoder::fused_here`], and ftbench's CUDA kernels on a GPU in f32 or bf16 (rotary
+    /// embedding and the loss stay composed there).
+    pub fn fused_rows_here(&self) -> bool {
+        self.fused_here() || (self.fused && self.device().is_cuda() && matches!(self.compute, DType::F32 | DType::BF16))
     }
 
     /// Takes the gradient a recomputed block left for `param` during the last backward pass.
@@ -79,8 +107,9 @@ impl Decoder {
         self.recomputed.take(param)
     }
 
+    /// The compute dtype (activations, matmuls).
     pub fn dtype(&self) -> DType {
-        self.embed.dtype()
+        self.compute
     }
 
     pub fn device(&self) -> &Device {
@@ -112,7 +141,8 @@ impl Decoder {
     pub fn hidden_states(&self, ids: &Tensor) -> Result<Tensor> {
         let (_, t) = ids.dims2()?;
         self.check_len(t)?;
-        let mut x = ops::embedding(&self.embed, ids)?;
+        // Rows are looked up in the table's dtype, then cast: never a cast copy of the whole table.
+        let mut x = ftbench_kernels::at_dtype(&ops::embedding(&self.embed, ids)?, self.compute)?;
         for (i, layer) in self.layers.iter().enumerate() {
             x = if self.recompute {
                 checkpoint::recomputed_block(std::sync::Arc::new(self.clone()), i, &x)?
@@ -125,7 +155,8 @@ impl Decoder {
 
     /// RMSNorm with this model's epsilon.
     pub fn rms_norm(&self, x: &Tensor, weight: &Tensor) -> Result<Tensor> {
-        if self.fused_here() {
+        let weight = &ftbench_kernels::at_dtype(weight, x.dtype())?;
+        if self.fused_rows_here() {
             ftbench_kernels::rms_norm(x, weight, self.cfg.rms_norm_eps)
         } else {
             ops::rms_norm(x, weight, self.cfg.rms_norm_eps)
@@ -134,7 +165,7 @@ impl Decoder {
 
     /// Causal grouped-query attention for queries at positions start.. (see ops).
     pub fn attention(&self, q: &Tensor, k: &Tensor, v: &Tensor, start: usize) -> Result<Tensor> {
-        if self.fused_here() {
+        if self.fused_rows_here() {
             ops::fused_causal_attention_at(q, k, v, start)
         } else {
             ops::causal_attention_at(q, k, v, start)
@@ -179,7 +210,7 @@ impl Decoder {
         let x = (x + l.o_proj.forward(&a)?)?;
         let n = self.rms_norm(&x, &l.post_norm)?;
         let (gate, up) = (l.gate_proj.forward(&n)?, l.up_proj.forward(&n)?);
-        let m = if self.fused_here() {
+        let m = if self.fused_rows_here() {
             ftbench_kernels::swiglu(&gate, &up)?
         } else {
             ops::swiglu(&gate, &up)?
@@ -203,7 +234,15 @@ impl Decoder {
         };
         match head {
             Some(w) => ftbench_kernels::linear_cross_entropy(hidden, &w, targets),
-            None => ops::cross_entropy(&self.logits(hidden)?, targets),
+            None => {
+                // Log-softmax over the vocabulary in f32 at least (bf16 logits lose the tail).
+                let logits = self.logits(hidden)?;
+                let logits = match logits.dtype() {
+                    DType::F32 | DType::F64 => logits,
+                    _ => logits.to_dtype(DType::F32)?,
+                };
+                ops::cross_entropy(&logits, targets)
+            }
         }
     }
 }

@@ -8,11 +8,22 @@
 
 use candle_core::{DType, Device, Result, Tensor, D};
 
-/// RMSNorm: x / sqrt(mean(x²) + eps) * weight, over the last dimension.
+/// RMSNorm: x / sqrt(mean(x²) + eps) * weight, over the last dimension. A half-precision x is
+/// normalised in f32 and cast back before the weight, as transformers' LlamaRMSNorm does.
 pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
+    let dtype = x.dtype();
+    let x = widened(x)?;
     let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
     let inv = (ms + eps)?.sqrt()?.recip()?;
-    x.broadcast_mul(&inv)?.broadcast_mul(weight)
+    x.broadcast_mul(&inv)?.to_dtype(dtype)?.broadcast_mul(weight)
+}
+
+/// x in f32 when it is a half-precision dtype (reductions and exponentials keep f32), else x.
+pub fn widened(x: &Tensor) -> Result<Tensor> {
+    match x.dtype() {
+        DType::BF16 | DType::F16 => x.to_dtype(DType::F32),
+        _ => Ok(x.clone()),
+    }
 }
 
 /// Rotary-embedding tables for positions 0..seq_len, in the half-split layout transformers
@@ -75,9 +86,10 @@ pub fn rope_at(x: &Tensor, t: &RopeTables, start: usize) -> Result<Tensor> {
     x.broadcast_mul(&cos)?.broadcast_add(&rotated.broadcast_mul(&sin)?)
 }
 
-/// Numerically stable softmax over the last dimension, differentiable.
+/// Numerically stable softmax over the last dimension, differentiable; half precision is
+/// computed in f32 and cast back.
 pub fn softmax(x: &Tensor) -> Result<Tensor> {
-    candle_nn::ops::softmax(x, D::Minus1)
+    candle_nn::ops::softmax(&widened(x)?, D::Minus1)?.to_dtype(x.dtype())
 }
 
 /// Causal grouped-query attention.

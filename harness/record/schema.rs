@@ -56,8 +56,14 @@ pub struct Conditions {
     /// with them. 0 when it ran alone; absent in records before it was counted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrent_cells: Option<u32>,
-    /// Dtype of weights, activations and gradients.
+    /// Dtype of activations and matmuls.
     pub compute_dtype: String,
+    /// The `precision` that ran (records before the knob: `f32`).
+    #[serde(default = "f32_name")]
+    pub precision: String,
+    /// Dtype of trainable weights and their gradients (the optimizer's master copy).
+    #[serde(default = "f32_name")]
+    pub master_dtype: String,
     /// The optimizer that ran (`none` for `base`); records before the `optimizer` knob ran `adamw`.
     #[serde(default = "adamw")]
     pub optimizer: String,
@@ -100,13 +106,27 @@ fn adamw() -> String {
 pub struct Ran {
     pub device: String,
     pub compute_dtype: String,
+    /// The `precision` setting that ran; records before the knob ran `f32`.
+    #[serde(default = "f32_name")]
+    pub precision: String,
+    /// Trainable weights (and their gradients) as kept between steps: the optimizer's "master" copy.
+    #[serde(default = "f32_name")]
+    pub master_dtype: String,
+    /// Frozen dense weights as stored.
+    #[serde(default = "f32_name")]
+    pub frozen_dtype: String,
     /// The optimizer (`none` for `base`); records before the knob ran `adamw`.
     #[serde(default = "adamw")]
     pub optimizer: String,
     pub optimizer_state_dtype: String,
-    /// Fused kernels actually in use (they apply on the CPU in f32/f64 only).
+    /// Fused kernels actually in use: every fused op on the CPU in f32/f64; on a CUDA GPU the
+    /// row ops (RMSNorm, causal softmax, SwiGLU) in f32/bf16; none otherwise.
     pub fused_ops: bool,
     pub recompute: bool,
+}
+
+fn f32_name() -> String {
+    "f32".into()
 }
 
 /// One evaluation during training (`eval_every`).
@@ -182,6 +202,10 @@ pub struct ModelInfo {
     /// Optimizer state as allocated (both moments of every trainable parameter, block constants
     /// included).
     pub optimizer_state_bytes: u64,
+    /// Model FLOPs per trained token (runner/cell.rs `train_flops_per_token`: no recompute), the
+    /// numerator of MFU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_flops_per_token: Option<f64>,
 }
 
 /// Memory of the cell's process. View: process RSS (resident set size), in bytes.
@@ -197,6 +221,44 @@ pub struct Memory {
     pub after_load_rss_bytes: Option<u64>,
     /// peak − baseline: what the run itself cost.
     pub peak_above_baseline_bytes: Option<u64>,
+    /// GPU memory, for cells on a CUDA device (absent on the CPU).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<GpuMemory>,
+}
+
+/// GPU memory of a CUDA cell, in two views. `pool_*`: the CUDA default memory pool every tensor
+/// is allocated from (exact live tensor bytes, like PyTorch's max_memory_allocated; the context
+/// and cuBLAS workspaces are not in it). `nvml_*`: NVML's used bytes for the whole device
+/// (everything on the GPU, like nvidia-smi), sampled by the runner every few milliseconds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct GpuMemory {
+    /// The GPU, as NVML names it.
+    pub gpu: Option<String>,
+    /// Peak live tensor bytes over training (from after load to the end of the last step): the
+    /// number to compare with PyTorch's peak allocated.
+    pub pool_peak_bytes: Option<u64>,
+    /// Peak bytes the pool held over training (max_memory_reserved).
+    pub pool_reserved_peak_bytes: Option<u64>,
+    /// Live tensor bytes once model, method and optimizer state were set up.
+    pub pool_after_load_bytes: Option<u64>,
+    /// Peak live tensor bytes while loading (quantization and casts hold transients).
+    pub pool_load_peak_bytes: Option<u64>,
+    /// Peak live tensor bytes over the first step (weights and optimizer state, which exist
+    /// after load, plus the first step's activations and gradients).
+    pub pool_first_step_peak_bytes: Option<u64>,
+    /// Device used before the cell's process started.
+    pub nvml_before_bytes: Option<u64>,
+    /// The largest device-used reading while the cell ran: the number to compare with
+    /// nvidia-smi (and PyTorch's "device used").
+    pub nvml_peak_bytes: Option<u64>,
+    pub nvml_after_load_bytes: Option<u64>,
+    pub nvml_after_first_step_bytes: Option<u64>,
+    /// (seconds since start, largest device-used reading in that 250 ms interval).
+    #[serde(default)]
+    pub nvml_series: Vec<(f64, u64)>,
+    pub nvml_samples: u64,
+    /// Why a view is missing (no NVML library, no such GPU).
+    pub nvml_error: Option<String>,
 }
 
 /// Step times. The first `timing_warmup_steps` are reported apart from the steady ones.
@@ -210,6 +272,15 @@ pub struct Timing {
     pub stddev_step_s: Option<f64>,
     /// tokens_per_step / median steady step time.
     pub tokens_per_s: Option<f64>,
+    /// GPU cells: model FLOPs per second (tokens/s × `model.train_flops_per_token`), TFLOP/s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_tflops: Option<f64>,
+    /// GPU cells: model FLOPs utilisation, model_tflops over the GPU's peak (`mfu_peak`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfu: Option<f64>,
+    /// The peak MFU divides by, and its source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfu_peak: Option<String>,
     pub load_s: Option<f64>,
     pub eval_s: Option<f64>,
 }
@@ -323,11 +394,23 @@ impl Failure {
                 key: b.key.clone(),
             },
             None => Failure {
-                kind: FailureKind::Internal,
+                // A GPU allocation that failed comes back from the driver (cuMemAllocAsync) or
+                // cuBLAS as an error value, not as the host allocator's failure: it is data too.
+                kind: if is_device_oom(&message) {
+                    FailureKind::OutOfMemory
+                } else {
+                    FailureKind::Internal
+                },
                 message,
                 file: None,
                 key: None,
             },
         }
     }
+}
+
+/// Whether an error message is a GPU out-of-memory error: the CUDA driver's
+/// `CUDA_ERROR_OUT_OF_MEMORY` (cudarc's `DriverError`) or cuBLAS's `CUBLAS_STATUS_ALLOC_FAILED`.
+pub fn is_device_oom(message: &str) -> bool {
+    message.contains("CUDA_ERROR_OUT_OF_MEMORY") || message.contains("CUBLAS_STATUS_ALLOC_FAILED")
 }

@@ -34,6 +34,8 @@ pub struct Inputs<'a> {
     /// Cells of the records' suites with no record in these folders.
     pub missing: &'a [String],
     pub accuracy: &'a [super::accuracy::AccuracyRow],
+    /// GPU cells beside PyTorch's figures.
+    pub gpu: &'a [super::gpu::GpuRow],
 }
 
 fn num(x: Option<f64>, digits: usize) -> String {
@@ -321,6 +323,7 @@ pub fn render(x: &Inputs) -> Result<String> {
                 failed => Value::from(Serde(&failed)),
                 envs => Value::from(Serde(&env_views(x.records))),
                 accuracy => Value::from(Serde(&accuracy_views(x.accuracy))),
+                gpu => Value::from(Serde(x.gpu)),
                 samples => Value::from(Serde(&sample_views(x.records, 4))),
                 speeds => Value::from(Serde(&speed_views(x.records))),
                 artifacts => Value::from(Serde(&artifact_views(x.records))),

@@ -8,6 +8,7 @@ mod article;
 mod charts;
 mod compare;
 mod frame;
+mod gpu;
 mod html;
 mod results_view;
 mod rows;
@@ -17,6 +18,7 @@ pub use accuracy::{accuracy_rows, paired_delta, AccuracyRow, Delta};
 pub use charts::{Chart, GPU_CAPACITIES_GB};
 pub use compare::{compare, Change, Comparison, LOSS_NOISE, MEMORY_NOISE};
 pub use frame::{GroupStats, Stat, METRICS, STATS};
+pub use gpu::{gpu_rows, GpuRow};
 pub use rows::Row;
 pub use stats::{mean_ci95, t_quantile, welch_ci95, Difference};
 
@@ -195,6 +197,10 @@ pub fn write_report(dirs: &[PathBuf], out: &Path) -> Result<ReportFiles> {
     frame::write_csv(&mut article, &article_csv)?;
     let accuracy_csv = out.join("accuracy.csv");
     accuracy::write_csv(&accuracy_rows, &accuracy_csv)?;
+    let gpu_rows = gpu::gpu_rows(&records)?;
+    if !gpu_rows.is_empty() {
+        gpu::write_csv(&gpu_rows, &out.join("gpu.csv"))?;
+    }
     let mut chart_files = Vec::new();
     for c in &charts {
         let path = out.join(&c.file);
@@ -215,6 +221,7 @@ pub fn write_report(dirs: &[PathBuf], out: &Path) -> Result<ReportFiles> {
         conflicts: &conflicts,
         missing: &missing,
         accuracy: &accuracy_rows,
+        gpu: &gpu_rows,
     })?;
     write_file(&html, page.as_bytes())?;
     Ok(ReportFiles {

@@ -7,13 +7,15 @@ use crate::eval::{evaluate, generate_until, score_task};
 use crate::load::{ModelSpec, Tokenizer};
 use crate::method::Method;
 use crate::method::{self, frozen_copy, merge_adapters, Built, MethodConfig};
+use crate::model::dtype_name;
 use crate::model::Decoder;
+use crate::model::DeviceSpec;
+use crate::model::LlamaConfig;
 use crate::probe::{current_rss_bytes, peak_rss_bytes, Environment};
 use crate::record::{Artifact, CurvePoint, InferenceSpeed, ModelInfo, Ran};
 use crate::suite::{Cell, Knobs};
 use crate::train::{optimizer_kind, AdamParams, Schedule, Trainer, TrainerConfig};
 use anyhow::{bail, Context, Result};
-use candle_core::{DType, Device};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::PathBuf;
@@ -62,12 +64,15 @@ pub fn run_cell(job: &CellJob, out: &mut impl Write) -> Result<()> {
     })?;
 
     let k = &cell.knobs;
-    let device = match cell.hardware.as_str() {
-        "cpu" => Device::Cpu,
-        other => bail!("hardware `{other}` is not available in this build"),
-    };
+    let spec_dev = DeviceSpec::parse(&cell.hardware).map_err(anyhow::Error::msg)?;
+    let device = spec_dev.open()?;
+    let precision = crate::model::precision(&k.precision).map_err(anyhow::Error::msg)?;
+    // The CUDA pool keeps what is freed (a caching allocator, as PyTorch's): NVML's view then
+    // only grows, and the pool's high-water marks give the exact peaks below.
+    crate::probe::pool_keep_freed(&device)?;
     let t0 = Instant::now();
-    let spec = ModelSpec::parse(&cell.model).map_err(anyhow::Error::msg).context("model")?;
+    let model_spec = ModelSpec::parse(&cell.model).map_err(anyhow::Error::msg).context("model")?;
+    let spec = &model_spec;
     // Opening reads the config only (a missing or corrupt file fails here, before anything is built).
     // A model file that cannot be read is bad input in that file (runner/failure.rs).
     let in_model = |e: anyhow::Error| match spec.path() {
@@ -106,17 +111,17 @@ pub fn run_cell(job: &CellJob, out: &mut impl Write) -> Result<()> {
     };
     let task = prepare_task(&k.task, &task_context(k.eval_examples)).with_context(|| format!("task `{}`", k.task))?;
 
-    let dtype = DType::F32;
     let mc = MethodConfig::of_cell(cell);
-    // Presets draw random weights seeded by the cell's seed; files hand out their tensors.
-    let mut weights = model_files.weights(cell.seed, dtype, &device).map_err(in_model)?;
-    let mut built = method::build(&cfg, weights.as_mut(), &mc, dtype, &device).with_context(|| format!("loading model {spec}"))?;
+    // Presets draw random weights seeded by the cell's seed; files hand out their tensors (in
+    // the master dtype; the method stores frozen ones in the frozen dtype).
+    let mut weights = model_files.weights(cell.seed, precision.master, &device).map_err(in_model)?;
+    let mut built = method::build(&cfg, weights.as_mut(), &mc, precision, &device).with_context(|| format!("loading model {spec}"))?;
     built.decoder.fused = k.fused_ops;
     built.decoder.recompute = k.recompute && cell.method.trains();
     drop(weights);
     let params_trainable: u64 = built.trainable.iter().map(|p| p.var.elem_count() as u64).sum();
     let params_total = built.params_base + built.params_adapters;
-    let mut trainer = Trainer::new(built.trainable.clone(), trainer_config(k)?);
+    let mut trainer = Trainer::new(built.trainable.clone(), trainer_config(k)?)?;
     let info = ModelInfo {
         params_total,
         params_trainable,
@@ -127,27 +132,36 @@ pub fn run_cell(job: &CellJob, out: &mut impl Write) -> Result<()> {
         hidden_size: cfg.hidden_size,
         vocab_size: cfg.vocab_size,
         weight_bytes: built.bytes.clone(),
-        grad_bytes: params_trainable * dtype.size_in_bytes() as u64,
+        grad_bytes: params_trainable * precision.master.size_in_bytes() as u64,
         optimizer_state_bytes: trainer.optim.state_bytes() as u64,
+        train_flops_per_token: Some(train_flops_per_token(&cfg, &built, k.seq_len as usize, cell.method.trains_base())),
     };
     let ran = Ran {
-        device: format!("{device:?}").to_lowercase(),
-        compute_dtype: format!("{dtype:?}").to_lowercase(),
+        device: crate::runner::describe_device(&device, spec_dev),
+        compute_dtype: dtype_name(built.decoder.dtype()),
+        precision: precision.name.to_string(),
+        master_dtype: dtype_name(precision.master),
+        frozen_dtype: dtype_name(precision.frozen),
         optimizer: if cell.method.trains() { k.optimizer.clone() } else { "none".into() },
         optimizer_state_dtype: if cell.method.trains() {
             trainer.optim.state_dtype()
         } else {
             "none".into()
         },
-        fused_ops: built.decoder.fused_here(),
+        fused_ops: built.decoder.fused_rows_here(),
         recompute: built.decoder.recompute,
     };
+    let pool_at_load = crate::probe::read_pool(&device)?;
     emit(Event::Loaded {
         model: info,
         load_s: t0.elapsed().as_secs_f64(),
         rss_bytes: current_rss_bytes(),
         ran: Some(ran),
     })?;
+    if let Some(pool) = pool_at_load {
+        emit(Event::Gpu { at: "load".into(), pool })?;
+        crate::probe::pool_reset_peaks(&device)?;
+    }
 
     let model = &built.decoder;
     let curve_task = if k.eval_every > 0 && cell.method.trains() {
@@ -166,6 +180,8 @@ pub fn run_cell(job: &CellJob, out: &mut impl Write) -> Result<()> {
         let tokens: u64 = micro.iter().map(|b| b.n_tokens as u64).sum();
         let t = Instant::now();
         let s = trainer.step(model, &micro).with_context(|| format!("training step {step}"))?;
+        // GPU work is asynchronous: the step ends when the device has finished it.
+        device.synchronize()?;
         let secs = t.elapsed().as_secs_f64();
         tokens_so_far += tokens;
         train_s += secs;
@@ -178,6 +194,14 @@ pub fn run_cell(job: &CellJob, out: &mut impl Write) -> Result<()> {
             tokens,
             rss_bytes: current_rss_bytes(),
         })?;
+        if step == 1 {
+            if let Some(pool) = crate::probe::read_pool(&device)? {
+                emit(Event::Gpu {
+                    at: "first_step".into(),
+                    pool,
+                })?;
+            }
+        }
         if let Some(ct) = &curve_task {
             if step % k.eval_every == 0 || step == steps {
                 built.dropout.set_training(false);
@@ -188,6 +212,11 @@ pub fn run_cell(job: &CellJob, out: &mut impl Write) -> Result<()> {
         }
     }
     built.dropout.set_training(false);
+    if steps > 0 {
+        if let Some(pool) = crate::probe::read_pool(&device)? {
+            emit(Event::Gpu { at: "train".into(), pool })?;
+        }
+    }
     // A fully fine-tuned model is evaluated and timed as the checkpoint a user deploys: plain
     // frozen weights, not autograd-tracked Vars. Adapters are evaluated as trained (unmerged).
     let frozen = if cell.method.trains_base() {
@@ -244,6 +273,29 @@ pub fn run_cell(job: &CellJob, out: &mut impl Write) -> Result<()> {
         peak_rss_bytes: peak_rss_bytes(),
     })?;
     Ok(())
+}
+
+/// Model FLOPs per trained token (PaLM's MFU convention: recompute not counted): the forward
+/// pass's matmuls (2 per weight), their input gradients (2 per weight), weight gradients (2 per
+/// trainable matmul weight), and causal attention's two matmuls forward and backward
+/// (6 · 2 · layers · seq · heads·head_dim, halved for the causal mask).
+pub fn train_flops_per_token(cfg: &LlamaConfig, built: &Built, seq: usize, trains_base: bool) -> f64 {
+    let linears: f64 = cfg.linears().iter().map(|l| (l.out * l.inp) as f64).sum::<f64>() * cfg.num_hidden_layers as f64;
+    let head = (cfg.vocab_size * cfg.hidden_size) as f64;
+    let matmul = linears + head;
+    // Trainable matmul weights: every one under full fine-tuning, the adapters' matrices otherwise.
+    let trainable = if trains_base {
+        matmul
+    } else {
+        built
+            .trainable
+            .iter()
+            .filter(|t| t.var.rank() == 2)
+            .map(|t| t.var.elem_count() as f64)
+            .sum()
+    };
+    let attn = 6.0 * cfg.num_hidden_layers as f64 * seq as f64 * (cfg.num_attention_heads * cfg.head_dim()) as f64;
+    4.0 * matmul + 2.0 * trainable + attn
 }
 
 /// The held-out evaluation of a task: teacher-forced loss, perplexity and token accuracy, and

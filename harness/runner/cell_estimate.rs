@@ -39,7 +39,7 @@ pub fn estimate_input(cell: &crate::suite::Cell, cfg: &crate::model::LlamaConfig
         batch: k.batch_size as u64,
         seq_len: k.seq_len as u64,
         loss_tokens: k.batch_size as u64 * loss_positions as u64,
-        precision: Precision::Fp32,
+        precision: crate::model::precision(&k.precision).map_or(Precision::Fp32, Precision::from),
         optimizer: crate::train::optimizer_kind(&k.optimizer).ok()?.estimate,
         recompute: k.recompute,
         lora_rank: k.lora_rank as u64,

@@ -65,6 +65,8 @@ pub struct ChildOutcome {
     pub wall_s: f64,
     /// OOM kills the kernel counted while the cell ran (None: its count is not readable).
     pub oom_kills: Option<u64>,
+    /// NVML's view of the cell's GPU while it ran (cells on `cuda:N` only).
+    pub nvml: Option<crate::probe::NvmlTrace>,
 }
 
 const TAIL_LINES: usize = 40;
@@ -89,6 +91,11 @@ pub fn run_child(exe: &Path, job: &CellJob, log: Option<&Path>, mut on_event: im
         }
     }
     let kills_before = oom_kills();
+    // The device's view of a GPU cell, sampled from here: this process never touches CUDA.
+    let mut nvml = match crate::model::DeviceSpec::parse(&cell.hardware) {
+        Ok(crate::model::DeviceSpec::Cuda(n)) => Some(crate::probe::NvmlSampler::start(n)),
+        _ => None,
+    };
     let start = Instant::now();
     let mut child = cmd.spawn().with_context(|| format!("cannot start {}", exe.display()))?;
     let pid = child.id() as libc::pid_t;
@@ -136,6 +143,13 @@ pub fn run_child(exe: &Path, job: &CellJob, log: Option<&Path>, mut on_event: im
     let (mut events, mut stray) = (Vec::new(), Vec::new());
     let mut handle = |msg: Result<Event, String>, events: &mut Vec<Event>, stray: &mut Vec<String>| match msg {
         Ok(e) => {
+            if let Some(s) = nvml.as_mut() {
+                match &e {
+                    Event::Loaded { .. } => s.mark("load"),
+                    Event::Step { step: 1, .. } => s.mark("first_step"),
+                    _ => {}
+                }
+            }
             on_event(&e);
             events.push(e);
         }
@@ -187,6 +201,7 @@ pub fn run_child(exe: &Path, job: &CellJob, log: Option<&Path>, mut on_event: im
         stray_stdout: stray,
         wall_s: start.elapsed().as_secs_f64(),
         oom_kills: oom_kills().zip(kills_before).map(|(a, b)| a.saturating_sub(b)),
+        nvml: nvml.map(crate::probe::NvmlSampler::finish),
     })
 }
 

@@ -43,6 +43,10 @@ pub enum Event {
     Artifact { artifact: Artifact },
     /// The trained adapter was written (PEFT layout).
     AdapterSaved { dir: String },
+    /// The CUDA memory pool at a point of the run (`load`: after the model, method and optimizer
+    /// were set up, with the peak of loading; `first_step`; `train`: the peak over training,
+    /// counted from after load). CUDA cells only.
+    Gpu { at: String, pool: crate::probe::PoolReading },
     /// Everything finished.
     Done { peak_rss_bytes: Option<u64> },
     /// The cell failed: what kind of failure, in the child's words, and for bad input the file

@@ -5,6 +5,7 @@
 mod cell;
 mod cell_estimate;
 mod child;
+mod device;
 mod events;
 pub mod failure;
 pub mod generate;
@@ -15,6 +16,7 @@ mod suite_run;
 pub use cell::{run_cell, CellJob};
 pub use cell_estimate::{estimate_cell, estimate_input};
 pub use child::{interrupted, oom_kills, run_child, stop_on_interrupt, ChildExit, ChildOutcome, PARK_AT_ONCE};
+pub use device::describe as describe_device;
 pub use events::Event;
 pub use generate::{load_for_inference, parse_ids, run_generate, GenerateRequest, InferenceModel};
 pub use record_of::record_of;

@@ -4,7 +4,7 @@ use super::child::{ChildExit, ChildOutcome};
 use super::events::Event;
 use crate::probe::summarize;
 use crate::record::{
-    Conditions, Failure, FailureKind, Memory, Record, Status, StepPoint, SuiteRef, TargetReached, Timing, RECORD_SCHEMA_VERSION,
+    Conditions, Failure, FailureKind, GpuMemory, Memory, Record, Status, StepPoint, SuiteRef, TargetReached, Timing, RECORD_SCHEMA_VERSION,
 };
 use crate::suite::Cell;
 use crate::suite::Target;
@@ -38,6 +38,7 @@ pub fn record_of(
     let mut step_tokens: Vec<u64> = Vec::new();
     let mut done = false;
     let mut adapter_saved = false;
+    let mut gpu: Option<GpuMemory> = None;
     for e in &out.events {
         match e {
             Event::Started {
@@ -90,9 +91,40 @@ pub fn record_of(
                 done = true;
                 memory.peak_rss_bytes = memory.peak_rss_bytes.or(*peak_rss_bytes);
             }
+            Event::Gpu { at, pool } => {
+                let g = gpu.get_or_insert_with(GpuMemory::default);
+                match at.as_str() {
+                    "load" => {
+                        g.pool_after_load_bytes = Some(pool.used_bytes);
+                        g.pool_load_peak_bytes = Some(pool.used_high_bytes);
+                    }
+                    "first_step" => g.pool_first_step_peak_bytes = Some(pool.used_high_bytes),
+                    "train" => {
+                        g.pool_peak_bytes = Some(pool.used_high_bytes);
+                        g.pool_reserved_peak_bytes = Some(pool.reserved_high_bytes);
+                    }
+                    _ => {}
+                }
+            }
             // Read by `classify`.
             Event::Failed(_) => {}
         }
+    }
+    if let Some(t) = &out.nvml {
+        let g = gpu.get_or_insert_with(GpuMemory::default);
+        let at = |label: &str| t.at.iter().find(|(l, _)| l == label).map(|(_, v)| *v);
+        g.gpu = t.gpu.clone();
+        g.nvml_before_bytes = t.before_bytes;
+        g.nvml_peak_bytes = t.peak_bytes;
+        g.nvml_after_load_bytes = at("load");
+        g.nvml_after_first_step_bytes = at("first_step");
+        g.nvml_series = t.series.clone();
+        g.nvml_samples = t.samples;
+        g.nvml_error = t.error.clone();
+    }
+    memory.gpu = gpu;
+    if memory.gpu.is_some() {
+        memory.view = "GPU: CUDA pool (live tensor bytes) and NVML (device used); host: process RSS".into();
     }
     if let (Some(p), Some(b)) = (memory.peak_rss_bytes, memory.baseline_rss_bytes) {
         memory.peak_above_baseline_bytes = Some(p.saturating_sub(b));
@@ -118,6 +150,19 @@ pub fn record_of(
         let steady_tokens: u64 = step_tokens[warm..].iter().sum();
         let steady_s: f64 = timing.steady_step_s.iter().sum();
         timing.tokens_per_s = Some(steady_tokens as f64 / steady_s);
+    }
+    // Model FLOPs utilisation of a GPU cell: model FLOPs/s over the GPU's bf16 dense peak
+    // (the hardware profile that names the GPU NVML reported).
+    if let (Some(tps), Some(fpt), Some(name)) = (
+        timing.tokens_per_s,
+        model.as_ref().and_then(|m| m.train_flops_per_token),
+        memory.gpu.as_ref().and_then(|g| g.gpu.clone()),
+    ) {
+        if let Some(p) = crate::estimate::profile_for_gpu(&name) {
+            timing.model_tflops = Some(tps * fpt / 1e12);
+            timing.mfu = Some(tps * fpt / (p.bf16_tflops * 1e12));
+            timing.mfu_peak = Some(format!("{} bf16 dense {} TFLOP/s ({})", p.name, p.bf16_tflops, p.source));
+        }
     }
     let target_reached = Target::parse(&k.target).ok().and_then(|t| {
         curve.iter().find_map(|p| {
@@ -147,7 +192,16 @@ pub fn record_of(
         conditions: Conditions {
             concurrent_cells: None,
             device: ran.as_ref().map_or_else(|| cell.hardware.clone(), |r| r.device.clone()),
-            compute_dtype: ran.as_ref().map_or_else(|| "f32".into(), |r| r.compute_dtype.clone()),
+            // A child that failed before it reported what ran: what the cell asked for.
+            compute_dtype: ran.as_ref().map_or_else(
+                || crate::model::precision(&k.precision).map_or_else(|_| "unknown".into(), |p| crate::model::dtype_name(p.compute)),
+                |r| r.compute_dtype.clone(),
+            ),
+            precision: ran.as_ref().map_or_else(|| k.precision.clone(), |r| r.precision.clone()),
+            master_dtype: ran.as_ref().map_or_else(
+                || crate::model::precision(&k.precision).map_or_else(|_| "unknown".into(), |p| crate::model::dtype_name(p.master)),
+                |r| r.master_dtype.clone(),
+            ),
             // A child that failed before it reported what ran: what the cell asked for.
             optimizer: ran.as_ref().map_or_else(
                 || if cell.method.trains() { k.optimizer.clone() } else { "none".into() },
@@ -297,6 +351,7 @@ mod tests {
             stray_stdout: vec![],
             wall_s: 12.0,
             oom_kills: Some(1),
+            nvml: None,
         }
     }
 

@@ -281,10 +281,7 @@ pub fn expand(suite: &Suite) -> Result<Vec<Cell>, KeyError> {
 }
 
 fn check_hardware(h: &str) -> Result<(), String> {
-    match h {
-        "cpu" => Ok(()),
-        other => Err(format!("unknown hardware `{other}`; this build runs cells on: cpu")),
-    }
+    crate::model::DeviceSpec::parse(h).map(|_| ())
 }
 
 fn merge(into: &mut Point, p: &Point) {

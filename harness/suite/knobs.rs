@@ -188,6 +188,8 @@ knobs! {
     timing_warmup_steps: u32 = 2;
     /// Compute threads for the cell's process; 0 = every available core.
     threads: u32 = 0;
+    /// Numeric precision (`ftbench list`): `f32` (the CPU default), `bf16-mixed` (bf16 compute, f32 master weights and gradients, bf16 frozen bases: PyTorch autocast) or `bf16` (pure bf16 weights and gradients; pair with optimizer adamw-bf16). bf16 halves weight and activation memory and uses a GPU's tensor cores; on the CPU it is slow.
+    precision: String = "f32".to_string();
     /// Fused CPU kernels for RMSNorm, rotary embedding, causal softmax, SwiGLU and the LM-head loss; false = candle's composed ops (slower, more memory; the baseline).
     fused_ops: bool = true;
     /// Activation recompute (gradient checkpointing): keep each block's input only and re-run the block in backward: less activation memory, ~1/3 more compute.
@@ -297,6 +299,7 @@ impl Knobs {
             ));
         }
         crate::train::optimizer_kind(&self.optimizer).map_err(|e| ("optimizer", e))?;
+        crate::model::precision(&self.precision).map_err(|e| ("precision", e))?;
         crate::data::check_task(&self.task).map_err(|e| ("task", e))?;
         for t in &self.also_eval {
             crate::data::check_task(t).map_err(|e| ("also_eval", e))?;
@@ -389,6 +392,7 @@ pub const EVAL_KNOBS: &[&str] = &[
     "also_eval",
     "threads",
     "fused_ops",
+    "precision",
     "timeout_s",
     "inference_speed",
 ];
@@ -397,7 +401,7 @@ pub const EVAL_KNOBS: &[&str] = &[
 /// them only when it is set to a value other than its default, so adding a knob whose default
 /// reproduces what ftbench did before leaves every id unchanged: existing records still match
 /// their cells, and `run` does not redo them. Every new knob is appended here.
-pub const ADDED_AFTER_IDS: &[&str] = &["optimizer", "lora_plus_ratio"];
+pub const ADDED_AFTER_IDS: &[&str] = &["optimizer", "lora_plus_ratio", "precision"];
 
 /// The knobs as a cell's id hashes them: every knob in declaration order, less those of
 /// [`ADDED_AFTER_IDS`] at the value ftbench ran before they existed ([`Knobs::before_added`]; a

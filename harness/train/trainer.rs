@@ -55,14 +55,16 @@ pub struct Trainer {
 }
 
 impl Trainer {
-    pub fn new(params: Vec<Trainable>, cfg: TrainerConfig) -> Self {
-        let optim = (cfg.optimizer.build)(&params, cfg.adam);
-        Trainer {
+    /// A trainer over `params`; fails where the optimizer cannot hold their state (8-bit state
+    /// off the CPU).
+    pub fn new(params: Vec<Trainable>, cfg: TrainerConfig) -> Result<Self> {
+        let optim = (cfg.optimizer.build)(&params, cfg.adam)?;
+        Ok(Trainer {
             params,
             optim,
             cfg,
             step: 0,
-        }
+        })
     }
 
     /// One update over `micro_batches` (gradient accumulation when there are several).
