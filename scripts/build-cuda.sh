@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Builds the CUDA ftbench on a machine without a GPU (CUDA 13.0 from PyPI, scripts/cuda-toolchain.sh)
+# and packs what the GPU machine runs into .gpu/ (git-ignored): the stripped binary, the stripped
+# CUDA test binaries (the CUDA-vs-CPU op tests), and scripts/gpu-check.sh's inputs.
+# First build ~25 min on 2 cores (candle's kernels); later ones are incremental.
+#   scripts/build-cuda.sh            then on the GPU machine: bash scripts/gpu-check.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo fetch --locked >/dev/null
+eval "$(bash scripts/cuda-toolchain.sh)"
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target-cuda}
+cargo build --release --locked --features cuda --bin ftbench
+# The CUDA-vs-CPU tests (tests/cuda_ops.rs) and the CUDA benches as binaries: the GPU machine
+# has no cargo. Each binary is stripped and xz-compressed (candle's PTX is text: ~10x smaller).
+cargo test --release --locked --features cuda --no-run --test cuda_ops --message-format=json 2>/dev/null \
+    | python3 -c "import json,sys; [print(m['executable']) for m in map(json.loads, sys.stdin) if m.get('executable')]" > /tmp/ftbench-cuda-tests.txt
+cargo bench --locked --features cuda -p ftbench-kernels --bench cuda --no-run --message-format=json 2>/dev/null \
+    | python3 -c "import json,sys; [print(m['executable']) for m in map(json.loads, sys.stdin) if m.get('executable')]" > /tmp/ftbench-cuda-bench.txt
+rm -rf .gpu && mkdir -p .gpu
+strip -o .gpu/ftbench "$CARGO_TARGET_DIR/release/ftbench"
+strip -o .gpu/cuda_ops "$(tail -1 /tmp/ftbench-cuda-tests.txt)"
+strip -o .gpu/cuda_bench "$(tail -1 /tmp/ftbench-cuda-bench.txt)"
+xz -T2 -6 .gpu/ftbench .gpu/cuda_ops .gpu/cuda_bench
+ls -la .gpu
