@@ -3,7 +3,11 @@
 # and packs what the GPU machine runs into .gpu/ (git-ignored): the stripped binary, the stripped
 # CUDA test binaries (the CUDA-vs-CPU op tests), and scripts/gpu-check.sh's inputs.
 # First build ~25 min on 2 cores (candle's kernels); later ones are incremental.
-#   scripts/build-cuda.sh            then on the GPU machine: bash scripts/gpu-check.sh
+#   scripts/build-cuda.sh              then on the GPU machine: bash scripts/gpu-check.sh
+#   scripts/build-cuda.sh --test-here  also runs every test of the CUDA build here, on the CPU: the
+#                                      libcuda stub answers every driver call with an error, so
+#                                      cuda:N cells fail cleanly, CPU cells must pass, and
+#                                      tests/cuda_ops.rs has no GPU to compare (~5 min more)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fetch --locked >/dev/null
@@ -22,3 +26,8 @@ strip -o .gpu/cuda_ops "$(tail -1 /tmp/ftbench-cuda-tests.txt)"
 strip -o .gpu/cuda_bench "$(tail -1 /tmp/ftbench-cuda-bench.txt)"
 xz -T2 -6 .gpu/ftbench .gpu/cuda_ops .gpu/cuda_bench
 ls -la .gpu
+if [ "${1:-}" = --test-here ]; then
+    # The stub under the soname the binaries ask for, in a folder of its own (never on a GPU machine).
+    STUB=$(mktemp -d); ln -s "$CUDA_HOME/lib/libcuda.so" "$STUB/libcuda.so.1"
+    LD_LIBRARY_PATH="$CUDA_HOME/lib:$STUB" cargo test --release --locked --features cuda --workspace
+fi

@@ -3,8 +3,9 @@
 # the CUDA kernel benches, and the article-7b suite with its report. Inputs: .gpu/ from
 # scripts/build-cuda.sh (xz-compressed, unpacked here with python3's lzma). Outputs under
 # ${OUT:-gpu-out}/: machine.txt, cuda_ops.txt, bench.txt, results/article-7b/, reports/article-7b/.
-# Budget: well under 10 minutes on one H200 (7B cells load in ~30-60 s each).
-#   bash scripts/gpu-check.sh            # then copy $OUT/results and $OUT/reports into the repo
+# Budget: under 10 minutes on one H200 (7B cells load in ~30-60 s each; never measured yet).
+# Stages can run as separate commands (a GPU session's commands are limited to 10 minutes):
+#   bash scripts/gpu-check.sh [all|ops|bench|suite]   # then copy $OUT/results and $OUT/reports into the repo
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu-out}
@@ -23,13 +24,21 @@ done
     ldd "$BIN/ftbench" | grep -E "cuda|cublas|curand|nvrtc"
 } > "$OUT/machine.txt" 2>&1
 cat "$OUT/machine.txt"
+STAGE=${1:-all}
 step() { echo "== $1 ($(date -u +%T))"; }
-step "CUDA vs CPU op tests"
-FTBENCH_REQUIRE_GPU=1 timeout 240 "$BIN/cuda_ops" --test-threads=1 2>&1 | tee "$OUT/cuda_ops.txt" | tail -15
-step "CUDA kernel benches"
-timeout 120 "$BIN/cuda_bench" --bench 2>&1 | tee "$OUT/bench.txt" | grep -E "time:|thrpt:|^cuda" | head -20
-step "article-7b"
-timeout ${SUITE_TIMEOUT:-420} "$BIN/ftbench" run suites/article-7b.yaml \
-    --results "$OUT/results" --reports "$OUT/reports" 2>&1 | tee "$OUT/article-7b.txt" | tail -25
+if [ "$STAGE" = all ] || [ "$STAGE" = ops ]; then
+    step "CUDA vs CPU op tests"
+    FTBENCH_REQUIRE_GPU=1 timeout 180 "$BIN/cuda_ops" --test-threads=1 2>&1 | tee "$OUT/cuda_ops.txt" | tail -15
+fi
+if [ "$STAGE" = all ] || [ "$STAGE" = bench ]; then
+    step "CUDA kernel benches"
+    timeout 90 "$BIN/cuda_bench" --bench 2>&1 | tee "$OUT/bench.txt" | grep -E "time:|thrpt:|^cuda" | head -20
+fi
+if [ "$STAGE" = all ] || [ "$STAGE" = suite ]; then
+    step "article-7b"
+    # Records are kept as each cell ends: a run cut short resumes where it stopped.
+    timeout ${SUITE_TIMEOUT:-300} "$BIN/ftbench" run suites/article-7b.yaml \
+        --results "$OUT/results" --reports "$OUT/reports" 2>&1 | tee -a "$OUT/article-7b.txt" | tail -25
+fi
 step "done"
 ls -R "$OUT" | head -40

@@ -222,12 +222,16 @@ fn the_pool_high_water_mark_sees_a_tensor_come_and_go() {
 #[test]
 fn the_fused_row_ops_forward_and_backward_match_the_cpu() {
     let Some(dev) = gpu() else { return };
-    let (b, kvh, rep, t, h) = (2, 3, 2, 37, 200);
+    const B: usize = 2;
+    const KVH: usize = 3;
+    const REP: usize = 2;
+    const T: usize = 37;
+    const H: usize = 200;
     // Each op as a closure over (device, dtype): its output and its inputs' gradients.
     type Run = dyn Fn(&Device, DType) -> Vec<Tensor>;
     let rms: &Run = &|d, dt| {
-        let x = Var::from_tensor(&Tensor::from_vec(values(b * t * h, 11), (b, t, h), d).unwrap().to_dtype(dt).unwrap()).unwrap();
-        let w = Var::from_tensor(&Tensor::from_vec(values(h, 12), h, d).unwrap().to_dtype(dt).unwrap()).unwrap();
+        let x = Var::from_tensor(&Tensor::from_vec(values(B * T * H, 11), (B, T, H), d).unwrap().to_dtype(dt).unwrap()).unwrap();
+        let w = Var::from_tensor(&Tensor::from_vec(values(H, 12), H, d).unwrap().to_dtype(dt).unwrap()).unwrap();
         let y = ftbench_kernels::rms_norm(x.as_tensor(), w.as_tensor(), 1e-5).unwrap();
         let g = (y.to_dtype(DType::F32).unwrap().sqr().unwrap().sum_all().unwrap())
             .backward()
@@ -235,8 +239,8 @@ fn the_fused_row_ops_forward_and_backward_match_the_cpu() {
         vec![y, g.get(x.as_tensor()).unwrap().clone(), g.get(w.as_tensor()).unwrap().clone()]
     };
     let swiglu: &Run = &|d, dt| {
-        let g0 = Var::from_tensor(&Tensor::from_vec(values(t * h, 13), (t, h), d).unwrap().to_dtype(dt).unwrap()).unwrap();
-        let u0 = Var::from_tensor(&Tensor::from_vec(values(t * h, 14), (t, h), d).unwrap().to_dtype(dt).unwrap()).unwrap();
+        let g0 = Var::from_tensor(&Tensor::from_vec(values(T * H, 13), (T, H), d).unwrap().to_dtype(dt).unwrap()).unwrap();
+        let u0 = Var::from_tensor(&Tensor::from_vec(values(T * H, 14), (T, H), d).unwrap().to_dtype(dt).unwrap()).unwrap();
         let y = ftbench_kernels::swiglu(g0.as_tensor(), u0.as_tensor()).unwrap();
         let g = (y.to_dtype(DType::F32).unwrap().sqr().unwrap().sum_all().unwrap())
             .backward()
@@ -244,16 +248,16 @@ fn the_fused_row_ops_forward_and_backward_match_the_cpu() {
         vec![y, g.get(g0.as_tensor()).unwrap().clone(), g.get(u0.as_tensor()).unwrap().clone()]
     };
     let softmax: &Run = &|d, dt| {
-        let n = b * kvh * rep * t * t;
+        let n = B * KVH * REP * T * T;
         let s = Var::from_tensor(
-            &Tensor::from_vec(values(n, 15), (b, kvh, rep * t, t), d)
+            &Tensor::from_vec(values(n, 15), (B, KVH, REP * T, T), d)
                 .unwrap()
                 .to_dtype(dt)
                 .unwrap(),
         )
         .unwrap();
-        let p = ftbench_kernels::causal_softmax(s.as_tensor(), 0.125, t, 0).unwrap();
-        let wts = Tensor::from_vec(values(n, 16), (b, kvh, rep * t, t), d)
+        let p = ftbench_kernels::causal_softmax(s.as_tensor(), 0.125, T, 0).unwrap();
+        let wts = Tensor::from_vec(values(n, 16), (B, KVH, REP * T, T), d)
             .unwrap()
             .to_dtype(DType::F32)
             .unwrap();

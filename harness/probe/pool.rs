@@ -97,4 +97,18 @@ pub fn read_pool(device: &candle_core::Device) -> anyhow::Result<Option<PoolRead
     imp::read(device).map(Some)
 }
 
-pub use imp::{keep_freed as pool_keep_freed, reset_peaks as pool_reset_peaks};
+/// Makes a CUDA device's pool keep freed memory (see `imp::keep_freed`); nothing on the CPU.
+pub fn pool_keep_freed(device: &candle_core::Device) -> anyhow::Result<()> {
+    if device.is_cpu() {
+        return Ok(());
+    }
+    imp::keep_freed(device)
+}
+
+/// Restarts a CUDA device's high-water marks from now; nothing on the CPU.
+pub fn pool_reset_peaks(device: &candle_core::Device) -> anyhow::Result<()> {
+    if device.is_cpu() {
+        return Ok(());
+    }
+    imp::reset_peaks(device)
+}

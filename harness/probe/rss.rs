@@ -22,7 +22,8 @@ mod tests {
     #[test]
     fn rss_grows_with_a_touched_allocation() {
         let before = super::current_rss_bytes().expect("procfs");
-        let v = vec![1u8; 64 << 20];
+        // black_box: an optimised build may otherwise never write the allocation.
+        let v = std::hint::black_box(vec![1u8; 64 << 20]);
         let after = super::current_rss_bytes().unwrap();
         assert!(after >= before + (60 << 20), "{before} -> {after}");
         assert!(super::peak_rss_bytes().unwrap() >= after);
