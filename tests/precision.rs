@@ -120,3 +120,55 @@ fn a_cuda_cell_in_a_cpu_build_is_an_error_record_that_says_how_to_build_one() {
         "{reason}"
     );
 }
+
+/// The report's contract for GPU records (what a CUDA cell's child and runner write: the pool and
+/// NVML views, a cuda device, MFU): a record of the article's LoRA configuration stands beside
+/// PyTorch's figures for it, with the ratios. The record is a CPU run's, its GPU fields written
+/// in as a GPU run writes them (this machine has no GPU to produce them).
+#[test]
+fn a_gpu_record_stands_beside_pytorch_in_the_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let suite = "schema: 1\nname: g\ndefaults: {steps: 3, timing_warmup_steps: 1, warmup_steps: 1, seq_len: 16, eval_examples: 2}\ngrid:\n  models: [preset:tiny]\n  methods: [lora]\n";
+    std::fs::write(dir.join("g.yaml"), suite).unwrap();
+    assert!(ftbench(dir, &["run", "g.yaml"]).status.success());
+    let file = json_files(&dir.join("results/g")).pop().unwrap();
+    let mut r: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    r["cell"]["model"] = "preset:llama2-7b".into();
+    r["cell"]["hardware"] = "cuda:0".into();
+    r["cell"]["knobs"]["batch_size"] = 4.into();
+    r["cell"]["knobs"]["seq_len"] = 512.into();
+    r["conditions"]["device"] = "cuda:0 (NVIDIA H200)".into();
+    r["conditions"]["precision"] = "bf16-mixed".into();
+    r["conditions"]["recompute"] = true.into();
+    r["timing"]["tokens_per_s"] = 5000.0.into();
+    r["timing"]["mfu"] = 0.3.into();
+    r["memory"]["gpu"] = serde_json::json!({
+        "gpu": "NVIDIA H200", "pool_peak_bytes": 14_000_000_000u64, "pool_reserved_peak_bytes": 15_000_000_000u64,
+        "pool_after_load_bytes": 13_600_000_000u64, "pool_load_peak_bytes": 14_100_000_000u64,
+        "pool_first_step_peak_bytes": 13_900_000_000u64, "nvml_before_bytes": 500_000_000u64,
+        "nvml_peak_bytes": 16_000_000_000u64, "nvml_after_load_bytes": 14_500_000_000u64,
+        "nvml_after_first_step_bytes": 15_800_000_000u64, "nvml_series": [[0.25, 600_000_000u64]],
+        "nvml_samples": 1000, "nvml_error": null
+    });
+    std::fs::write(&file, serde_json::to_vec_pretty(&r).unwrap()).unwrap();
+    let rep = ftbench(dir, &["report", "results/g", "--out", "rep"]);
+    assert!(rep.status.success(), "{}", text(&rep));
+    let csv = std::fs::read_to_string(dir.join("rep/gpu.csv")).unwrap();
+    let mut lines = csv.lines();
+    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let field = |k: &str| row[head.iter().position(|h| *h == k).unwrap()];
+    assert_eq!(field("torch_peak_allocated_gb"), "15.5");
+    assert_eq!(field("torch_tokens_per_s"), "4885.0");
+    let ratio: f64 = field("pool_ratio").parse().unwrap();
+    assert!((ratio - 14.0 / 15.5).abs() < 1e-9, "{ratio}");
+    let speed: f64 = field("speed_ratio").parse().unwrap();
+    assert!((speed - 5000.0 / 4885.0).abs() < 1e-9);
+    let html = std::fs::read_to_string(dir.join("rep/index.html")).unwrap();
+    assert!(html.contains("GPU cells beside PyTorch") && html.contains("30.0%"), "MFU shown");
+    assert!(
+        html.contains("allocated (CUDA pool)"),
+        "the article table's measured memory is the GPU's for a GPU cell"
+    );
+}

@@ -122,6 +122,8 @@ struct Measured {
     trainable_percent: Option<f64>,
     peak_rss_gb: Option<f64>,
     above_baseline_gb: Option<f64>,
+    gpu_pool_gb: Option<f64>,
+    gpu_nvml_gb: Option<f64>,
     estimate_gb: Option<f64>,
     tokens_per_s: Option<f64>,
     eval_loss: Option<f64>,
@@ -139,6 +141,8 @@ fn measured(cells: &DataFrame) -> Result<Vec<(String, String, Measured)>> {
             col("trainable_percent").median(),
             col("peak_rss_gb").median(),
             col("peak_rss_above_baseline_gb").median(),
+            col("gpu_pool_peak_gb").median(),
+            col("gpu_nvml_peak_gb").median(),
             col("estimate_gb").median(),
             col("tokens_per_s").median(),
             col("eval_loss").median(),
@@ -148,6 +152,7 @@ fn measured(cells: &DataFrame) -> Result<Vec<(String, String, Measured)>> {
         .context("medians per model and method")?;
     let (models, methods, n) = (strs(&df, "model")?, strs(&df, "method")?, u64s(&df, "n")?);
     let f = |c: &str| f64s(&df, c);
+    let (pool, nvml) = (f("gpu_pool_peak_gb")?, f("gpu_nvml_peak_gb")?);
     let (tp, rss, above, est, tps, loss, acc) = (
         f("trainable_percent")?,
         f("peak_rss_gb")?,
@@ -167,6 +172,8 @@ fn measured(cells: &DataFrame) -> Result<Vec<(String, String, Measured)>> {
                     trainable_percent: tp[i],
                     peak_rss_gb: rss[i],
                     above_baseline_gb: above[i],
+                    gpu_pool_gb: pool[i],
+                    gpu_nvml_gb: nvml[i],
                     estimate_gb: est[i],
                     tokens_per_s: tps[i],
                     eval_loss: loss[i],
@@ -273,6 +280,11 @@ fn measured_cell(metric: &str, method: Method, m: Option<&Measured>, full: Optio
     let seeds = format!("median of {} ok cell{}", m.n, if m.n == 1 { "" } else { "s" });
     match metric {
         "Parameters updated" => m.trainable_percent.map_or("–".into(), |p| format!("{p:.2}%\n(counted)")),
+        "Peak memory" if m.gpu_pool_gb.is_some() || m.gpu_nvml_gb.is_some() => format!(
+            "{} allocated (CUDA pool),\n{} device used (NVML;\nGPU, {seeds})",
+            m.gpu_pool_gb.map_or("–".into(), gb),
+            m.gpu_nvml_gb.map_or("–".into(), gb)
+        ),
         "Peak memory" => match (m.peak_rss_gb, m.above_baseline_gb) {
             (Some(p), Some(a)) => format!("{} peak RSS\n({} above baseline;\nCPU process, {seeds})", gb(p), gb(a)),
             (Some(p), None) => format!("{} peak RSS\n(CPU process, {seeds})", gb(p)),
@@ -296,7 +308,21 @@ fn measured_cell(metric: &str, method: Method, m: Option<&Measured>, full: Optio
                 None => format!("token acc {:.1}%, loss {loss:.3}\n(no full run to compare)", 100.0 * acc),
             }
         }
-        "Tokens/s" => m.tokens_per_s.map_or("–".into(), |t| format!("{t:.0}\n(CPU, {seeds})")),
+        "Tokens/s" => {
+            let on = if m.gpu_nvml_gb.is_some() || m.gpu_pool_gb.is_some() {
+                "GPU"
+            } else {
+                "CPU"
+            };
+            m.tokens_per_s.map_or("–".into(), |t| format!("{t:.0}\n({on}, {seeds})"))
+        }
+        "Hardware that fits" if m.gpu_nvml_gb.is_some() => match m
+            .gpu_nvml_gb
+            .and_then(|p| GPU_CAPACITIES_GB.iter().find(|c| **c >= p).map(|c| (p, *c)))
+        {
+            Some((p, c)) => format!("{c:.0} GB class\n(device used {} ≤ {c:.0} GB)", gb(p)),
+            None => "none listed\n(device used > 141 GB)".into(),
+        },
         "Hardware that fits" => match m.peak_rss_gb {
             Some(p) => match GPU_CAPACITIES_GB.iter().find(|c| **c >= p) {
                 Some(c) => format!("{c:.0} GB class\n(peak RSS {} ≤ {c:.0} GB)", gb(p)),
@@ -306,7 +332,7 @@ fn measured_cell(metric: &str, method: Method, m: Option<&Measured>, full: Optio
         },
         "Relative cost (vs full)" => match (m.tokens_per_s, full.and_then(|f| f.tokens_per_s)) {
             (Some(_), _) if method == reference() => "1.00× (baseline)".into(),
-            (Some(t), Some(ft)) => format!("{:.2}× full\n(time per token, same CPU)", ft / t),
+            (Some(t), Some(ft)) => format!("{:.2}× full\n(time per token, same machine)", ft / t),
             _ => "–".into(),
         },
         _ => "–".into(),

@@ -52,9 +52,17 @@ pub struct Row {
     pub peak_rss_gb: Option<f64>,
     pub baseline_rss_gb: Option<f64>,
     pub peak_rss_above_baseline_gb: Option<f64>,
+    /// GPU cells: the CUDA pool's peak of live tensor bytes over training, GB.
+    pub gpu_pool_peak_gb: Option<f64>,
+    /// GPU cells: NVML's peak of device-used bytes, GB.
+    pub gpu_nvml_peak_gb: Option<f64>,
+    /// GPU cells: model FLOPs utilisation (fraction of the GPU's bf16 peak).
+    pub mfu: Option<f64>,
     pub estimate_tensor_gb: Option<f64>,
     pub estimate_gb: Option<f64>,
-    /// (estimate − measured above baseline) / measured, percent; ok cells only.
+    /// (estimate − measured) / measured, percent, ok cells only; like with like: on a GPU the
+    /// estimated tensor bytes against the CUDA pool's peak, on the CPU the estimated total
+    /// against the peak RSS above its baseline.
     pub estimate_error_percent: Option<f64>,
     pub tokens_per_s: Option<f64>,
     pub median_step_s: Option<f64>,
@@ -121,8 +129,18 @@ impl Row {
             peak_rss_above_baseline_gb: gb(r.memory.peak_above_baseline_bytes),
             estimate_tensor_gb: gb(r.estimate.as_ref().map(|e| e.peak_tensor_bytes)),
             estimate_gb: gb(r.estimate.as_ref().map(|e| e.total_bytes)),
-            estimate_error_percent: match (&r.estimate, r.memory.peak_above_baseline_bytes) {
-                (Some(e), Some(m)) if m > 0 && r.status == Status::Ok => Some(100.0 * (e.total_bytes as f64 - m as f64) / m as f64),
+            gpu_pool_peak_gb: gb(r.memory.gpu.as_ref().and_then(|g| g.pool_peak_bytes)),
+            gpu_nvml_peak_gb: gb(r.memory.gpu.as_ref().and_then(|g| g.nvml_peak_bytes)),
+            mfu: r.timing.mfu,
+            estimate_error_percent: match (
+                &r.estimate,
+                r.memory.gpu.as_ref().and_then(|g| g.pool_peak_bytes),
+                r.memory.peak_above_baseline_bytes,
+            ) {
+                (Some(e), Some(pool), _) if pool > 0 && r.status == Status::Ok => {
+                    Some(100.0 * (e.peak_tensor_bytes as f64 - pool as f64) / pool as f64)
+                }
+                (Some(e), None, Some(m)) if m > 0 && r.status == Status::Ok => Some(100.0 * (e.total_bytes as f64 - m as f64) / m as f64),
                 _ => None,
             },
             tokens_per_s: r.timing.tokens_per_s,
