@@ -269,7 +269,35 @@ fn the_fused_row_ops_forward_and_backward_match_the_cpu() {
             .unwrap();
         vec![p, g.get(s.as_tensor()).unwrap().clone()]
     };
-    for (name, run) in [("rms_norm", rms), ("swiglu", swiglu), ("causal_softmax", softmax)] {
+    let rope: &Run = &|d, dt| {
+        let (heads, hd, positions, start) = (KVH, 64, T + 5, 3);
+        let x = Var::from_tensor(
+            &Tensor::from_vec(values(B * T * heads * hd, 17), (B, T, heads * hd), d)
+                .unwrap()
+                .to_dtype(dt)
+                .unwrap(),
+        )
+        .unwrap();
+        let angle = |i: usize| (i % hd) as f32 * 0.01 + (i / hd) as f32 * 0.3;
+        let cos = Tensor::from_vec((0..positions * hd).map(|i| angle(i).cos()).collect::<Vec<_>>(), (positions, hd), d)
+            .unwrap()
+            .to_dtype(dt)
+            .unwrap();
+        let sin = Tensor::from_vec((0..positions * hd).map(|i| angle(i).sin()).collect::<Vec<_>>(), (positions, hd), d)
+            .unwrap()
+            .to_dtype(dt)
+            .unwrap();
+        let y = ftbench_kernels::rope_heads(x.as_tensor(), &cos, &sin, heads, start).unwrap();
+        let wts = Tensor::from_vec(values(y.elem_count(), 18), y.shape(), d).unwrap();
+        let g = (y.to_dtype(DType::F32).unwrap() * wts)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        vec![y, g.get(x.as_tensor()).unwrap().clone()]
+    };
+    for (name, run) in [("rms_norm", rms), ("swiglu", swiglu), ("causal_softmax", softmax), ("rope", rope)] {
         let cpu = run(&Device::Cpu, DType::F32);
         for (dt, tol) in [(DType::F32, 1e-4f32), (DType::BF16, 3e-2)] {
             let got = run(&dev, dt);
@@ -278,6 +306,37 @@ fn the_fused_row_ops_forward_and_backward_match_the_cpu() {
                 let d = max_abs_diff(c, &g.to_device(&Device::Cpu).unwrap());
                 assert!(d < tol * scale, "{name} {dt:?} output {i}: {d} (scale {scale})");
             }
+        }
+    }
+}
+
+#[test]
+fn the_chunked_lm_head_loss_on_the_gpu_matches_the_cpu() {
+    let Some(dev) = gpu() else { return };
+    let (n, d, vocab) = (300, 64, 5003);
+    let targets: Vec<u32> = (0..n as u32).map(|i| (i * 7919) % vocab as u32).collect();
+    let run = |device: &Device, dt: DType| {
+        let h = Var::from_tensor(&Tensor::from_vec(values(n * d, 21), (n, d), device).unwrap().to_dtype(dt).unwrap()).unwrap();
+        let w = Var::from_tensor(
+            &(Tensor::from_vec(values(vocab * d, 22), (vocab, d), device).unwrap() * 0.1)
+                .unwrap()
+                .to_dtype(dt)
+                .unwrap(),
+        )
+        .unwrap();
+        let t = Tensor::from_vec(targets.clone(), n, device).unwrap();
+        let loss = ftbench_kernels::cross_entropy::linear_cross_entropy_chunked(h.as_tensor(), w.as_tensor(), &t, 64 * 1024).unwrap();
+        let g = loss.backward().unwrap();
+        let cpu = |x: &Tensor| x.to_device(&Device::Cpu).unwrap();
+        vec![cpu(&loss), cpu(g.get(h.as_tensor()).unwrap()), cpu(g.get(w.as_tensor()).unwrap())]
+    };
+    let want = run(&Device::Cpu, DType::F32);
+    for (dt, tol) in [(DType::F32, 1e-4f32), (DType::BF16, 3e-2)] {
+        let got = run(&dev, dt);
+        for (i, (c, g)) in want.iter().zip(&got).enumerate() {
+            let scale = c.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap().max(1e-3);
+            let diff = max_abs_diff(c, g);
+            assert!(diff < tol * scale.max(1.0), "{dt:?} output {i}: {diff} (scale {scale})");
         }
     }
 }

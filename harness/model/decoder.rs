@@ -5,9 +5,8 @@
 //!
 //! Two switches trade speed and memory without changing the mathematics (tests check both
 //! against the plain path): `fused` runs RMSNorm, rotary embedding, causal softmax, SwiGLU and
-//! the LM-head cross-entropy as single ftbench_kernels ops (f32/f64 on the CPU; on a CUDA GPU the
-//! row ops RMSNorm, causal softmax and SwiGLU in f32/bf16, rotary embedding and the loss composed;
-//! other dtypes and devices fall back to the composed ops), and `recompute` keeps only each block's input in the
+//! the LM-head cross-entropy as single ftbench_kernels ops (f32/f64 on the CPU, f32/bf16 on a
+//! CUDA GPU; other dtypes and devices fall back to the composed ops), and `recompute` keeps only each block's input in the
 //! graph and re-runs the block during backward (checkpoint.rs).
 
 use super::checkpoint::{self, RecomputedGrads};
@@ -89,17 +88,13 @@ impl Decoder {
         Ok(self)
     }
 
-    /// Whether the fused kernels run here (on, f32/f64, CPU, weights in the compute dtype).
-    /// Elsewhere (a GPU, bf16) the composed ops run: candle's CUDA kernels, differentiable.
+    /// Whether the fused kernels run here: on the CPU in f32/f64 (weights in the compute
+    /// dtype), on a CUDA GPU in f32/bf16 (ftbench's CUDA kernels). Elsewhere the composed ops
+    /// run (candle's ops, differentiable).
     pub fn fused_here(&self) -> bool {
-        self.fused && self.device().is_cpu() && matches!(self.compute, DType::F32 | DType::F64) && self.embed.dtype() == self.compute
-    }
-
-    /// Whether the fused row ops (RMSNorm, causal softmax, SwiGLU) run: the CPU's wherever
-    /// [`Decoder::fused_here`], and ftbench's CUDA kernels on a GPU in f32 or bf16 (rotary
-    /// embedding and the loss stay composed there).
-    pub fn fused_rows_here(&self) -> bool {
-        self.fused_here() || (self.fused && self.device().is_cuda() && matches!(self.compute, DType::F32 | DType::BF16))
+        let cpu = self.device().is_cpu() && matches!(self.compute, DType::F32 | DType::F64) && self.embed.dtype() == self.compute;
+        let gpu = self.device().is_cuda() && matches!(self.compute, DType::F32 | DType::BF16);
+        self.fused && (cpu || gpu)
     }
 
     /// Takes the gradient a recomputed block left for `param` during the last backward pass.
@@ -156,7 +151,7 @@ impl Decoder {
     /// RMSNorm with this model's epsilon.
     pub fn rms_norm(&self, x: &Tensor, weight: &Tensor) -> Result<Tensor> {
         let weight = &ftbench_kernels::at_dtype(weight, x.dtype())?;
-        if self.fused_rows_here() {
+        if self.fused_here() {
             ftbench_kernels::rms_norm(x, weight, self.cfg.rms_norm_eps)
         } else {
             ops::rms_norm(x, weight, self.cfg.rms_norm_eps)
@@ -165,7 +160,7 @@ impl Decoder {
 
     /// Causal grouped-query attention for queries at positions start.. (see ops).
     pub fn attention(&self, q: &Tensor, k: &Tensor, v: &Tensor, start: usize) -> Result<Tensor> {
-        if self.fused_rows_here() {
+        if self.fused_here() {
             ops::fused_causal_attention_at(q, k, v, start)
         } else {
             ops::causal_attention_at(q, k, v, start)
@@ -210,7 +205,7 @@ impl Decoder {
         let x = (x + l.o_proj.forward(&a)?)?;
         let n = self.rms_norm(&x, &l.post_norm)?;
         let (gate, up) = (l.gate_proj.forward(&n)?, l.up_proj.forward(&n)?);
-        let m = if self.fused_rows_here() {
+        let m = if self.fused_here() {
             ftbench_kernels::swiglu(&gate, &up)?
         } else {
             ops::swiglu(&gate, &up)?
@@ -228,7 +223,7 @@ impl Decoder {
     /// exist; an LM head with an adapter takes the composed path.
     pub fn loss(&self, hidden: &Tensor, targets: &Tensor) -> Result<Tensor> {
         let head = match &self.lm_head {
-            Linear::Trainable(w) if self.fused_here() => Some(w.as_tensor().clone()),
+            Linear::Trainable(w) if self.fused_here() => Some(ftbench_kernels::at_dtype(w.as_tensor(), self.compute)?),
             Linear::Frozen(w) if self.fused_here() => Some(w.dense(self.dtype())?),
             _ => None,
         };

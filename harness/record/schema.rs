@@ -119,8 +119,7 @@ pub struct Ran {
     #[serde(default = "adamw")]
     pub optimizer: String,
     pub optimizer_state_dtype: String,
-    /// Fused kernels actually in use: every fused op on the CPU in f32/f64; on a CUDA GPU the
-    /// row ops (RMSNorm, causal softmax, SwiGLU) in f32/bf16; none otherwise.
+    /// Fused kernels actually in use (on the CPU in f32/f64, on a CUDA GPU in f32/bf16).
     pub fused_ops: bool,
     pub recompute: bool,
 }

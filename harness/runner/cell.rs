@@ -148,7 +148,7 @@ pub fn run_cell(job: &CellJob, out: &mut impl Write) -> Result<()> {
         } else {
             "none".into()
         },
-        fused_ops: built.decoder.fused_rows_here(),
+        fused_ops: built.decoder.fused_here(),
         recompute: built.decoder.recompute,
     };
     let pool_at_load = crate::probe::read_pool(&device)?;

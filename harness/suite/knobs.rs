@@ -190,7 +190,7 @@ knobs! {
     threads: u32 = 0;
     /// Numeric precision (`ftbench list`): `f32` (the CPU default), `bf16-mixed` (bf16 compute, f32 master weights and gradients, bf16 frozen bases: PyTorch autocast) or `bf16` (pure bf16 weights and gradients; pair with optimizer adamw-bf16). bf16 halves weight and activation memory and uses a GPU's tensor cores; on the CPU it is slow.
     precision: String = "f32".to_string();
-    /// Fused CPU kernels for RMSNorm, rotary embedding, causal softmax, SwiGLU and the LM-head loss; false = candle's composed ops (slower, more memory; the baseline).
+    /// Fused kernels for RMSNorm, rotary embedding, causal softmax, SwiGLU and the LM-head loss (CPU: f32; CUDA: f32 or bf16); false = candle's composed ops (slower, more memory; the baseline).
     fused_ops: bool = true;
     /// Activation recompute (gradient checkpointing): keep each block's input only and re-run the block in backward: less activation memory, ~1/3 more compute.
     recompute: bool = false;

@@ -5,6 +5,8 @@
 //                   dx = r·w·dy − x·r³/h·Σ w·dy·x;  dw = Σ_rows dy·x·r (f32, atomically)
 //   softmax.rs      p = softmax(scale·s) over the keys row r sees (start + r % queries + 1);
 //                   ds = scale·p·(dp − Σ p·dp)
+//   rope.rs         fwd: x (b, t, heads·hd) → (b, heads, t, hd), pair (i, i+hd/2) turned by the
+//                   angle of position start+t; bwd (sign −1): the inverse rotation, back in x's layout
 // Row kernels: one block of 256 threads per row.
 #pragma once
 #include "common.cuh"
@@ -103,6 +105,30 @@ __device__ void causal_softmax_bwd(const T* p, const T* dp, T* ds, unsigned keys
     }
 }
 
+// One thread per rotated pair. forward = 1: src in x's layout, dst in the heads' layout; 0: the reverse.
+template <typename T>
+__device__ void rope(const T* src, const T* cos, const T* sin, T* dst, unsigned b, unsigned t, unsigned heads,
+                     unsigned hd, unsigned start, int forward) {
+    unsigned half = hd / 2;
+    size_t pairs = (size_t)b * heads * t * half;
+    for (size_t k = (size_t)blockIdx.x * blockDim.x + threadIdx.x; k < pairs; k += (size_t)gridDim.x * blockDim.x) {
+        unsigned i = k % half;
+        size_t r = k / half;
+        unsigned ti = r % t;
+        r /= t;
+        unsigned hi = r % heads;
+        unsigned bi = r / heads;
+        size_t x_at = (((size_t)bi * t + ti) * heads + hi) * hd;
+        size_t h_at = (((size_t)bi * heads + hi) * t + ti) * hd;
+        size_t from = forward ? x_at : h_at, to = forward ? h_at : x_at;
+        size_t tab = (size_t)(start + ti) * hd + i;
+        float c = to_f32(cos[tab]), sn = to_f32(sin[tab]) * (forward ? 1.0f : -1.0f);
+        float a = to_f32(src[from + i]), bb = to_f32(src[from + i + half]);
+        dst[to + i] = from_f32<T>(a * c - bb * sn);
+        dst[to + i + half] = from_f32<T>(bb * c + a * sn);
+    }
+}
+
 #define ROW_KERNELS(SUF, T)                                                                                     \
     extern "C" __global__ void swiglu_fwd_##SUF(const T* g, const T* u, T* y, size_t n) { swiglu_fwd<T>(g, u, y, n); } \
     extern "C" __global__ void swiglu_bwd_##SUF(const T* g, const T* u, const T* dy, T* out, size_t n) {        \
@@ -122,6 +148,10 @@ __device__ void causal_softmax_bwd(const T* p, const T* dp, T* ds, unsigned keys
     extern "C" __global__ void causal_softmax_bwd_##SUF(const T* p, const T* dp, T* ds, unsigned keys,          \
                                                         float scale) {                                          \
         causal_softmax_bwd<T>(p, dp, ds, keys, scale);                                                          \
+    }                                                                                                           \
+    extern "C" __global__ void rope_##SUF(const T* src, const T* cos, const T* sin, T* dst, unsigned b,         \
+                                          unsigned t, unsigned heads, unsigned hd, unsigned start, int forward) { \
+        rope<T>(src, cos, sin, dst, b, t, heads, hd, start, forward);                                           \
     }
 ROW_KERNELS(f32, float)
 ROW_KERNELS(bf16, __nv_bfloat16)

@@ -27,9 +27,32 @@ pub struct LinearCrossEntropy {
     chunk_values: usize,
     /// Per-row log-sum-exp of the logits, from forward, for backward.
     lse: Mutex<Vec<f64>>,
+    /// The same, from the tensor-op path (devices other than the CPU; cross_entropy_device.rs).
+    lse_tensor: Mutex<Option<Tensor>>,
+    /// Run the tensor-op path on the CPU too (its tests).
+    by_tensor_ops: bool,
 }
 
 impl LinearCrossEntropy {
+    /// The forward pass in tensor ops (any device): the loss as a scalar in h's dtype.
+    fn fwd_tensors(&self, h: &Tensor, targets: &Tensor) -> Result<Tensor> {
+        let (n, d) = h.dims2()?;
+        let (vocab, wd) = self.weight.dims2()?;
+        if wd != d || self.weight.dtype() != h.dtype() {
+            candle_core::bail!(
+                "{NAME}: hidden rows ({n}, {d}) {:?} against head weight ({vocab}, {wd}) {:?}",
+                h.dtype(),
+                self.weight.dtype()
+            );
+        }
+        let (lse, loss) = crate::cross_entropy_device::forward(h, &self.weight, targets, &self.chunks(n)?)?;
+        *self
+            .lse_tensor
+            .lock()
+            .map_err(|_| candle_core::Error::Msg(format!("{NAME}: state poisoned")))? = Some(lse);
+        loss.to_dtype(h.dtype())
+    }
+
     fn chunks(&self, rows: usize) -> Result<Vec<(usize, usize)>> {
         let vocab = self.weight.dim(0)?;
         let step = (self.chunk_values / rows.max(1)).clamp(1, vocab.max(1));
@@ -170,7 +193,25 @@ impl CustomOp3 for LinearCrossEntropy {
         st: &CpuStorage,
         lt: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
+        if self.by_tensor_ops {
+            let (h, t) = (elem::cpu_tensor(NAME, sh, lh)?, elem::cpu_tensor_u32(NAME, st, lt)?);
+            return elem::cpu_output(self.fwd_tensors(&h, &t)?, NAME);
+        }
         per_float!(NAME, sh.dtype(), fwd_typed::<T>(self, sh, lh, st, lt))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        sh: &candle_core::CudaStorage,
+        lh: &Layout,
+        _sw: &candle_core::CudaStorage,
+        _lw: &Layout,
+        st: &candle_core::CudaStorage,
+        lt: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        use crate::cuda::{output, tensor};
+        output(self.fwd_tensors(&tensor(sh, lh)?, &tensor(st, lt)?)?, NAME)
     }
 
     fn bwd(
@@ -181,6 +222,17 @@ impl CustomOp3 for LinearCrossEntropy {
         _loss: &Tensor,
         g: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        if self.by_tensor_ops || !h.device().is_cpu() {
+            let lse = self
+                .lse_tensor
+                .lock()
+                .map_err(|_| candle_core::Error::Msg(format!("{NAME}: state poisoned")))?
+                .clone()
+                .ok_or_else(|| candle_core::Error::Msg(format!("{NAME}: backward before forward")))?;
+            let (hd, wd) = (h.detach(), w.detach());
+            let (dh, dw) = crate::cross_entropy_device::backward(&hd, &wd, targets, &lse, g, &self.chunks(h.dim(0)?)?, w.track_op())?;
+            return Ok((h.track_op().then_some(dh), dw, None));
+        }
         let (dh, dw) = per_float!(NAME, h.dtype(), bwd_typed::<T>(self, h, w, targets, g))?;
         Ok((dh, dw, None))
     }
@@ -195,11 +247,23 @@ pub fn linear_cross_entropy(h: &Tensor, w: &Tensor, targets: &Tensor) -> Result<
 /// [`linear_cross_entropy`] with at most about `chunk_values` logits per chunk (whole
 /// vocabulary rows per chunk, at least one).
 pub fn linear_cross_entropy_chunked(h: &Tensor, w: &Tensor, targets: &Tensor, chunk_values: usize) -> Result<Tensor> {
+    apply(h, w, targets, chunk_values, false)
+}
+
+/// [`linear_cross_entropy_chunked`] through the tensor-op path even on the CPU (what a GPU runs;
+/// its tests compare the two).
+pub fn linear_cross_entropy_by_tensor_ops(h: &Tensor, w: &Tensor, targets: &Tensor, chunk_values: usize) -> Result<Tensor> {
+    apply(h, w, targets, chunk_values, true)
+}
+
+fn apply(h: &Tensor, w: &Tensor, targets: &Tensor, chunk_values: usize, by_tensor_ops: bool) -> Result<Tensor> {
     let w = w.contiguous()?;
     let op = LinearCrossEntropy {
         weight: w.clone(),
         chunk_values,
         lse: Mutex::new(Vec::new()),
+        lse_tensor: Mutex::new(None),
+        by_tensor_ops,
     };
     h.contiguous()?.apply_op3(&w, &targets.contiguous()?, op)
 }

@@ -126,6 +126,12 @@ pub fn cpu_tensor(op: &str, s: &CpuStorage, l: &Layout) -> Result<Tensor> {
     }
 }
 
+/// A tensor copied from contiguous u32 CPU storage (token ids).
+pub fn cpu_tensor_u32(op: &str, s: &CpuStorage, l: &Layout) -> Result<Tensor> {
+    let v = slice_u32(op, "ids", s, l)?;
+    Tensor::from_slice(v, l.shape(), &candle_core::Device::Cpu)
+}
+
 /// The storage of a freshly computed, contiguous CPU tensor, as a custom op's output.
 pub fn cpu_output(y: Tensor, op: &str) -> Result<(CpuStorage, Shape)> {
     let y = y.contiguous()?;

@@ -28,6 +28,7 @@ pub mod adamw_device;
 pub mod adamw_state;
 pub mod blas;
 pub mod cross_entropy;
+pub mod cross_entropy_device;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod elem;

@@ -127,9 +127,32 @@ impl CustomOp1 for RopeHeads {
         per_float!(NAME, s.dtype(), fwd_typed::<T>(self, s, l))
     }
 
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(&self, s: &candle_core::CudaStorage, l: &Layout) -> Result<(candle_core::CudaStorage, Shape)> {
+        let d = self.dims(l.shape())?;
+        let y = crate::cuda::rows::rope((s, l), &self.cos, &self.sin, d.b, d.t, d.heads, d.hd, self.start, true)?;
+        Ok((y, Shape::from((d.b, d.heads, d.t, d.hd))))
+    }
+
     fn bwd(&self, x: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
         if !x.track_op() {
             return Ok(None);
+        }
+        #[cfg(feature = "cuda")]
+        if x.device().is_cuda() {
+            let d = self.dims(x.shape())?;
+            let dy = dy.contiguous()?.to_dtype(x.dtype())?;
+            let (g, l) = dy.storage_and_layout();
+            let candle_core::Storage::Cuda(s) = &*g else {
+                candle_core::bail!("{NAME}: gradient not on the input's CUDA device");
+            };
+            let dx = crate::cuda::rows::rope((s, l), &self.cos, &self.sin, d.b, d.t, d.heads, d.hd, self.start, false)?;
+            return Ok(Some(Tensor::from_storage(
+                candle_core::Storage::Cuda(dx),
+                x.shape().clone(),
+                candle_core::op::BackpropOp::none(),
+                false,
+            )));
         }
         per_float!(NAME, x.dtype(), bwd_typed::<T>(self, x, dy)).map(Some)
     }

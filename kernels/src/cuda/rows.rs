@@ -232,3 +232,44 @@ pub fn causal_softmax_bwd(p: &Tensor, dp: &Tensor, scale: f64) -> Result<Tensor>
     unsafe { b.launch(per_row(all_rows)) }.w()?;
     Ok(tensor_of(out, p.shape().clone()))
 }
+
+/// Rotary embedding with the split into heads (`forward`: x layout → heads layout) or its
+/// backward (heads layout → x layout); `src` holds b·t·heads·hd values, the tables (positions,
+/// hd) in src's dtype.
+#[allow(clippy::too_many_arguments)]
+pub fn rope(
+    src: In,
+    cos: &Tensor,
+    sin: &Tensor,
+    b: usize,
+    t: usize,
+    heads: usize,
+    hd: usize,
+    start: usize,
+    forward: bool,
+) -> Result<CudaStorage> {
+    let (ps, dev, dt) = saddr(src.0, src.1, "rope input")?;
+    if cos.dtype() != dt || sin.dtype() != dt {
+        candle_core::bail!("ftbench-rope: tables must be in the input's dtype {dt:?}");
+    }
+    let name = format!("rope_{}", suffix(dt, "ftbench-rope")?);
+    let ((pc, _), (pn, _)) = (addr(cos, "cos")?, addr(sin, "sin")?);
+    let n = b * t * heads * hd;
+    let (out, po) = alloc(&dev, dt, n)?;
+    let (b, t, heads, hd, start, fwd) = (b as u32, t as u32, heads as u32, hd as u32, start as u32, i32::from(forward));
+    let f = func!(dev, &name)?;
+    let mut bl = f.builder();
+    bl.arg(&ps);
+    bl.arg(&pc);
+    bl.arg(&pn);
+    bl.arg(&po);
+    bl.arg(&b);
+    bl.arg(&t);
+    bl.arg(&heads);
+    bl.arg(&hd);
+    bl.arg(&start);
+    bl.arg(&fwd);
+    // SAFETY: arguments match rows.cuh; every pair of the output is written.
+    unsafe { bl.launch(elementwise(n / 2)) }.w()?;
+    Ok(out)
+}
