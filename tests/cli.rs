@@ -5,14 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 mod common;
-use common::{ftbench, json_files, text};
-
-fn records(dir: &Path) -> Vec<Value> {
-    json_files(dir)
-        .iter()
-        .map(|f| serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap())
-        .collect()
-}
+use common::{ftbench, records, text};
 
 const SUITE: &str = r#"
 schema: 1

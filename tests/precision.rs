@@ -4,17 +4,9 @@
 //! that says how to get one.
 
 use serde_json::Value;
-use std::path::Path;
 
 mod common;
-use common::{ftbench, json_files, text};
-
-fn records(dir: &Path) -> Vec<Value> {
-    json_files(dir)
-        .iter()
-        .map(|f| serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap())
-        .collect()
-}
+use common::{ftbench, json_files, records, text};
 
 const SUITE: &str = r#"
 schema: 1

@@ -52,3 +52,11 @@ pub fn json_files(dir: &Path) -> Vec<PathBuf> {
     files.sort();
     files
 }
+
+/// Every record (`*.json`) of a results folder, parsed.
+pub fn records(dir: &Path) -> Vec<serde_json::Value> {
+    json_files(dir)
+        .iter()
+        .map(|f| serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap())
+        .collect()
+}
