@@ -1,19 +1,10 @@
 //! The fused AdamW step and the sum of squares on the GPU (kernels/cuda/adamw.cuh).
 
-use super::{address, func, ptr};
+use super::{float_address, func, grid_stride, ptr};
 use crate::adamw::{AdamWHyper, StepConsts};
-use candle_core::cuda_backend::cudarc::driver::{LaunchConfig, PushKernelArg};
+use candle_core::cuda_backend::cudarc::driver::PushKernelArg;
 use candle_core::cuda_backend::WrapErr;
 use candle_core::{DType, Result, Tensor};
-
-fn grid(n: usize) -> LaunchConfig {
-    // Grid-stride loops: enough blocks to fill the device, never more than the work.
-    LaunchConfig {
-        grid_dim: (n.div_ceil(256).clamp(1, 132 * 16) as u32, 1, 1),
-        block_dim: (256, 1, 1),
-        shared_mem_bytes: 0,
-    }
-}
 
 fn dtype_name(d: DType) -> Result<&'static str> {
     match d {
@@ -37,16 +28,10 @@ pub fn step(p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, h: &AdamWHyper) -> R
     }
     let name = format!("adamw_{}_{}", dtype_name(p.dtype())?, dtype_name(m.dtype())?);
     // Raw addresses: the kernel writes p, m and v through them (distinct storages).
-    fn addr(t: &Tensor, what: &str) -> Result<(u64, candle_core::CudaDevice)> {
-        match t.dtype() {
-            DType::F32 => address::<f32>(t, what),
-            _ => address::<half::bf16>(t, what),
-        }
-    }
-    let (pp, dev) = addr(p, "parameter")?;
-    let (pg, _) = addr(g, "gradient")?;
-    let (pm, _) = addr(m, "first moment")?;
-    let (pv, _) = addr(v, "second moment")?;
+    let (pp, dev) = float_address(p, "parameter")?;
+    let (pg, _) = float_address(g, "gradient")?;
+    let (pm, _) = float_address(m, "first moment")?;
+    let (pv, _) = float_address(v, "second moment")?;
     let c = StepConsts::of(h);
     let (b1, b2, eps, gs) = (c.beta1 as f32, c.beta2 as f32, c.eps as f32, c.grad_scale as f32);
     let (step_size, inv_bc2_sqrt, decay) = (c.step_size as f32, (1.0 / c.bc2_sqrt) as f32, c.decay as f32);
@@ -65,7 +50,7 @@ pub fn step(p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, h: &AdamWHyper) -> R
     bl.arg(&inv_bc2_sqrt);
     bl.arg(&decay);
     // SAFETY: arguments match kernels/cuda/adamw.cuh; n values in each buffer (checked above).
-    unsafe { bl.launch(grid(n)) }.w()?;
+    unsafe { bl.launch(grid_stride(n)) }.w()?;
     Ok(())
 }
 
@@ -74,10 +59,7 @@ pub fn sum_squares(t: &Tensor) -> Result<f64> {
     let t = t.contiguous()?;
     let n = t.elem_count();
     let name = format!("sum_squares_{}", dtype_name(t.dtype())?);
-    let (px, dev) = match t.dtype() {
-        DType::F32 => address::<f32>(&t, "sum_squares")?,
-        _ => address::<half::bf16>(&t, "sum_squares")?,
-    };
+    let (px, dev) = float_address(&t, "sum_squares")?;
     let stream = dev.cuda_stream();
     let out = dev.alloc_zeros::<f32>(1)?;
     let (po, _go) = ptr(&out, 0, &stream);
@@ -87,7 +69,7 @@ pub fn sum_squares(t: &Tensor) -> Result<f64> {
     bl.arg(&n);
     bl.arg(&po);
     // SAFETY: arguments match kernels/cuda/adamw.cuh.
-    unsafe { bl.launch(grid(n)) }.w()?;
+    unsafe { bl.launch(grid_stride(n)) }.w()?;
     drop(_go);
     let v = stream.clone_dtoh(&out).w()?;
     Ok(v[0] as f64)

@@ -65,6 +65,25 @@ pub fn address<T: candle_core::cuda_backend::CudaDType>(t: &Tensor, what: &str) 
     Ok((p, c.device.clone()))
 }
 
+/// `address` of an f32 or bf16 tensor, by its dtype.
+pub fn float_address(t: &Tensor, what: &str) -> Result<(u64, candle_core::CudaDevice)> {
+    match t.dtype() {
+        candle_core::DType::F32 => address::<f32>(t, what),
+        candle_core::DType::BF16 => address::<half::bf16>(t, what),
+        other => candle_core::bail!("{what}: dtype {other:?} (f32 or bf16)"),
+    }
+}
+
+/// A launch for a grid-stride loop over n elements: enough 256-thread blocks to fill the
+/// device (132 SMs × 16 on an H100/H200), never more than the work.
+pub fn grid_stride(n: usize) -> candle_core::cuda_backend::cudarc::driver::LaunchConfig {
+    candle_core::cuda_backend::cudarc::driver::LaunchConfig {
+        grid_dim: (n.div_ceil(256).clamp(1, 132 * 16) as u32, 1, 1),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
 /// The device address of element `offset` of `s`, kept valid (stream-ordered) while the guard lives.
 pub fn ptr<'a, T>(s: &'a CudaSlice<T>, offset: usize, stream: &'a CudaStream) -> (u64, SyncOnDrop<'a>) {
     let (p, guard) = s.device_ptr(stream);

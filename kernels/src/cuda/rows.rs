@@ -2,7 +2,7 @@
 //! causal softmax, forward and backward, f32 or bf16. The ops in swiglu.rs, rms_norm.rs and
 //! softmax.rs call these for tensors on a CUDA device.
 
-use super::{address, func};
+use super::{address, float_address, func, grid_stride};
 use candle_core::cuda_backend::cudarc::driver::{LaunchConfig, PushKernelArg};
 use candle_core::cuda_backend::WrapErr;
 use candle_core::op::BackpropOp;
@@ -16,15 +16,8 @@ fn suffix(d: DType, op: &str) -> Result<&'static str> {
     }
 }
 
-fn addr(t: &Tensor, what: &str) -> Result<(u64, CudaDevice)> {
-    match t.dtype() {
-        DType::F32 => address::<f32>(t, what),
-        _ => address::<half::bf16>(t, what),
-    }
-}
-
 /// The address of contiguous storage under layout `l`, its device and dtype.
-fn saddr(s: &CudaStorage, l: &candle_core::Layout, what: &str) -> Result<(u64, CudaDevice, DType)> {
+fn storage_address(s: &CudaStorage, l: &candle_core::Layout, what: &str) -> Result<(u64, CudaDevice, DType)> {
     if !l.is_contiguous() {
         candle_core::bail!("{what}: must be contiguous");
     }
@@ -43,14 +36,6 @@ fn saddr(s: &CudaStorage, l: &candle_core::Layout, what: &str) -> Result<(u64, C
 }
 
 type In<'a> = (&'a CudaStorage, &'a candle_core::Layout);
-
-fn elementwise(n: usize) -> LaunchConfig {
-    LaunchConfig {
-        grid_dim: (n.div_ceil(256).clamp(1, 132 * 16) as u32, 1, 1),
-        block_dim: (256, 1, 1),
-        shared_mem_bytes: 0,
-    }
-}
 
 fn per_row(rows: usize) -> LaunchConfig {
     LaunchConfig {
@@ -85,7 +70,7 @@ fn tensor_of(s: CudaStorage, shape: impl Into<Shape>) -> Tensor {
 /// silu(g)·u.
 pub fn swiglu_fwd(g: In, u: In) -> Result<CudaStorage> {
     let n = g.1.shape().elem_count();
-    let ((pg, dev, dt), (pu, _, du)) = (saddr(g.0, g.1, "gate")?, saddr(u.0, u.1, "up")?);
+    let ((pg, dev, dt), (pu, _, du)) = (storage_address(g.0, g.1, "gate")?, storage_address(u.0, u.1, "up")?);
     if dt != du || g.1.shape() != u.1.shape() {
         candle_core::bail!("ftbench-swiglu: gate and up differ in dtype or shape");
     }
@@ -98,7 +83,7 @@ pub fn swiglu_fwd(g: In, u: In) -> Result<CudaStorage> {
     b.arg(&py);
     b.arg(&n);
     // SAFETY: arguments match rows.cuh; n values each.
-    unsafe { b.launch(elementwise(n)) }.w()?;
+    unsafe { b.launch(grid_stride(n)) }.w()?;
     Ok(out)
 }
 
@@ -107,7 +92,7 @@ pub fn swiglu_bwd(g: &Tensor, u: &Tensor, dy: &Tensor) -> Result<(Tensor, Tensor
     let n = g.elem_count();
     let name = format!("swiglu_bwd_{}", suffix(g.dtype(), "ftbench-swiglu")?);
     let dy = dy.contiguous()?.to_dtype(g.dtype())?;
-    let ((pg, dev), (pu, _), (pd, _)) = (addr(g, "gate")?, addr(u, "up")?, addr(&dy, "dy")?);
+    let ((pg, dev), (pu, _), (pd, _)) = (float_address(g, "gate")?, float_address(u, "up")?, float_address(&dy, "dy")?);
     let (out, po) = alloc(&dev, g.dtype(), 2 * n)?;
     let f = func!(dev, &name)?;
     let mut b = f.builder();
@@ -117,7 +102,7 @@ pub fn swiglu_bwd(g: &Tensor, u: &Tensor, dy: &Tensor) -> Result<(Tensor, Tensor
     b.arg(&po);
     b.arg(&n);
     // SAFETY: arguments match rows.cuh; 2n values out.
-    unsafe { b.launch(elementwise(n)) }.w()?;
+    unsafe { b.launch(grid_stride(n)) }.w()?;
     let both = tensor_of(out, 2 * n);
     Ok((both.narrow(0, 0, n)?.reshape(g.shape())?, both.narrow(0, n, n)?.reshape(g.shape())?))
 }
@@ -127,7 +112,7 @@ pub fn rms_norm_fwd(x: In, w: In, eps: f64) -> Result<CudaStorage> {
     let h = w.1.shape().elem_count();
     let n = x.1.shape().elem_count();
     let rows = n / h;
-    let ((px, dev, dt), (pw, _, dw)) = (saddr(x.0, x.1, "x")?, saddr(w.0, w.1, "weight")?);
+    let ((px, dev, dt), (pw, _, dw)) = (storage_address(x.0, x.1, "x")?, storage_address(w.0, w.1, "weight")?);
     if dt != dw || x.1.shape().dims().last() != Some(&h) {
         candle_core::bail!("ftbench-rms-norm: weight must match the input's dtype and last dimension");
     }
@@ -159,7 +144,7 @@ pub fn rms_norm_bwd(
     let rows = x.elem_count() / h;
     let name = format!("rms_norm_bwd_{}", suffix(x.dtype(), "ftbench-rms-norm")?);
     let dy = dy.contiguous()?.to_dtype(x.dtype())?;
-    let ((px, dev), (pw, _), (pd, _)) = (addr(x, "x")?, addr(w, "weight")?, addr(&dy, "dy")?);
+    let ((px, dev), (pw, _), (pd, _)) = (float_address(x, "x")?, float_address(w, "weight")?, float_address(&dy, "dy")?);
     let dx = want_dx.then(|| alloc(&dev, x.dtype(), x.elem_count())).transpose()?;
     let dw = want_dw.then(|| Tensor::zeros(h, DType::F32, x.device())).transpose()?;
     let pdx = dx.as_ref().map_or(0u64, |(_, p)| *p);
@@ -193,7 +178,7 @@ pub fn causal_softmax_fwd(s: In, scale: f64, queries: usize, start: usize) -> Re
     let (rows, keys) = (dims[dims.len() - 2], dims[dims.len() - 1]);
     let n = s.1.shape().elem_count();
     let all_rows = n / keys;
-    let (ps, dev, dt) = saddr(s.0, s.1, "scores")?;
+    let (ps, dev, dt) = storage_address(s.0, s.1, "scores")?;
     let name = format!("causal_softmax_fwd_{}", suffix(dt, "ftbench-causal-softmax")?);
     let (out, pp) = alloc(&dev, dt, n)?;
     let (rows, keys, queries, start, scale) = (rows as u32, keys as u32, queries as u32, start as u32, scale as f32);
@@ -218,7 +203,7 @@ pub fn causal_softmax_bwd(p: &Tensor, dp: &Tensor, scale: f64) -> Result<Tensor>
     let name = format!("causal_softmax_bwd_{}", suffix(p.dtype(), "ftbench-causal-softmax")?);
     let dp = dp.contiguous()?.to_dtype(p.dtype())?;
     let p = p.contiguous()?;
-    let ((pp, dev), (pd, _)) = (addr(&p, "probabilities")?, addr(&dp, "gradient")?);
+    let ((pp, dev), (pd, _)) = (float_address(&p, "probabilities")?, float_address(&dp, "gradient")?);
     let (out, po) = alloc(&dev, p.dtype(), p.elem_count())?;
     let (keys32, scale) = (keys as u32, scale as f32);
     let f = func!(dev, &name)?;
@@ -248,12 +233,12 @@ pub fn rope(
     start: usize,
     forward: bool,
 ) -> Result<CudaStorage> {
-    let (ps, dev, dt) = saddr(src.0, src.1, "rope input")?;
+    let (ps, dev, dt) = storage_address(src.0, src.1, "rope input")?;
     if cos.dtype() != dt || sin.dtype() != dt {
         candle_core::bail!("ftbench-rope: tables must be in the input's dtype {dt:?}");
     }
     let name = format!("rope_{}", suffix(dt, "ftbench-rope")?);
-    let ((pc, _), (pn, _)) = (addr(cos, "cos")?, addr(sin, "sin")?);
+    let ((pc, _), (pn, _)) = (float_address(cos, "cos")?, float_address(sin, "sin")?);
     let n = b * t * heads * hd;
     let (out, po) = alloc(&dev, dt, n)?;
     let (b, t, heads, hd, start, fwd) = (b as u32, t as u32, heads as u32, hd as u32, start as u32, i32::from(forward));
@@ -270,6 +255,6 @@ pub fn rope(
     bl.arg(&start);
     bl.arg(&fwd);
     // SAFETY: arguments match rows.cuh; every pair of the output is written.
-    unsafe { bl.launch(elementwise(n / 2)) }.w()?;
+    unsafe { bl.launch(grid_stride(n / 2)) }.w()?;
     Ok(out)
 }
