@@ -340,3 +340,30 @@ fn the_chunked_lm_head_loss_on_the_gpu_matches_the_cpu() {
         }
     }
 }
+
+#[test]
+fn the_gpu_ops_refuse_what_the_cpu_ops_refuse_and_the_context_survives() {
+    let Some(dev) = gpu() else { return };
+    // The CPU's fused ops run in f32; the GPU's in bf16, as cells do.
+    for (d, dt) in [(Device::Cpu, DType::F32), (dev.clone(), DType::BF16)] {
+        let on = |v: Vec<f32>, shape: &[usize]| Tensor::from_vec(v, shape, &d).unwrap().to_dtype(dt).unwrap();
+        // A target id outside the vocabulary: an error, not a device-side out-of-bounds read.
+        let (h, w) = (on(values(4 * 8, 1), &[4, 8]), on(values(10 * 8, 2), &[10, 8]));
+        let bad = Tensor::from_vec(vec![0u32, 1, 2, 10], 4, &d).unwrap();
+        let e = ftbench_kernels::linear_cross_entropy(&h, &w, &bad).unwrap_err().to_string();
+        assert!(e.contains("outside the vocabulary"), "{d:?}: {e}");
+        // Scores that do not hold the queries the op is told of.
+        let s = on(values(3 * 5, 3), &[3, 5]);
+        assert!(ftbench_kernels::causal_softmax(&s, 1.0, 2, 0).is_err(), "{d:?}: 3 rows, groups of 2");
+        assert!(ftbench_kernels::causal_softmax(&s, 1.0, 3, 3).is_err(), "{d:?}: positions 3..6 over 5 keys");
+        // An RMSNorm weight of the wrong width.
+        let x = on(values(2 * 6, 4), &[2, 6]);
+        assert!(ftbench_kernels::rms_norm(&x, &on(values(5, 5), &[5]), 1e-5).is_err(), "{d:?}: width 5 for 6");
+        // The loss is f32 (bf16 inputs included).
+        let good = Tensor::from_vec(vec![0u32, 1, 2, 9], 4, &d).unwrap();
+        assert_eq!(ftbench_kernels::linear_cross_entropy(&h, &w, &good).unwrap().dtype(), DType::F32);
+    }
+    // The context is still usable: no sticky error was left behind.
+    let t = Tensor::from_vec(values(1000, 6), 1000, &dev).unwrap();
+    assert!(t.sum_all().unwrap().to_scalar::<f32>().unwrap().is_finite());
+}

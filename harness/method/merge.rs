@@ -22,7 +22,7 @@ pub fn merge_adapters(d: &Decoder) -> Result<Option<Decoder>> {
     if !any {
         return Ok(None);
     }
-    let mut out = Decoder::new(d.cfg.clone(), d.embed.clone(), layers, d.norm.clone(), d.lm_head.clone())?;
+    let mut out = Decoder::new(d.cfg.clone(), d.embed.clone(), layers, d.norm.clone(), d.lm_head.clone())?.computing_in(d.dtype())?;
     out.fused = d.fused;
     Ok(Some(out))
 }
@@ -44,7 +44,9 @@ pub fn frozen_copy(d: &Decoder) -> Result<Decoder> {
         .iter()
         .map(|l| Layer::new(l.input_norm.detach(), l.post_norm.detach(), l.linears().map(|x| freeze(x))))
         .collect();
-    let mut out = Decoder::new(d.cfg.clone(), d.embed.detach(), layers, d.norm.detach(), freeze(&d.lm_head))?;
+    // In the trained model's compute dtype: Decoder::new would take the embedding's (the f32
+    // master under bf16-mixed) and evaluate a bf16-trained model in f32.
+    let mut out = Decoder::new(d.cfg.clone(), d.embed.detach(), layers, d.norm.detach(), freeze(&d.lm_head))?.computing_in(d.dtype())?;
     out.fused = d.fused;
     Ok(out)
 }

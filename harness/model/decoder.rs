@@ -218,7 +218,8 @@ impl Decoder {
         self.lm_head.forward(hidden)
     }
 
-    /// Mean cross-entropy of the logits of hidden rows (n, hidden) against targets (n) u32.
+    /// Mean cross-entropy of the logits of hidden rows (n, hidden) against targets (n) u32, in
+    /// f32 whatever the compute dtype (f64 in f64).
     /// Fused, the LM head and the loss run over vocabulary chunks and the full logits never
     /// exist; an LM head with an adapter takes the composed path.
     pub fn loss(&self, hidden: &Tensor, targets: &Tensor) -> Result<Tensor> {
@@ -229,15 +230,8 @@ impl Decoder {
         };
         match head {
             Some(w) => ftbench_kernels::linear_cross_entropy(hidden, &w, targets),
-            None => {
-                // Log-softmax over the vocabulary in f32 at least (bf16 logits lose the tail).
-                let logits = self.logits(hidden)?;
-                let logits = match logits.dtype() {
-                    DType::F32 | DType::F64 => logits,
-                    _ => logits.to_dtype(DType::F32)?,
-                };
-                ops::cross_entropy(&logits, targets)
-            }
+            // Log-softmax over the vocabulary in f32 at least (ops::cross_entropy widens).
+            None => ops::cross_entropy(&self.logits(hidden)?, targets),
         }
     }
 }

@@ -34,7 +34,7 @@ pub struct LinearCrossEntropy {
 }
 
 impl LinearCrossEntropy {
-    /// The forward pass in tensor ops (any device): the loss as a scalar in h's dtype.
+    /// The forward pass in tensor ops (any device): the loss as a scalar in [`loss_dtype`].
     fn fwd_tensors(&self, h: &Tensor, targets: &Tensor) -> Result<Tensor> {
         let (n, d) = h.dims2()?;
         let (vocab, wd) = self.weight.dims2()?;
@@ -45,12 +45,15 @@ impl LinearCrossEntropy {
                 self.weight.dtype()
             );
         }
+        // The CPU path's check, made here too: on a GPU an id outside the vocabulary would be an
+        // out-of-bounds read (a device-side fault that poisons the context), not an error.
+        check_targets(&targets.to_vec1::<u32>()?, n, vocab)?;
         let (lse, loss) = crate::cross_entropy_device::forward(h, &self.weight, targets, &self.chunks(n)?)?;
         *self
             .lse_tensor
             .lock()
             .map_err(|_| candle_core::Error::Msg(format!("{NAME}: state poisoned")))? = Some(lse);
-        loss.to_dtype(h.dtype())
+        loss.to_dtype(loss_dtype(h.dtype()))
     }
 
     fn chunks(&self, rows: usize) -> Result<Vec<(usize, usize)>> {
@@ -62,6 +65,15 @@ impl LinearCrossEntropy {
     /// Logits of the rows `h` (n, d) for the vocabulary entries a..b: (n, b - a), contiguous.
     fn logits(&self, h: &Tensor, w: &Tensor, (a, b): (usize, usize)) -> Result<Tensor> {
         crate::blas::matmul(h, &w.narrow(0, a, b - a)?, true)?.contiguous()
+    }
+}
+
+/// The loss's dtype: f32, or f64 for f64 inputs. Never bf16: a bf16 loss near 10.4 moves in
+/// steps of 1/16, which a record of losses must not show.
+pub fn loss_dtype(hidden: candle_core::DType) -> candle_core::DType {
+    match hidden {
+        candle_core::DType::F64 => candle_core::DType::F64,
+        _ => candle_core::DType::F32,
     }
 }
 
@@ -118,7 +130,11 @@ fn fwd_typed<T: Elem>(op: &LinearCrossEntropy, sh: &CpuStorage, lh: &Layout, st:
     *op.lse
         .lock()
         .map_err(|_| candle_core::Error::Msg(format!("{NAME}: state poisoned")))? = lse;
-    Ok((T::storage(vec![T::of(loss)]), Shape::from(())))
+    let loss = match loss_dtype(sh.dtype()) {
+        candle_core::DType::F64 => CpuStorage::F64(vec![loss]),
+        _ => CpuStorage::F32(vec![loss as f32]),
+    };
+    Ok((loss, Shape::from(())))
 }
 
 fn bwd_typed<T: Elem>(
@@ -239,7 +255,8 @@ impl CustomOp3 for LinearCrossEntropy {
 }
 
 /// Mean cross-entropy of the logits h·wᵀ against `targets`, without ever holding all the
-/// logits (see [`LinearCrossEntropy`]). h (n, d), w (vocab, d), targets (n) u32; a scalar.
+/// logits (see [`LinearCrossEntropy`]). h (n, d), w (vocab, d), targets (n) u32; a scalar in
+/// f32 (f64 for f64 inputs), whatever h's dtype.
 pub fn linear_cross_entropy(h: &Tensor, w: &Tensor, targets: &Tensor) -> Result<Tensor> {
     linear_cross_entropy_chunked(h, w, targets, CHUNK_VALUES)
 }

@@ -112,4 +112,36 @@ mod tests {
         assert!(diff(&out[0].2, &out[1].2)? < 1e-5, "dw");
         Ok(())
     }
+
+    #[test]
+    fn the_loss_is_f32_for_bf16_inputs_and_bad_targets_are_errors_on_both_paths() -> Result<()> {
+        use candle_core::DType;
+        let (n, d, vocab) = (6, 8, 50);
+        let v = |k: usize, s: usize| (0..k).map(|i| (((i * 7919 + s) % 211) as f32 - 105.0) / 90.0).collect::<Vec<f32>>();
+        let h = Tensor::from_vec(v(n * d, 1), (n, d), &Device::Cpu)?;
+        let w = Tensor::from_vec(v(vocab * d, 2), (vocab, d), &Device::Cpu)?;
+        let targets = Tensor::from_vec((0..n as u32).map(|i| i * 7).collect::<Vec<_>>(), n, &Device::Cpu)?;
+        let f32_loss = linear_cross_entropy_by_tensor_ops(&h, &w, &targets, 64)?.to_scalar::<f32>()?;
+        // bf16 hidden rows and head (what a GPU computes in): the loss comes back in f32, close
+        // to the f32 loss, and not rounded to bf16's grid.
+        let (hb, wb) = (h.to_dtype(DType::BF16)?, w.to_dtype(DType::BF16)?);
+        let loss = linear_cross_entropy_by_tensor_ops(&hb, &wb, &targets, 64)?;
+        assert_eq!(loss.dtype(), DType::F32);
+        let l = loss.to_scalar::<f32>()?;
+        assert!((l - f32_loss).abs() < 0.05, "{l} vs {f32_loss}");
+        assert_ne!(half::bf16::from_f32(l).to_f32(), l, "{l} is on the bf16 grid");
+        // An id outside the vocabulary is an error naming it, on the slice path and on the
+        // tensor path (which is a GPU's: there it would be an unchecked read).
+        let bad = Tensor::from_vec(vec![0u32, 1, 2, 3, 4, vocab as u32], n, &Device::Cpu)?;
+        for by_tensors in [false, true] {
+            let f = if by_tensors {
+                linear_cross_entropy_by_tensor_ops
+            } else {
+                linear_cross_entropy_chunked
+            };
+            let e = f(&h, &w, &bad, 64).unwrap_err().to_string();
+            assert!(e.contains("target id 50 at row 5 is outside the vocabulary of 50"), "{e}");
+        }
+        Ok(())
+    }
 }

@@ -127,12 +127,18 @@ impl CustomOp2 for RmsNorm {
         sw: &candle_core::CudaStorage,
         lw: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
+        // The CPU path's check: the kernel trusts the width.
+        check_width(lx, lw)?;
         Ok((crate::cuda::rows::rms_norm_fwd((sx, lx), (sw, lw), self.eps)?, lx.shape().clone()))
     }
 
     fn bwd(&self, x: &Tensor, w: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
         #[cfg(feature = "cuda")]
         if x.device().is_cuda() {
+            check_width(x.layout(), w.layout())?;
+            if dy.shape() != x.shape() {
+                candle_core::bail!("{NAME}: gradient {:?} for input {:?}", dy.shape(), x.shape());
+            }
             return crate::cuda::rows::rms_norm_bwd(&x.contiguous()?, &w.contiguous()?, dy, self.eps, x.track_op(), w.track_op());
         }
         per_float!(NAME, x.dtype(), bwd_typed::<T>(self.eps, x, w, dy))

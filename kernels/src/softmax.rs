@@ -109,6 +109,8 @@ impl CustomOp1 for CausalSoftmax {
 
     #[cfg(feature = "cuda")]
     fn cuda_fwd(&self, s: &candle_core::CudaStorage, l: &Layout) -> Result<(candle_core::CudaStorage, Shape)> {
+        // The CPU path's shape check: the kernel trusts rows, queries and start.
+        self.dims(l)?;
         Ok((
             crate::cuda::rows::causal_softmax_fwd((s, l), self.scale, self.queries, self.start)?,
             l.shape().clone(),
@@ -118,6 +120,10 @@ impl CustomOp1 for CausalSoftmax {
     fn bwd(&self, _scores: &Tensor, p: &Tensor, dp: &Tensor) -> Result<Option<Tensor>> {
         #[cfg(feature = "cuda")]
         if p.device().is_cuda() {
+            self.dims(p.layout())?;
+            if dp.shape() != p.shape() {
+                candle_core::bail!("{NAME}: gradient {:?} for probabilities {:?}", dp.shape(), p.shape());
+            }
             return crate::cuda::rows::causal_softmax_bwd(p, dp, self.scale).map(Some);
         }
         per_float!(NAME, p.dtype(), bwd_typed::<T>(self, p, dp)).map(Some)
