@@ -19,7 +19,7 @@ const SEQ: usize = 128;
 
 fn build(cfg: &LlamaConfig, method: Method) -> Built {
     let dev = Device::Cpu;
-    let mut src = RandomInit::new(cfg, 0, DType::F32, &dev);
+    let mut src = RandomInit::new(cfg, 0);
     method::build(cfg, &mut src, &MethodConfig::defaults(method, 0), DType::F32, &dev).unwrap()
 }
 

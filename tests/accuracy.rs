@@ -143,7 +143,7 @@ fn tiny_model(dir: &Path, method: Method) -> (ftbench::method::Built, Tokenizer)
     write_hf(dir, &c, &weights(&c), None);
     let open = ModelSpec::parse(&format!("hf:{}", dir.display())).unwrap().open().unwrap();
     let tok = open.tokenizer().unwrap();
-    let mut src = open.weights(0, DType::F32, &Device::Cpu).unwrap();
+    let mut src = open.weights(0).unwrap();
     let built = method::build(&c, src.as_mut(), &MethodConfig::defaults(method, 0), DType::F32, &Device::Cpu).unwrap();
     (built, tok)
 }
@@ -221,7 +221,7 @@ fn chat_template_renders_turns_and_opens_the_assistant() {
         let open = ModelSpec::parse(&format!("hf:{}", dir.display())).unwrap().open().unwrap();
         let tok = open.tokenizer().unwrap();
         let c = cfg(false);
-        let mut src = open.weights(0, DType::F32, &Device::Cpu).unwrap();
+        let mut src = open.weights(0).unwrap();
         (
             method::build(
                 &c,

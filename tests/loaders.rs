@@ -28,7 +28,7 @@ fn logits_of(spec: &str) -> Result<Tensor, String> {
         .open()
         .map_err(|e| format!("{e:#}"))?;
     let c = open.cfg.clone();
-    let mut src = open.weights(SEED, DType::F32, &Device::Cpu).map_err(|e| format!("{e:#}"))?;
+    let mut src = open.weights(SEED).map_err(|e| format!("{e:#}"))?;
     let mc = MethodConfig::defaults(Method::named("full"), 0);
     let b = method::build(&c, src.as_mut(), &mc, DType::F32, &Device::Cpu).map_err(|e| format!("{e:#}"))?;
     Ok(all_logits(&b.decoder, &[5, 17, 3, 200, 42, 9, 11]).unwrap())

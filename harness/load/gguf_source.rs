@@ -11,7 +11,7 @@ use super::gguf::GgufModel;
 use crate::model::config::LlamaConfig;
 use crate::model::init::WeightSource;
 use anyhow::{bail, Context, Result};
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::BufReader;
@@ -63,20 +63,18 @@ pub fn llama_cpp_unpermute(w: &Tensor, n_head: usize) -> candle_core::Result<Ten
         .reshape((out, inp))
 }
 
-/// Hands out a GGUF file's tensors by Hugging Face name, dequantized to f32 (then the target
-/// dtype) one at a time, q/k un-permuted.
+/// Hands out a GGUF file's tensors by Hugging Face name, dequantized to f32 in host memory one
+/// at a time, q/k un-permuted.
 pub struct GgufSource {
     model: GgufModel,
     file: BufReader<File>,
     q_heads: usize,
     kv_heads: usize,
     taken: HashSet<String>,
-    dtype: DType,
-    device: Device,
 }
 
 impl GgufSource {
-    pub fn new(model: GgufModel, cfg: &LlamaConfig, dtype: DType, device: &Device) -> Result<GgufSource> {
+    pub fn new(model: GgufModel, cfg: &LlamaConfig) -> Result<GgufSource> {
         let file = File::open(&model.path).with_context(|| format!("{}: cannot open", model.path.display()))?;
         Ok(GgufSource {
             file: BufReader::new(file),
@@ -84,8 +82,6 @@ impl GgufSource {
             kv_heads: cfg.num_key_value_heads,
             model,
             taken: HashSet::new(),
-            dtype,
-            device: device.clone(),
         })
     }
 }
@@ -118,7 +114,7 @@ impl WeightSource for GgufSource {
             t = llama_cpp_unpermute(&t, self.kv_heads)?;
         }
         self.taken.insert(g);
-        Ok(t.to_dtype(self.dtype)?.to_device(&self.device)?)
+        Ok(t)
     }
 
     fn finish(&mut self) -> Result<()> {

@@ -8,7 +8,7 @@ use super::tokenizer::Tokenizer;
 use crate::model::config::LlamaConfig;
 use crate::model::init::Weights;
 use anyhow::{bail, Context, Result};
-use candle_core::{DType, Device, Tensor};
+use candle_core::Tensor;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -103,10 +103,10 @@ impl HfDir {
 
     /// A weight source over the weights for `cfg`; with an index, every tensor must be in the
     /// shard the index names.
-    pub fn weights(&self, cfg: &LlamaConfig, dtype: DType, device: &Device) -> Result<SafetensorsSource> {
+    pub fn weights(&self, cfg: &LlamaConfig) -> Result<SafetensorsSource> {
         let files = self.weight_files()?;
         let ignore: &[&str] = if cfg.tie_word_embeddings { &["lm_head.weight"] } else { &[] };
-        let src = SafetensorsSource::open(&files, ignore, dtype, device)?;
+        let src = SafetensorsSource::open(&files, ignore)?;
         let index = self.dir.join(INDEX);
         if files.len() > 1 || !files[0].ends_with(WEIGHTS) {
             for (name, shard) in self.index_map(&index)? {

@@ -1,11 +1,11 @@
 //! A weight source over one or more safetensors files (a model, or the shards of one): the
-//! files are memory-mapped and each tensor is converted to the target dtype only when the
-//! method takes it, so loading never holds the model twice.
+//! files are memory-mapped and each tensor is read (in its stored dtype, into host memory) only
+//! when the method takes it, so loading never holds the model twice.
 
 use crate::model::init::WeightSource;
 use anyhow::{bail, Context, Result};
 use candle_core::safetensors::{Load, MmapedSafetensors};
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -23,14 +23,12 @@ pub struct SafetensorsSource {
     taken: HashSet<String>,
     /// Names the model does not use and that are fine to leave (e.g. a tied `lm_head.weight`).
     ignore: HashSet<String>,
-    dtype: DType,
-    device: Device,
 }
 
 impl SafetensorsSource {
     /// Maps `files`; every tensor is routed to the file that holds it (a name in two files
     /// is an error). `ignore` lists names that may be left untaken.
-    pub fn open(files: &[PathBuf], ignore: &[&str], dtype: DType, device: &Device) -> Result<Self> {
+    pub fn open(files: &[PathBuf], ignore: &[&str]) -> Result<Self> {
         let mut mapped = Vec::with_capacity(files.len());
         let mut route = BTreeMap::new();
         for (i, path) in files.iter().enumerate() {
@@ -47,8 +45,6 @@ impl SafetensorsSource {
             route,
             taken: HashSet::new(),
             ignore: ignore.iter().map(|s| s.to_string()).collect(),
-            dtype,
-            device: device.clone(),
         })
     }
 
@@ -112,7 +108,7 @@ impl WeightSource for SafetensorsSource {
             .load(&Device::Cpu)
             .with_context(|| format!("{}: cannot read tensor `{name}`", path.display()))?;
         self.taken.insert(name.to_string());
-        Ok(t.to_dtype(self.dtype)?.to_device(&self.device)?)
+        Ok(t)
     }
 
     fn finish(&mut self) -> Result<()> {

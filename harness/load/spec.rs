@@ -11,7 +11,6 @@ use super::tokenizer::Tokenizer;
 use crate::model::config::{preset, LlamaConfig, PRESETS};
 use crate::model::init::{RandomInit, WeightSource};
 use anyhow::{Context, Result};
-use candle_core::{DType, Device};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -106,14 +105,15 @@ enum Files {
 }
 
 impl OpenModel {
-    /// The weights, one tensor at a time: seeded random values (seeded by `seed`) for a
-    /// preset, the files' tensors converted to `dtype` otherwise.
-    pub fn weights(self, seed: u64, dtype: DType, device: &Device) -> Result<Box<dyn WeightSource>> {
+    /// The weights, one tensor at a time, in host memory: seeded random values (seeded by
+    /// `seed`, f32) for a preset, the files' tensors as stored (GGUF: dequantized to f32)
+    /// otherwise. The method's builder casts and places each (method/build.rs).
+    pub fn weights(self, seed: u64) -> Result<Box<dyn WeightSource>> {
         let what = format!("model {}", self.spec);
         Ok(match self.files {
-            Files::Preset => Box::new(RandomInit::new(&self.cfg, seed, dtype, device)),
-            Files::Hf(hf) => Box::new(hf.weights(&self.cfg, dtype, device).context(what)?),
-            Files::Gguf(g) => Box::new(super::GgufSource::new(*g, &self.cfg, dtype, device).context(what)?),
+            Files::Preset => Box::new(RandomInit::new(&self.cfg, seed)),
+            Files::Hf(hf) => Box::new(hf.weights(&self.cfg).context(what)?),
+            Files::Gguf(g) => Box::new(super::GgufSource::new(*g, &self.cfg).context(what)?),
         })
     }
 

@@ -46,7 +46,10 @@ pub struct Built {
 /// Builds the decoder for `mc.method` at `precision` (trainable tensors in its master dtype,
 /// frozen dense ones in its frozen dtype, the decoder computing in its compute dtype), taking
 /// each tensor from `src` once and turning it into its final form before the next is taken.
-/// An NF4 base lives where the model runs: host memory on the CPU, device memory on a GPU.
+/// The source hands out host tensors: a dense one is copied to `device` as it comes and cast
+/// there (a GPU casts in parallel; candle's host casts run on one core), an NF4 base is
+/// quantized on the host, where the values are, and only its codes and constants are copied:
+/// no weight makes the trip host → device → host.
 pub fn build(
     cfg: &LlamaConfig,
     src: &mut dyn WeightSource,
@@ -126,9 +129,14 @@ fn bytes_of(t: &Tensor) -> u64 {
 }
 
 impl Builder<'_> {
-    /// `t` (from the source, in the master dtype) as a frozen tensor is stored.
+    /// `t` (from the source) on the model's device in `dtype`.
+    fn place(&self, t: Tensor, dtype: candle_core::DType) -> Result<Tensor> {
+        Ok(ftbench_kernels::at_dtype(&t.to_device(self.device)?, dtype)?)
+    }
+
+    /// `t` (from the source) as a frozen tensor is stored.
     fn frozen(&self, t: Tensor) -> Result<Tensor> {
-        Ok(ftbench_kernels::at_dtype(&t, self.p.frozen)?)
+        self.place(t, self.p.frozen)
     }
 
     fn trainable_var(&mut self, name: &str, t: &Tensor) -> Result<Var> {
@@ -150,7 +158,7 @@ impl Builder<'_> {
             self.bytes.dense += bytes_of(&t);
             return Ok((t, None));
         }
-        let t = ftbench_kernels::at_dtype(&t, self.p.master)?;
+        let t = self.place(t, self.p.master)?;
         self.bytes.dense += bytes_of(&t);
         let v = self.trainable_var(name, &t)?;
         Ok((v.as_tensor().clone(), Some(v)))
@@ -162,7 +170,7 @@ impl Builder<'_> {
         let w = self.src.take(&format!("{name}.weight"), &[out, inp])?;
         let method = self.mc.method;
         if method.trains_base() {
-            let w = ftbench_kernels::at_dtype(&w, self.p.master)?;
+            let w = self.place(w, self.p.master)?;
             self.bytes.dense += bytes_of(&w);
             return Ok(Linear::Trainable(self.trainable_var(&format!("{name}.weight"), &w)?));
         }

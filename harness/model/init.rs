@@ -17,7 +17,10 @@ use std::collections::BTreeMap;
 /// Named weight tensors in Hugging Face naming (`model.layers.0.self_attn.q_proj.weight`, ...).
 pub type Weights = BTreeMap<String, Tensor>;
 
-/// Gives the decoder's tensors by Hugging Face name, each once.
+/// Gives the decoder's tensors by Hugging Face name, each once, in host memory and in the dtype
+/// they come in (as stored in a file; f32 when drawn or dequantized): whoever takes a tensor
+/// casts it and places it where the model runs (method/build.rs does both on the compute
+/// device, whose casts are parallel, and quantizes to NF4 on the host, where the values are).
 pub trait WeightSource {
     /// The tensor `name`, of `shape`; an error names the tensor and what was expected.
     fn take(&mut self, name: &str, shape: &[usize]) -> anyhow::Result<Tensor>;
@@ -49,21 +52,17 @@ pub fn weight_shapes(cfg: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
 }
 
 /// Seeded random weights as transformers initialises them: normal(0, initializer_range) for
-/// embeddings and linears, ones for RMSNorm weights.
+/// embeddings and linears, ones for RMSNorm weights; f32, drawn in host memory.
 pub struct RandomInit {
     pub std: f64,
     pub seed: u64,
-    pub dtype: DType,
-    pub device: Device,
 }
 
 impl RandomInit {
-    pub fn new(cfg: &LlamaConfig, seed: u64, dtype: DType, device: &Device) -> Self {
+    pub fn new(cfg: &LlamaConfig, seed: u64) -> Self {
         RandomInit {
             std: cfg.initializer_range,
             seed,
-            dtype,
-            device: device.clone(),
         }
     }
 }
@@ -92,7 +91,7 @@ impl WeightSource for RandomInit {
         } else {
             seeded_values(self.seed, name, n, Normal::new(0.0f32, self.std as f32)?)
         };
-        Ok(Tensor::from_vec(data, shape, &self.device)?.to_dtype(self.dtype)?)
+        Ok(Tensor::from_vec(data, shape, &Device::Cpu)?)
     }
 }
 
@@ -112,14 +111,14 @@ impl WeightSource for Weights {
     }
 }
 
-/// Every tensor of a random-init model at once (tests and small models).
+/// Every tensor of a random-init model at once, in `dtype` on `device` (tests and small models).
 pub fn random_weights(cfg: &LlamaConfig, seed: u64, dtype: DType, device: &Device) -> Result<Weights> {
-    let mut src = RandomInit::new(cfg, seed, dtype, device);
+    let mut src = RandomInit::new(cfg, seed);
     weight_shapes(cfg)
         .into_iter()
         .map(|(name, shape)| {
             let t = src.take(&name, &shape).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
-            Ok((name, t))
+            Ok((name, t.to_dtype(dtype)?.to_device(device)?))
         })
         .collect()
 }

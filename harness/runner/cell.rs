@@ -113,8 +113,8 @@ pub fn run_cell(job: &CellJob, out: &mut impl Write) -> Result<()> {
 
     let mc = MethodConfig::of_cell(cell);
     // Presets draw random weights seeded by the cell's seed; files hand out their tensors (in
-    // the master dtype; the method stores frozen ones in the frozen dtype).
-    let mut weights = model_files.weights(cell.seed, precision.master, &device).map_err(in_model)?;
+    // host memory; the method casts and places each).
+    let mut weights = model_files.weights(cell.seed).map_err(in_model)?;
     let mut built = method::build(&cfg, weights.as_mut(), &mc, precision, &device).with_context(|| format!("loading model {spec}"))?;
     built.decoder.fused = k.fused_ops;
     built.decoder.recompute = k.recompute && cell.method.trains();

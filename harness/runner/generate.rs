@@ -61,7 +61,7 @@ pub fn load_for_inference(model: Option<&str>, adapter: Option<&Path>, with_toke
         }
     };
     let cfg = open.cfg.clone();
-    let mut src = open.weights(seed, DType::F32, device)?;
+    let mut src = open.weights(seed)?;
     let built = method::build(&cfg, src.as_mut(), &mc, DType::F32, device).with_context(|| format!("loading model {spec}"))?;
     built.dropout.set_training(false);
     if let (Some(info), Some(dir)) = (&info, adapter) {
