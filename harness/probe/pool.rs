@@ -22,54 +22,30 @@ pub struct PoolReading {
 mod imp {
     use super::PoolReading;
     use anyhow::{bail, Result};
-    use candle_core::cuda_backend::cudarc::driver::{result, sys};
-    use candle_core::Device;
+    use candle_core::{CudaDevice, Device};
+    use ftbench_kernels::cuda::pool;
 
-    fn pool(device: &Device) -> Result<sys::CUmemoryPool> {
+    fn cuda(device: &Device) -> Result<&CudaDevice> {
         let Device::Cuda(d) = device else { bail!("not a CUDA device") };
-        let cu_dev = d.cuda_stream().context().cu_device();
-        // SAFETY: a valid device handle of a live context.
-        Ok(unsafe { result::device::get_default_mem_pool(cu_dev) }?)
+        Ok(d)
     }
 
-    fn get(p: sys::CUmemoryPool, a: sys::CUmemPool_attribute) -> Result<u64> {
-        let mut v: u64 = 0;
-        // SAFETY: these attributes are 64-bit values.
-        unsafe { result::mem_pool::get_attribute(p, a, &mut v as *mut u64 as *mut std::ffi::c_void) }?;
-        Ok(v)
-    }
-
-    fn set(p: sys::CUmemoryPool, a: sys::CUmemPool_attribute, mut v: u64) -> Result<()> {
-        // SAFETY: as above.
-        unsafe { result::mem_pool::set_attribute(p, a, &mut v as *mut u64 as *mut std::ffi::c_void) }?;
-        Ok(())
-    }
-
-    /// Makes the pool keep freed memory (release threshold = max): it then behaves like a
-    /// caching allocator, NVML's view only grows, and no sync returns memory to the driver.
     pub fn keep_freed(device: &Device) -> Result<()> {
-        set(pool(device)?, sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, u64::MAX)
+        Ok(pool::keep_freed(cuda(device)?)?)
     }
 
     pub fn read(device: &Device) -> Result<PoolReading> {
-        use sys::CUmemPool_attribute::*;
-        device.synchronize()?;
-        let p = pool(device)?;
+        let (used_bytes, used_high_bytes, reserved_bytes, reserved_high_bytes) = pool::read(cuda(device)?)?;
         Ok(PoolReading {
-            used_bytes: get(p, CU_MEMPOOL_ATTR_USED_MEM_CURRENT)?,
-            used_high_bytes: get(p, CU_MEMPOOL_ATTR_USED_MEM_HIGH)?,
-            reserved_bytes: get(p, CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT)?,
-            reserved_high_bytes: get(p, CU_MEMPOOL_ATTR_RESERVED_MEM_HIGH)?,
+            used_bytes,
+            used_high_bytes,
+            reserved_bytes,
+            reserved_high_bytes,
         })
     }
 
-    /// Starts both high-water marks again from the current values (0 is the only value the
-    /// driver accepts; it means "now").
     pub fn reset_peaks(device: &Device) -> Result<()> {
-        use sys::CUmemPool_attribute::*;
-        let p = pool(device)?;
-        set(p, CU_MEMPOOL_ATTR_USED_MEM_HIGH, 0)?;
-        set(p, CU_MEMPOOL_ATTR_RESERVED_MEM_HIGH, 0)
+        Ok(pool::reset_peaks(cuda(device)?)?)
     }
 }
 
@@ -97,7 +73,8 @@ pub fn read_pool(device: &candle_core::Device) -> anyhow::Result<Option<PoolRead
     imp::read(device).map(Some)
 }
 
-/// Makes a CUDA device's pool keep freed memory (see `imp::keep_freed`); nothing on the CPU.
+/// Makes a CUDA device's pool keep freed memory (release threshold = max: a caching allocator,
+/// as PyTorch's; `ftbench_kernels::cuda::pool::keep_freed`); nothing on the CPU.
 pub fn pool_keep_freed(device: &candle_core::Device) -> anyhow::Result<()> {
     if device.is_cpu() {
         return Ok(());

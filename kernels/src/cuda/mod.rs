@@ -6,6 +6,7 @@
 
 pub mod adamw;
 pub mod nf4;
+pub mod pool;
 pub mod rows;
 
 use candle_core::backend::{BackendDevice, BackendStorage};
