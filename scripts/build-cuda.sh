@@ -8,6 +8,11 @@
 #                                      libcuda stub answers every driver call with an error, so
 #                                      cuda:N cells fail cleanly, CPU cells must pass, and
 #                                      tests/cuda_ops.rs has no GPU to compare (~5 min more)
+#   scripts/build-cuda.sh --dry-run    also runs scripts/gpu-check.sh here against the stub with the
+#                                      packed binaries: every GPU step fails cleanly and the
+#                                      summary and archives come out as they would from the GPU
+#                                      machine (into gpu-dry-run/; ~1 min). Do this before every
+#                                      GPU session: a packing bug must never cost GPU time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fetch --locked >/dev/null
@@ -26,6 +31,11 @@ strip -o .gpu/cuda_ops "$(tail -1 /tmp/ftbench-cuda-tests.txt)"
 strip -o .gpu/cuda_bench "$(tail -1 /tmp/ftbench-cuda-bench.txt)"
 xz -T2 -6 .gpu/ftbench .gpu/cuda_ops .gpu/cuda_bench
 ls -la .gpu
+if [ "${1:-}" = --dry-run ]; then
+    rm -rf gpu-dry-run
+    OUT=gpu-dry-run bash scripts/gpu-check.sh --dry-run all || true
+    echo "dry run: $(ls gpu-dry-run | tr '\n' ' ')"
+fi
 if [ "${1:-}" = --test-here ]; then
     # The stub under the soname the binaries ask for, in a folder of its own (never on a GPU machine).
     STUB=$(mktemp -d); ln -s "$CUDA_HOME/lib/libcuda.so" "$STUB/libcuda.so.1"
