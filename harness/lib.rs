@@ -6,10 +6,13 @@
 //! [`probe`]s its memory; each cell ends as one versioned [`record`]; the [`report`] turns
 //! records into CSV and HTML.
 
+pub mod atomic;
+pub mod child;
 pub mod data;
 pub mod error;
 pub mod estimate;
 pub mod eval;
+pub mod knob;
 pub mod launch;
 pub mod load;
 pub mod method;

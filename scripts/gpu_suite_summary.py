@@ -35,7 +35,9 @@ def main():
                 f"load {timing.get('load_s') or 0:.0f} s, wall {r.get('wall_s', 0):.0f} s")
         print(line)
         if r.get("status") != "ok":
-            print(f"             reason: {(r.get('reason') or '')[:300]}")
+            # The first line: a CUDA error's message carries a backtrace after it.
+            reason = (r.get("reason") or "").strip().splitlines()
+            print(f"             reason: {reason[0][:300] if reason else ''}")
     if os.path.exists(gpu_csv):
         print("beside PyTorch (ratios ftbench / PyTorch; reports/article-7b/gpu.csv):")
         for row in csv.DictReader(open(gpu_csv)):

@@ -3,7 +3,7 @@
 //! intervals on known distributions, and a suite end to end with base rows and deltas.
 
 use candle_core::{DType, Device, D};
-use ftbench::data::{load_jsonl, load_olmo, prepare_task, Answer, PreparedTask, Prompt, PromptFormat, TaskContext};
+use ftbench::data::{load_jsonl, load_olmo, Answer, PreparedTask, Prompt, PromptFormat, TaskContext, TaskSpec};
 use ftbench::eval::stats::binomial_stderr;
 use ftbench::eval::{choice_logprobs, generate_until};
 use ftbench::load::{ModelSpec, Tokenizer};
@@ -171,12 +171,12 @@ fn prepared_text_has_loss_on_the_answer_only_and_a_stable_disjoint_split() {
         format: PromptFormat { shots, chat: false },
         eval_examples: 100,
     };
-    let PreparedTask::Text(t) = prepare_task(&spec, &cx(0)).unwrap() else {
+    let PreparedTask::Text(t) = TaskSpec::parse(&spec).unwrap().prepare(&cx(0)).unwrap() else {
         panic!()
     };
     assert_eq!(t.info.train_items + t.info.held_out_items, 40);
     assert!(t.info.held_out_items > 0 && t.info.train_items > 0);
-    let PreparedTask::Text(t2) = prepare_task(&spec, &cx(0)).unwrap() else {
+    let PreparedTask::Text(t2) = TaskSpec::parse(&spec).unwrap().prepare(&cx(0)).unwrap() else {
         panic!()
     };
     assert_eq!(t.info.held_out_ids, t2.info.held_out_ids, "the split is deterministic");
@@ -192,18 +192,15 @@ fn prepared_text_has_loss_on_the_answer_only_and_a_stable_disjoint_split() {
         );
     }
     // Two shots: each prompt starts with two solved training items.
-    let PreparedTask::Text(s) = prepare_task(&spec, &cx(2)).unwrap() else {
+    let PreparedTask::Text(s) = TaskSpec::parse(&spec).unwrap().prepare(&cx(2)).unwrap() else {
         panic!()
     };
     assert_eq!(s.eval[0].context.matches("Which is number").count(), 3, "{}", s.eval[0].context);
     // A chat format without a template is refused by name.
-    let e = err_of(prepare_task(
-        &spec,
-        &TaskContext {
-            format: PromptFormat { shots: 0, chat: true },
-            ..cx(0)
-        },
-    ));
+    let e = err_of(TaskSpec::parse(&spec).unwrap().prepare(&TaskContext {
+        format: PromptFormat { shots: 0, chat: true },
+        ..cx(0)
+    }));
     assert!(e.contains("needs the model's chat template") && e.contains("tokenizer.json"), "{e}");
 }
 
@@ -250,7 +247,7 @@ fn chat_template_renders_turns_and_opens_the_assistant() {
         format: PromptFormat { shots: 0, chat: false },
         eval_examples: 10,
     };
-    let PreparedTask::Text(t) = prepare_task(&format!("jsonl:{}", p.display()), &cx).unwrap() else {
+    let PreparedTask::Text(t) = TaskSpec::parse(&format!("jsonl:{}", p.display())).unwrap().prepare(&cx).unwrap() else {
         panic!()
     };
     let c = &t.eval[0].context;

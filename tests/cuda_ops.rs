@@ -354,11 +354,20 @@ fn the_gpu_ops_refuse_what_the_cpu_ops_refuse_and_the_context_survives() {
         assert!(e.contains("outside the vocabulary"), "{d:?}: {e}");
         // Scores that do not hold the queries the op is told of.
         let s = on(values(3 * 5, 3), &[3, 5]);
-        assert!(ftbench_kernels::causal_softmax(&s, 1.0, 2, 0).is_err(), "{d:?}: 3 rows, groups of 2");
-        assert!(ftbench_kernels::causal_softmax(&s, 1.0, 3, 3).is_err(), "{d:?}: positions 3..6 over 5 keys");
+        assert!(
+            ftbench_kernels::causal_softmax(&s, 1.0, 2, 0).is_err(),
+            "{d:?}: 3 rows, groups of 2"
+        );
+        assert!(
+            ftbench_kernels::causal_softmax(&s, 1.0, 3, 3).is_err(),
+            "{d:?}: positions 3..6 over 5 keys"
+        );
         // An RMSNorm weight of the wrong width.
         let x = on(values(2 * 6, 4), &[2, 6]);
-        assert!(ftbench_kernels::rms_norm(&x, &on(values(5, 5), &[5]), 1e-5).is_err(), "{d:?}: width 5 for 6");
+        assert!(
+            ftbench_kernels::rms_norm(&x, &on(values(5, 5), &[5]), 1e-5).is_err(),
+            "{d:?}: width 5 for 6"
+        );
         // The loss is f32 (bf16 inputs included).
         let good = Tensor::from_vec(vec![0u32, 1, 2, 9], 4, &d).unwrap();
         assert_eq!(ftbench_kernels::linear_cross_entropy(&h, &w, &good).unwrap().dtype(), DType::F32);

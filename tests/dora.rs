@@ -8,7 +8,7 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 use ftbench::data::{Batch, Task, TaskKind};
-use ftbench::method::{self, weight_norm, DoraLinear, LoraLinear, Method, MethodConfig};
+use ftbench::method::{self, weight_norm, DoraLinear, LoraLinear, Method};
 use ftbench::model::{preset, random_weights};
 use ftbench::nn::{Adapter, Dropout, Linear};
 use ftbench_kernels::DenseWeight;
@@ -199,7 +199,10 @@ fn dora_merges_into_the_weight_as_peft_does() {
 fn tiny_built(name: &str, k: &ftbench::suite::Knobs) -> method::Built {
     let cfg = preset("tiny").unwrap();
     let mut src = random_weights(&cfg, 3, DType::F32, &Device::Cpu).unwrap();
-    let mc = MethodConfig::of_knobs(Method::named(name), k, 3);
+    let mc = ftbench::suite::Cell::new("preset:tiny", Method::named(name), "cpu", 3, k.clone())
+        .plan()
+        .unwrap()
+        .method;
     method::build(&cfg, &mut src, &mc, DType::F32, &Device::Cpu).unwrap()
 }
 

@@ -49,12 +49,21 @@ fn the_dry_run_packs_every_stage_into_a_few_top_level_files_and_names_what_faile
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(o.status.code(), Some(1), "a run with failed checks exits 1:\n{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a run with failed checks exits 1:\n{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 
     // What comes back from a GPU session: at most 8 files, none deeper than two folders.
     let files = files_under(&out);
     let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["bench.tar.gz", "machine.txt", "ops.tar.gz", "suite.tar.gz", "summary.txt"], "{files:?}");
+    assert_eq!(
+        names,
+        ["bench.tar.gz", "machine.txt", "ops.tar.gz", "suite.tar.gz", "summary.txt"],
+        "{files:?}"
+    );
     assert!(files.iter().all(|(_, d)| *d == 0));
 
     let summary = std::fs::read_to_string(out.join("summary.txt")).unwrap();
@@ -71,7 +80,14 @@ fn the_dry_run_packs_every_stage_into_a_few_top_level_files_and_names_what_faile
     // The suite's archive holds the records, the runner's output and the report, under the
     // repository's own paths; ops/bench logs are in their own archives, not repeated.
     let suite = listing(&out.join("suite.tar.gz"));
-    assert_eq!(suite.lines().filter(|l| l.starts_with("results/article-7b/") && l.ends_with(".json")).count(), 4, "{suite}");
+    assert_eq!(
+        suite
+            .lines()
+            .filter(|l| l.starts_with("results/article-7b/") && l.ends_with(".json"))
+            .count(),
+        4,
+        "{suite}"
+    );
     assert!(suite.contains("results/article-7b.txt"), "{suite}");
     assert!(suite.contains("reports/article-7b/index.html"), "{suite}");
     assert!(!suite.contains("bench.txt"), "{suite}");

@@ -263,3 +263,56 @@ fn the_cycle_finder_sees_cycles_through_use_groups() {
     assert_eq!(e.get("Method").map(String::as_str), Some("kind"));
     assert_eq!(e.get("LoraLinear").map(String::as_str), Some("lora"));
 }
+
+/// Functions of the harness whose body runs past `max` lines (from the `fn` line to the closing
+/// brace at its indentation; rustfmt's layout), as (lines, file, line, name).
+fn long_functions(max: usize) -> Vec<(usize, String, usize, String)> {
+    let mut files = Vec::new();
+    rust_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("harness"), &mut files);
+    let mut out = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, l) in lines.iter().enumerate() {
+            let t = l.trim_start();
+            let indent = l.len() - t.len();
+            let head = [
+                "pub(crate) fn ",
+                "pub(super) fn ",
+                "pub fn ",
+                "fn ",
+                "pub unsafe fn ",
+                "unsafe fn ",
+                "pub const fn ",
+                "const fn ",
+            ]
+            .iter()
+            .find(|p| t.starts_with(*p));
+            let Some(head) = head else { continue };
+            if t.ends_with(';') {
+                continue; // a declaration in a trait
+            }
+            let name: String = t[head.len()..].chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            let close = " ".repeat(indent) + "}";
+            let end = lines[i + 1..]
+                .iter()
+                .position(|x| x.starts_with(&close) && x[indent + 1..].chars().next().is_none_or(|c| " ;),".contains(c)));
+            if let Some(end) = end {
+                if end + 2 > max {
+                    out.push((end + 2, f.display().to_string(), i + 1, name));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn no_function_in_the_harness_is_longer_than_80_lines() {
+    let long = long_functions(80);
+    assert!(
+        long.is_empty(),
+        "functions over 80 lines (split them into named steps): {:#?}",
+        long
+    );
+}

@@ -4,6 +4,7 @@
 
 use candle_core::{DType, Device};
 use ftbench::data::{Batch, Task, TaskKind};
+use ftbench::knob::KnobValues;
 use ftbench::method::{self, MethodConfig};
 use ftbench::model::{preset, random_weights, LlamaConfig};
 use ftbench::suite::Method;
@@ -42,7 +43,10 @@ fn run(optimizer: &str, steps: u32) -> (Vec<f64>, usize, String) {
         min_ratio: 0.1,
     };
     let mut tc = TrainerConfig::adamw(schedule, 1.0);
-    tc.optimizer = optimizer_kind(optimizer).unwrap();
+    tc.optimizer = optimizer_kind(optimizer)
+        .unwrap()
+        .settings(Default::default(), KnobValues(&Default::default()))
+        .unwrap();
     let mut t = Trainer::new(b.trainable.clone(), tc).unwrap();
     let task = Task::new(TaskKind::Reverse, 24, c.vocab_size).unwrap();
     let examples: Vec<_> = task.train_stream(1).take(4 * steps as usize).collect();
@@ -55,8 +59,8 @@ fn run(optimizer: &str, steps: u32) -> (Vec<f64>, usize, String) {
 
 #[test]
 fn every_registered_optimizer_has_a_distinct_name_and_the_default_is_f32_adamw() {
-    assert_eq!(OPTIMIZERS[0].name, "adamw");
-    let mut names: Vec<&str> = OPTIMIZERS.iter().map(|o| o.name).collect();
+    assert_eq!(OPTIMIZERS[0].name(), "adamw");
+    let mut names: Vec<&str> = OPTIMIZERS.iter().map(|o| o.name()).collect();
     names.sort();
     names.dedup();
     assert_eq!(names.len(), OPTIMIZERS.len());

@@ -59,8 +59,14 @@ fn every_precision_trains_on_the_cpu_and_the_record_says_what_ran() {
         // 5 moves in steps of 1/32, which would show in every value.
         let on_bf16_grid = |x: f64| half::bf16::from_f64(x).to_f64() == x;
         let held_out = r["eval"]["loss"].as_f64().unwrap();
-        assert!(!on_bf16_grid(held_out), "{method} {precision}: held-out loss {held_out} is a bf16 value");
-        assert!(!losses.iter().all(|&l| on_bf16_grid(l)), "{method} {precision}: {losses:?} are bf16 values");
+        assert!(
+            !on_bf16_grid(held_out),
+            "{method} {precision}: held-out loss {held_out} is a bf16 value"
+        );
+        assert!(
+            !losses.iter().all(|&l| on_bf16_grid(l)),
+            "{method} {precision}: {losses:?} are bf16 values"
+        );
         // Frozen bases are stored in the frozen dtype: bf16 halves QLoRA's dense remainder and
         // full fine-tuning's weights under pure bf16.
         assert!(r["memory"].get("gpu").is_none(), "no GPU view on the CPU");

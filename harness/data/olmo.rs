@@ -212,6 +212,10 @@ pub fn load(name: &str, root: &Path) -> Result<Dataset> {
 
 fn item_of(task: &OlmoTask, context: Context, line: &Line, rows: &[(usize, &serde_json::Value)], file: &str, id: String) -> Result<Item> {
     let qa = |q: &str| format!("Question: {q}\nAnswer:");
+    let text = |target: &str, answers: Vec<String>| Answer::Text {
+        target: format!(" {target}"),
+        answers,
+    };
     let (prompt, answer) = match task.kind {
         Kind::Choice => {
             let prompt = match context {
@@ -219,30 +223,7 @@ fn item_of(task: &OlmoTask, context: Context, line: &Line, rows: &[(usize, &serd
                 Context::DocQuery => line.str("doc/query")?.to_string(),
                 Context::DocQuestion => qa(line.str("doc/question")?),
             };
-            let mut choices: BTreeMap<usize, String> = BTreeMap::new();
-            for (no, v) in rows {
-                let l = Line { file, no: *no, value: v };
-                choices.insert(l.index("idx")?, l.str("request/continuation")?.to_string());
-            }
-            let n = choices.len();
-            if choices.keys().copied().ne(0..n) {
-                bail!(
-                    "{file}: line {}: doc_id {}: choice rows `idx` are not 0..{n}",
-                    line.no,
-                    line.get("doc_id").map_or(String::new(), |v| v.to_string())
-                );
-            }
-            let gold = line.index("label")?;
-            if gold >= n {
-                return Err(line.err("label", format!("expected a choice index below {n}, found {gold}")));
-            }
-            (
-                prompt,
-                Answer::Choice {
-                    choices: choices.into_values().collect(),
-                    gold,
-                },
-            )
+            (prompt, choice_answer(line, rows, file)?)
         }
         Kind::BasicSkills => {
             let choices = line.strings("doc/choices")?;
@@ -252,26 +233,14 @@ fn item_of(task: &OlmoTask, context: Context, line: &Line, rows: &[(usize, &serd
                 .ok_or_else(|| line.err("doc/gold", format!("expected an index below {}, found {gold}", choices.len())))?
                 .trim()
                 .to_string();
-            (
-                line.str("doc/question")?.to_string(),
-                Answer::Text {
-                    target: format!(" {answer}"),
-                    answers: vec![answer],
-                },
-            )
+            (line.str("doc/question")?.to_string(), text(&answer, vec![answer.clone()]))
         }
         Kind::OpenQa => {
             let answers = line.strings("doc/answers")?;
             let first = answers
                 .first()
                 .ok_or_else(|| line.err("doc/answers", "expected at least one answer, found none"))?;
-            (
-                qa(line.str("doc/question")?),
-                Answer::Text {
-                    target: format!(" {first}"),
-                    answers: answers.clone(),
-                },
-            )
+            (qa(line.str("doc/question")?), text(first, answers.clone()))
         }
         Kind::Gsm8k => {
             let solution = line.strings("doc/choices")?;
@@ -279,18 +248,37 @@ fn item_of(task: &OlmoTask, context: Context, line: &Line, rows: &[(usize, &serd
                 .first()
                 .ok_or_else(|| line.err("doc/choices", "expected the worked solution, found an empty list"))?;
             let short = line.str("doc/short_answer")?;
-            (
-                qa(line.str("doc/question")?),
-                Answer::Text {
-                    target: format!(" {solution}"),
-                    answers: vec![short.to_string()],
-                },
-            )
+            (qa(line.str("doc/question")?), text(solution, vec![short.to_string()]))
         }
     };
     Ok(Item {
         id,
         prompt: Prompt::Text(prompt),
         answer,
+    })
+}
+
+/// A multiple-choice item's choices (one request row each, `idx` 0..n) and its gold label.
+fn choice_answer(line: &Line, rows: &[(usize, &serde_json::Value)], file: &str) -> Result<Answer> {
+    let mut choices: BTreeMap<usize, String> = BTreeMap::new();
+    for (no, v) in rows {
+        let l = Line { file, no: *no, value: v };
+        choices.insert(l.index("idx")?, l.str("request/continuation")?.to_string());
+    }
+    let n = choices.len();
+    if choices.keys().copied().ne(0..n) {
+        bail!(
+            "{file}: line {}: doc_id {}: choice rows `idx` are not 0..{n}",
+            line.no,
+            line.get("doc_id").map_or(String::new(), |v| v.to_string())
+        );
+    }
+    let gold = line.index("label")?;
+    if gold >= n {
+        return Err(line.err("label", format!("expected a choice index below {n}, found {gold}")));
+    }
+    Ok(Answer::Choice {
+        choices: choices.into_values().collect(),
+        gold,
     })
 }

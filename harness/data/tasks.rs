@@ -182,6 +182,61 @@ pub const FAMILIES: &[TaskFamily] = &[
     },
 ];
 
+/// A parsed `task:` spec: its family and the argument after the family's prefix. Made once,
+/// by the plan; nothing else parses a task's spelling.
+#[derive(Clone)]
+pub struct TaskSpec {
+    family: &'static TaskFamily,
+    arg: String,
+    spec: String,
+}
+
+impl TaskSpec {
+    /// Reads a spec without reading any file (suite validation); the error lists the families.
+    pub fn parse(spec: &str) -> Result<TaskSpec, String> {
+        let (family, arg) = family(spec)?;
+        (family.check)(arg).map_err(|e| format!("task `{spec}`: {e}"))?;
+        Ok(TaskSpec {
+            family,
+            arg: arg.to_string(),
+            spec: spec.to_string(),
+        })
+    }
+
+    /// Whether the task is text through the model's tokenizer (false: raw token ids).
+    pub fn is_text(&self) -> bool {
+        self.family.text
+    }
+
+    /// The spec as the suite spells it.
+    pub fn as_str(&self) -> &str {
+        &self.spec
+    }
+
+    /// Reads and prepares the task.
+    pub fn prepare(&self, cx: &TaskContext) -> Result<PreparedTask> {
+        (self.family.load)(&self.arg, &self.spec, cx).with_context(|| format!("task `{}`", self.spec))
+    }
+}
+
+impl std::fmt::Display for TaskSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.spec)
+    }
+}
+
+impl std::fmt::Debug for TaskSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TaskSpec({})", self.spec)
+    }
+}
+
+impl PartialEq for TaskSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.spec == other.spec
+    }
+}
+
 fn family(spec: &str) -> Result<(&'static TaskFamily, &str), String> {
     for f in FAMILIES {
         if f.prefix.ends_with(':') {
@@ -196,21 +251,4 @@ fn family(spec: &str) -> Result<(&'static TaskFamily, &str), String> {
         "unknown task `{spec}`; expected one of: {}",
         FAMILIES.iter().map(|f| f.usage).collect::<Vec<_>>().join(", ")
     ))
-}
-
-/// Checks a task spec without reading any file (suite validation).
-pub fn check_task(spec: &str) -> Result<(), String> {
-    let (f, arg) = family(spec)?;
-    (f.check)(arg).map_err(|e| format!("task `{spec}`: {e}"))
-}
-
-/// Whether the task is synthetic (raw token ids; no tokenizer needed). Unknown specs are not.
-pub fn is_synthetic(spec: &str) -> bool {
-    family(spec).is_ok_and(|(f, _)| !f.text)
-}
-
-/// Reads and prepares the task a spec names.
-pub fn prepare_task(spec: &str, cx: &TaskContext) -> Result<PreparedTask> {
-    let (f, arg) = family(spec).map_err(anyhow::Error::msg)?;
-    (f.load)(arg, spec, cx)
 }

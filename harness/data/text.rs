@@ -102,48 +102,8 @@ impl TextTask {
         if ds.items.is_empty() {
             bail!("{}: holds no items", ds.name);
         }
-        let template = match (
-            format.chat || ds.items.iter().any(|i| matches!(i.prompt, Prompt::Messages(_))),
-            &tok.chat_template,
-        ) {
-            (false, _) => None,
-            (true, Some(t)) => Some(t.as_str()),
-            (true, None) => bail!(
-                "{}: {} needs the model's chat template, and {} has none",
-                ds.name,
-                if format.chat {
-                    "prompt_format: chat"
-                } else {
-                    "a line with `messages`"
-                },
-                tok.source
-            ),
-        };
-        let mut held: Vec<(u64, &Item)> = Vec::new();
-        let mut train_items: Vec<&Item> = Vec::new();
-        match &extra_train {
-            Some(extra) => {
-                held = ds.items.iter().map(|i| (place(&ds.split_key, &i.id).1, i)).collect();
-                train_items.extend(extra.iter());
-            }
-            None => {
-                for i in &ds.items {
-                    match place(&ds.split_key, &i.id) {
-                        (true, key) => held.push((key, i)),
-                        (false, _) => train_items.push(i),
-                    }
-                }
-            }
-        }
-        held.sort_by_key(|(k, _)| *k);
-        if held.is_empty() || train_items.is_empty() {
-            bail!(
-                "{}: {} items are too few to cut a training and a held-out split",
-                ds.name,
-                ds.items.len()
-            );
-        }
-        let multiple_choice = ds.is_multiple_choice();
+        let template = chat_template(ds, tok, format)?;
+        let (held, train_items) = split(ds, extra_train.as_deref())?;
         let fmt = Formatter {
             template,
             shots: format.shots,
@@ -163,7 +123,7 @@ impl TextTask {
             }
         }
         let mut eval = Vec::new();
-        for (_, item) in &held {
+        for item in &held {
             if eval.len() == eval_items {
                 break;
             }
@@ -195,7 +155,7 @@ impl TextTask {
         };
         Ok(TextTask {
             name: ds.name.clone(),
-            multiple_choice,
+            multiple_choice: ds.is_multiple_choice(),
             train,
             eval,
             stop: ds.stop.clone(),
@@ -204,6 +164,55 @@ impl TextTask {
             info,
         })
     }
+}
+
+/// The chat template, when the format or an item asks for one; an error when the model has none.
+fn chat_template<'t>(ds: &Dataset, tok: &'t Tokenizer, format: &PromptFormat) -> Result<Option<&'t str>> {
+    let wanted = format.chat || ds.items.iter().any(|i| matches!(i.prompt, Prompt::Messages(_)));
+    match (wanted, &tok.chat_template) {
+        (false, _) => Ok(None),
+        (true, Some(t)) => Ok(Some(t.as_str())),
+        (true, None) => bail!(
+            "{}: {} needs the model's chat template, and {} has none",
+            ds.name,
+            if format.chat {
+                "prompt_format: chat"
+            } else {
+                "a line with `messages`"
+            },
+            tok.source
+        ),
+    }
+}
+
+/// The held-out items in split order and the training items (data/split.rs); with
+/// `extra_train`, every dataset item is held out and those train.
+fn split<'a>(ds: &'a Dataset, extra_train: Option<&'a [Item]>) -> Result<(Vec<&'a Item>, Vec<&'a Item>)> {
+    let mut held: Vec<(u64, &Item)> = Vec::new();
+    let mut train_items: Vec<&Item> = Vec::new();
+    match extra_train {
+        Some(extra) => {
+            held = ds.items.iter().map(|i| (place(&ds.split_key, &i.id).1, i)).collect();
+            train_items.extend(extra.iter());
+        }
+        None => {
+            for i in &ds.items {
+                match place(&ds.split_key, &i.id) {
+                    (true, key) => held.push((key, i)),
+                    (false, _) => train_items.push(i),
+                }
+            }
+        }
+    }
+    held.sort_by_key(|(k, _)| *k);
+    if held.is_empty() || train_items.is_empty() {
+        bail!(
+            "{}: {} items are too few to cut a training and a held-out split",
+            ds.name,
+            ds.items.len()
+        );
+    }
+    Ok((held.into_iter().map(|(_, i)| i).collect(), train_items))
 }
 
 fn gold_of(item: &Item) -> usize {

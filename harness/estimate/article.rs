@@ -2,9 +2,11 @@
 //! QLoRA r16 of 7B models at batch 4 × 512 with gradient checkpointing, next to the published
 //! ranges and to PyTorch + PEFT + bitsandbytes measured on an H200 (shared/gpu/README.md).
 
-use super::memory::{estimate, EstimateInput, Implementation, Optimizer, Precision};
+use super::input::Shapes;
+use super::memory::{estimate, EstimateInput, Implementation};
 use crate::method::Method;
 use crate::model::preset;
+use crate::suite::{Cell, Knobs};
 use serde::Serialize;
 
 /// One row of the table. GB are 1e9 bytes.
@@ -25,50 +27,57 @@ pub struct ArticleRow {
     pub reference_device_gb: Option<f64>,
 }
 
-/// (setting label, method, precision, reference allocated / device used for Llama-2-7B): the
-/// PyTorch + PEFT + bitsandbytes runs on an H200 (shared/gpu/README.md), by method name.
-const SETTINGS: &[(&str, &str, Precision, f64, f64)] = &[
+/// (setting label, method, precision, optimizer, reference allocated / device used for
+/// Llama-2-7B): the PyTorch + PEFT + bitsandbytes runs on an H200 (shared/gpu/README.md).
+const SETTINGS: &[(&str, &str, &str, &str, f64, f64)] = &[
     (
         "full, f32 master + f32 AdamW, bf16 autocast",
         "full",
-        Precision::Mixed,
+        "bf16-mixed",
+        "adamw",
         108.0,
         119.3,
     ),
-    ("full, pure bf16 (bf16 AdamW state)", "full", Precision::Bf16, 54.1, 56.1),
-    ("LoRA r16 all linear, bf16 base", "lora", Precision::Mixed, 15.5, 29.6),
-    ("QLoRA NF4 + double quant, r16 all linear", "qlora", Precision::Mixed, 5.9, 8.4),
+    ("full, pure bf16 (bf16 AdamW state)", "full", "bf16", "adamw-bf16", 54.1, 56.1),
+    ("LoRA r16 all linear, bf16 base", "lora", "bf16-mixed", "adamw", 15.5, 29.6),
+    ("QLoRA NF4 + double quant, r16 all linear", "qlora", "bf16-mixed", "adamw", 5.9, 8.4),
 ];
 
-impl EstimateInput {
-    /// The article's setting: batch 4 × 512 tokens, gradient checkpointing, AdamW, LoRA r16 on
-    /// every linear, NF4 with double quantization, PyTorch's activations on a GPU.
-    pub fn article(method: Method, precision: Precision) -> EstimateInput {
-        EstimateInput {
-            method,
-            batch: 4,
-            seq_len: 512,
-            loss_tokens: 4 * 512,
-            precision,
-            optimizer: Optimizer::Adamw,
-            recompute: true,
-            lora_rank: 16,
-            lora_targets: vec!["all-linear".into()],
-            nf4_block_size: 64,
-            nf4_double_quant: true,
-            implementation: Implementation::Pytorch,
-            gpu: true,
-        }
-    }
+/// The article's setting as a cell's plan: batch 4 × 512 tokens, gradient checkpointing, LoRA r16
+/// on every linear, NF4 with double quantization, on a GPU, counted with PyTorch's activations.
+pub fn article_input(method: Method, precision: &str, optimizer: &str) -> EstimateInput {
+    let knobs = Knobs {
+        batch_size: 4,
+        seq_len: 512,
+        recompute: true,
+        lora_rank: 16,
+        lora_targets: vec!["all-linear".into()],
+        nf4_double_quant: true,
+        precision: precision.into(),
+        optimizer: optimizer.into(),
+        ..Knobs::default()
+    };
+    let plan = Cell::new("preset:llama2-7b", method, "cuda:0", 0, knobs)
+        .plan()
+        .unwrap_or_else(|(k, e)| unreachable!("the article's settings are valid ({k}: {e})"));
+    let shapes = Shapes {
+        batch: 4,
+        seq_len: 512,
+        loss_tokens: 4 * 512,
+        how: "the article's batch 4 × 512".into(),
+    };
+    let mut x = EstimateInput::of_plan(&plan, shapes);
+    x.implementation = Implementation::Pytorch;
+    x
 }
 
 pub fn article_rows() -> Vec<ArticleRow> {
     let mut rows = Vec::new();
     for model in ["llama2-7b", "mistral-7b"] {
         let cfg = preset(model).expect("built-in preset");
-        for &(setting, method, precision, alloc, device) in SETTINGS {
+        for &(setting, method, precision, optimizer, alloc, device) in SETTINGS {
             let method = Method::named(method);
-            let x = EstimateInput::article(method, precision);
+            let x = article_input(method, precision, optimizer);
             let e = estimate(&cfg, &x).expect("article settings are valid");
             let claim = method.published().expect("the article makes a claim for each of its methods");
             let measured = model == "llama2-7b";

@@ -1,8 +1,9 @@
 //! `ftbench estimate`: the memory breakdown of a planned run, where it fits, and what it costs.
 
-use super::{article_rows, estimate, load_profiles, Estimate, EstimateInput, Implementation, Optimizer, Precision, Profiles};
+use super::{article_rows, estimate, load_profiles, Estimate, EstimateInput, Implementation, Profiles, Shapes};
 use crate::method::Method;
 use crate::model::LlamaConfig;
+use crate::suite::{Cell, Knobs, Plan};
 use anyhow::{Context, Result};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use serde_json::{json, Value};
@@ -25,11 +26,13 @@ pub struct EstimateArgs {
     /// Positions that compute logits (default batch × seq_len).
     #[arg(long)]
     pub loss_tokens: Option<u64>,
-    /// Default: mixed on a GPU (f32 master weights and AdamW state, bf16 compute), fp32 on the CPU.
-    #[arg(long, value_enum)]
-    pub precision: Option<Precision>,
-    #[arg(long, value_enum, default_value = "adamw")]
-    pub optimizer: Optimizer,
+    /// The `precision` knob's values (`ftbench list`): f32, bf16-mixed (f32 master weights and
+    /// AdamW state, bf16 compute), bf16. Default: bf16-mixed on a GPU, f32 on the CPU.
+    #[arg(long, value_parser = parse_precision)]
+    pub precision: Option<String>,
+    /// A registered optimizer (`ftbench list`); its own knobs at their defaults.
+    #[arg(long, default_value = "adamw", value_parser = parse_optimizer)]
+    pub optimizer: String,
     /// Gradient checkpointing (activation recompute).
     #[arg(long)]
     pub recompute: bool,
@@ -74,6 +77,22 @@ fn parse_method(s: &str) -> Result<Method, String> {
     Method::lookup(s)
 }
 
+/// A precision's knob name; `mixed` and `fp32`, the names this flag had before it took the
+/// knob's, still read.
+fn parse_precision(s: &str) -> Result<String, String> {
+    let name = match s {
+        "mixed" => "bf16-mixed",
+        "fp32" => "f32",
+        other => other,
+    };
+    crate::model::precision(name).map(|p| p.name.to_string())
+}
+
+fn parse_optimizer(s: &str) -> Result<String, String> {
+    let name = if s == "adamw8bit" { "adamw-8bit" } else { s };
+    crate::train::optimizer_kind(name).map(|o| o.name().to_string())
+}
+
 /// A model's config from `preset:NAME`, `hf:DIR`, `gguf:FILE` (metadata only) or a config.json path.
 pub fn model_config(spec: &str) -> Result<LlamaConfig> {
     if spec.ends_with(".json") && !spec.contains(':') {
@@ -85,26 +104,49 @@ pub fn model_config(spec: &str) -> Result<LlamaConfig> {
 }
 
 impl EstimateArgs {
-    pub fn input(&self) -> EstimateInput {
+    /// The plan of a cell with these settings (the shapes are not knobs here: they come from
+    /// --batch, --seq-len and --loss-tokens as given, however large).
+    pub fn plan(&self, model: &str) -> Result<Plan> {
         let gpu = self.device == "gpu";
-        EstimateInput {
-            method: self.method,
+        let default_precision = if gpu { "bf16-mixed" } else { "f32" };
+        let knobs = Knobs {
+            precision: self.precision.clone().unwrap_or_else(|| default_precision.into()),
+            optimizer: self.optimizer.clone(),
+            recompute: self.recompute,
+            lora_rank: u32::try_from(self.lora_rank).map_err(|_| anyhow::anyhow!("--lora-rank {}: too large", self.lora_rank))?,
+            lora_targets: self.lora_targets.clone(),
+            nf4_block_size: u32::try_from(self.nf4_block_size)
+                .map_err(|_| anyhow::anyhow!("--nf4-block-size {}: too large", self.nf4_block_size))?,
+            nf4_double_quant: !self.no_double_quant,
+            fused_ops: self.implementation != Some(Implementation::FtbenchComposed),
+            ..Knobs::default()
+        };
+        // The model enters the estimate through its config, read apart (a config.json path is no
+        // model spec); the plan's model is only a name here.
+        let spec = if crate::load::ModelSpec::parse(model).is_ok() {
+            model
+        } else {
+            "preset:tiny"
+        };
+        let cell = Cell::new(spec, self.method, if gpu { "cuda:0" } else { "cpu" }, 0, knobs);
+        cell.plan().map_err(|(k, e)| anyhow::anyhow!("--{}: {e}", k.replace('_', "-")))
+    }
+
+    /// The estimator's input: the plan at the shapes given.
+    pub fn input(&self, model: &str) -> Result<EstimateInput> {
+        let gpu = self.device == "gpu";
+        let shapes = Shapes {
             batch: self.batch,
             seq_len: self.seq_len,
             // Saturating: sizes too large to count are refused by `estimate`, which says so.
             loss_tokens: self.loss_tokens.unwrap_or(self.batch.saturating_mul(self.seq_len)),
-            precision: self.precision.unwrap_or(if gpu { Precision::Mixed } else { Precision::Fp32 }),
-            optimizer: self.optimizer,
-            recompute: self.recompute,
-            lora_rank: self.lora_rank,
-            lora_targets: self.lora_targets.clone(),
-            nf4_block_size: self.nf4_block_size,
-            nf4_double_quant: !self.no_double_quant,
-            implementation: self
-                .implementation
-                .unwrap_or(if gpu { Implementation::Pytorch } else { Implementation::Ftbench }),
-            gpu,
-        }
+            how: "as given (--batch, --seq-len)".into(),
+        };
+        let mut x = EstimateInput::of_plan(&self.plan(model)?, shapes);
+        x.implementation = self
+            .implementation
+            .unwrap_or(if gpu { Implementation::Pytorch } else { Implementation::Ftbench });
+        Ok(x)
     }
 }
 
@@ -137,29 +179,14 @@ pub fn run(args: &EstimateArgs) -> Result<()> {
     }
     let spec = args.model.as_deref().context("--model is required")?;
     let cfg = model_config(spec)?;
-    let x = args.input();
+    let x = args.input(spec)?;
     let e = match (args.zero, args.gpus) {
         (None, 1) => estimate(&cfg, &x),
         (None, n) => Err(format!("--gpus {n}: say how the GPUs share the model with --zero 0|1|2|3")),
         (Some(stage), n) => super::estimate_zero(&cfg, &x, n, stage),
     }
     .map_err(|m| anyhow::anyhow!("{m}"))?;
-    // Sharded over GPUs: only GPU profiles, each named as N of them (time: N GPUs' throughput).
-    let fits: Vec<Value> = profiles
-        .profiles
-        .iter()
-        .filter(|p| args.zero.is_none() || p.gpu)
-        .map(|p| {
-            let mut f = fit(&e, p, profiles.assumed_mfu, args.tokens);
-            if args.zero.is_some() {
-                let n = args.gpus as f64;
-                f["profile"] = json!(format!("{}× {}", args.gpus, p.name));
-                f["hours"] = json!(f["hours"].as_f64().map(|h| h / n));
-                f["cost_usd"] = json!(f["cost_usd"].as_f64());
-            }
-            f
-        })
-        .collect();
+    let fits = fits(args, &e, &profiles);
     let smallest = fits.iter().filter(|f| f["fits"] == true).min_by(|a, b| {
         a["memory_gb"]
             .as_f64()
@@ -168,51 +195,98 @@ pub fn run(args: &EstimateArgs) -> Result<()> {
     });
     let cheapest = cheapest_fit(&fits, &profiles);
     if args.json {
-        let mut obj = json!({
-            "model": spec,
-            "conditions": x,
-            "gpus": args.gpus,
-            "zero_stage": args.zero,
-            "per_gpu": args.zero.is_some(),
-            "total_bytes": e.total_bytes,
-            "peak_tensor_bytes": e.peak_tensor_bytes,
-            "views": {
-                "peak_tensor_bytes": "tensor bytes at the peak (allocator view: PyTorch max_memory_allocated, ftbench RSS above baseline)",
-                "total_bytes": "peak tensor bytes + runtime_overhead (device-used view on a GPU, process RSS on the CPU)"
-            },
-            "params_base": e.params_base,
-            "params_adapters": e.params_adapters,
-            "params_trainable": e.params_trainable,
-            "flops_per_token": e.flops_per_token,
-            "components": e.components,
-            "hardware": fits,
-            "smallest_fit": smallest.map(|f| f["profile"].clone()),
-            "cheapest_fit": cheapest,
-        });
-        for comp in &e.components {
-            obj[comp.name.as_str()] = json!(comp.bytes);
-        }
-        println!("{}", serde_json::to_string_pretty(&obj)?);
-        return Ok(());
+        return print_json(args, spec, &x, &e, &fits, smallest, cheapest);
     }
+    print_breakdown(args, spec, &x, &e);
+    print_fits(args, &profiles, &fits);
     println!(
-        "{spec} · {} · batch {} × {} tokens · precision {} · {} · recompute {} · {}activations as {}",
+        "smallest that fits: {}; cheapest that fits: {}",
+        smallest.map_or("none".into(), |f| f["profile"].as_str().unwrap_or("").to_string()),
+        cheapest
+            .as_ref()
+            .and_then(|c| c.as_str().map(str::to_string))
+            .unwrap_or_else(|| "none with a price".into())
+    );
+    Ok(())
+}
+
+/// Every hardware profile's verdict; sharded over GPUs, only GPU profiles, each named as N of
+/// them (time: N GPUs' throughput).
+fn fits(args: &EstimateArgs, e: &Estimate, profiles: &Profiles) -> Vec<Value> {
+    profiles
+        .profiles
+        .iter()
+        .filter(|p| args.zero.is_none() || p.gpu)
+        .map(|p| {
+            let mut f = fit(e, p, profiles.assumed_mfu, args.tokens);
+            if args.zero.is_some() {
+                let n = args.gpus as f64;
+                f["profile"] = json!(format!("{}× {}", args.gpus, p.name));
+                f["hours"] = json!(f["hours"].as_f64().map(|h| h / n));
+                f["cost_usd"] = json!(f["cost_usd"].as_f64());
+            }
+            f
+        })
+        .collect()
+}
+
+fn print_json(
+    args: &EstimateArgs,
+    spec: &str,
+    x: &EstimateInput,
+    e: &Estimate,
+    fits: &[Value],
+    smallest: Option<&Value>,
+    cheapest: Option<Value>,
+) -> Result<()> {
+    let mut obj = json!({
+        "model": spec,
+        "conditions": x,
+        "gpus": args.gpus,
+        "zero_stage": args.zero,
+        "per_gpu": args.zero.is_some(),
+        "total_bytes": e.total_bytes,
+        "peak_tensor_bytes": e.peak_tensor_bytes,
+        "views": {
+            "peak_tensor_bytes": "tensor bytes at the peak (allocator view: PyTorch max_memory_allocated, ftbench RSS above baseline)",
+            "total_bytes": "peak tensor bytes + runtime_overhead (device-used view on a GPU, process RSS on the CPU)"
+        },
+        "params_base": e.params_base,
+        "params_adapters": e.params_adapters,
+        "params_trainable": e.params_trainable,
+        "flops_per_token": e.flops_per_token,
+        "components": e.components,
+        "hardware": fits,
+        "smallest_fit": smallest.map(|f| f["profile"].clone()),
+        "cheapest_fit": cheapest,
+    });
+    for comp in &e.components {
+        obj[comp.name.as_str()] = json!(comp.bytes);
+    }
+    println!("{}", serde_json::to_string_pretty(&obj)?);
+    Ok(())
+}
+
+/// The conditions line, the components and the totals.
+fn print_breakdown(args: &EstimateArgs, spec: &str, x: &EstimateInput, e: &Estimate) {
+    let lora = if !x.method.has_adapters() {
+        String::new()
+    } else {
+        format!("LoRA r{} on {} · ", x.lora_rank, x.lora_targets.join(","))
+    };
+    let implementation = match x.implementation {
+        Implementation::Pytorch => "transformers + PEFT (SDPA)",
+        Implementation::Ftbench => "ftbench (candle, fused kernels)",
+        Implementation::FtbenchComposed => "ftbench (candle, composed ops)",
+    };
+    println!(
+        "{spec} · {} · batch {} × {} tokens · precision {} · {} · recompute {} · {lora}activations as {implementation}",
         x.method,
         x.batch,
         x.seq_len,
-        serde_json::to_value(x.precision)?.as_str().unwrap_or("?"),
-        serde_json::to_value(x.optimizer)?.as_str().unwrap_or("?"),
+        x.precision.name,
+        x.optimizer.kind().name(),
         if x.recompute { "on" } else { "off" },
-        if !x.method.has_adapters() {
-            String::new()
-        } else {
-            format!("LoRA r{} on {} · ", x.lora_rank, x.lora_targets.join(","))
-        },
-        match x.implementation {
-            Implementation::Pytorch => "transformers + PEFT (SDPA)",
-            Implementation::Ftbench => "ftbench (candle, fused kernels)",
-            Implementation::FtbenchComposed => "ftbench (candle, composed ops)",
-        }
     );
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED)
@@ -243,13 +317,17 @@ pub fn run(args: &EstimateArgs) -> Result<()> {
         e.params_trainable as f64 / 1e6,
         100.0 * e.params_trainable as f64 / (e.params_base + e.params_adapters) as f64
     );
+}
+
+/// Where it fits, with time and cost for --tokens.
+fn print_fits(args: &EstimateArgs, profiles: &Profiles, fits: &[Value]) {
     let mut h = Table::new();
     let time_head = args.tokens.map_or("time / cost (give --tokens)".to_string(), |t| {
         format!("time / cost for {t:.3e} tokens at MFU {}", profiles.assumed_mfu)
     });
     h.load_preset(UTF8_FULL_CONDENSED)
         .set_header(["hardware", "memory GB", "fits", "margin GB", &time_head]);
-    for f in &fits {
+    for f in fits {
         let tc = match (f["hours"].as_f64(), f["cost_usd"].as_f64()) {
             (Some(hr), Some(c)) => format!("{hr:.2} h, ${c:.2}"),
             (Some(hr), None) => format!("{hr:.2} h"),
@@ -264,15 +342,6 @@ pub fn run(args: &EstimateArgs) -> Result<()> {
         ]);
     }
     println!("{h}");
-    println!(
-        "smallest that fits: {}; cheapest that fits: {}",
-        smallest.map_or("none".into(), |f| f["profile"].as_str().unwrap_or("").to_string()),
-        cheapest
-            .as_ref()
-            .and_then(|c| c.as_str().map(str::to_string))
-            .unwrap_or_else(|| "none with a price".into())
-    );
-    Ok(())
 }
 
 /// The cheapest fitting profile: by cost for the given tokens, else by price per hour.

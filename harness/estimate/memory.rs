@@ -7,7 +7,8 @@
 //! - adapters: LoRA A and B (f32 in mixed precision, as PEFT keeps them);
 //! - master_weights: fp32 copies kept by mixed precision beside bf16 compute weights;
 //! - gradients: one per trainable parameter, in the master dtype;
-//! - optimizer_states: AdamW's two moments (f32, bf16 for pure bf16, 8-bit), SGD none;
+//! - optimizer_states: the optimizer's own model (its registry entry's `state_bytes`) over every
+//!   trainable tensor: AdamW's two moments in f32, bf16 or 8-bit; GaLore's projected moments;
 //! - activations: what the backward pass needs, per the implementation (see `Implementation`);
 //! - logits: the LM head output and the loss's buffers (vocab-wide, in f32);
 //! - runtime_overhead: not tensor bytes: the CUDA context and allocator reserve on a GPU, the
@@ -19,54 +20,10 @@
 //! ends, so ftbench's peak is persistent state + gradients + activations + logits.
 
 use crate::method::{BaseFormat, Method};
-use crate::model::LlamaConfig;
+use crate::model::{LlamaConfig, Precision};
+use crate::train::OptimizerSettings;
 use serde::{Deserialize, Serialize};
-
-/// Numeric precision of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Precision {
-    /// Everything in f32 (the `precision: f32` knob).
-    #[value(alias = "f32")]
-    Fp32,
-    /// Weights, gradients and optimizer state in bf16 ("pure bf16").
-    Bf16,
-    /// bf16 compute, f32 master weights, gradients and optimizer state (the GPU default for
-    /// full; the `precision: bf16-mixed` knob).
-    #[value(alias = "bf16-mixed")]
-    Mixed,
-}
-
-impl From<&crate::model::Precision> for Precision {
-    /// The estimator's model of a run's `precision` knob, from its dtypes: f32 masters with
-    /// half-precision compute are mixed; half-precision masters pure bf16; else f32.
-    fn from(p: &crate::model::Precision) -> Self {
-        use candle_core::DType;
-        match (p.master, p.compute) {
-            (DType::BF16 | DType::F16, _) => Precision::Bf16,
-            (_, DType::BF16 | DType::F16) => Precision::Mixed,
-            _ => Precision::Fp32,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Optimizer {
-    /// Two moments per trainable parameter (f32; bf16 under pure bf16).
-    Adamw,
-    /// Two bf16 moments per trainable parameter, whatever the precision.
-    #[value(name = "adamw-bf16")]
-    #[serde(rename = "adamw-bf16")]
-    AdamwBf16,
-    /// bitsandbytes' 8-bit blockwise AdamW (ftbench's `adamw-8bit`): two 1-byte moments + an
-    /// f32 constant per block of 256 values each.
-    #[value(name = "adamw-8bit", alias = "adamw8bit")]
-    #[serde(rename = "adamw-8bit")]
-    Adamw8bit,
-    /// Plain SGD: no state.
-    Sgd,
-}
+use std::sync::Arc;
 
 /// Logit values per chunk of ftbench's fused LM head + loss (ftbench_kernels::cross_entropy).
 const CE_CHUNK_VALUES: u64 = 1 << 22;
@@ -85,6 +42,8 @@ pub enum Implementation {
     Pytorch,
 }
 
+/// What one estimate is of. Made from a cell's plan (`EstimateInput::of_plan`, input.rs) by every
+/// caller: the per-cell estimate, `ftbench estimate` and the article's table.
 #[derive(Debug, Clone, Serialize)]
 pub struct EstimateInput {
     pub method: Method,
@@ -92,8 +51,12 @@ pub struct EstimateInput {
     pub seq_len: u64,
     /// Positions whose logits are computed (batch·seq_len for plain causal LM).
     pub loss_tokens: u64,
-    pub precision: Precision,
-    pub optimizer: Optimizer,
+    /// The precision registry's entry (compute, master and frozen dtypes).
+    #[serde(serialize_with = "by_name")]
+    pub precision: &'static Precision,
+    /// The optimizer's settings, whose registry entry models its state.
+    #[serde(serialize_with = "optimizer_name")]
+    pub optimizer: Arc<dyn OptimizerSettings>,
     pub recompute: bool,
     pub lora_rank: u64,
     /// Module names, or `all-linear`.
@@ -103,6 +66,17 @@ pub struct EstimateInput {
     pub implementation: Implementation,
     /// True for a GPU run (adds the CUDA context to the device view).
     pub gpu: bool,
+    /// Where batch, seq_len and loss_tokens come from (the records say at which shapes a cell
+    /// was estimated).
+    pub shapes: String,
+}
+
+fn by_name<S: serde::Serializer>(p: &&'static Precision, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(p.name)
+}
+
+fn optimizer_name<S: serde::Serializer>(o: &Arc<dyn OptimizerSettings>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(o.kind().name())
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -177,6 +151,50 @@ pub fn adapter_params(cfg: &LlamaConfig, method: Method, rank: u64, targets: &[S
 
 /// Estimates the peak memory of one training step of `cfg` under `x`.
 pub fn estimate(cfg: &LlamaConfig, x: &EstimateInput) -> Result<Estimate, String> {
+    check(cfg, x)?;
+    let n = Counts::of(cfg, x);
+    let mut c: Vec<Component> = Vec::new();
+    model_states(&n, x, &mut c);
+    optimizer_states(cfg, &n, x, &mut c);
+    let (layer_bytes, kept) = activations(&n, x, &mut c);
+    logits(&n, x, &mut c);
+    let get = |c: &[Component], name: &str| c.iter().find(|k| k.name == name).map_or(0, |k| k.bytes);
+    let persistent: u64 = ["weights", "quant_constants", "adapters", "master_weights", "optimizer_states"]
+        .iter()
+        .map(|name| get(&c, name))
+        .sum();
+    let (grads, acts) = (get(&c, "gradients"), kept + get(&c, "logits"));
+    let peak = match x.implementation {
+        // candle keeps the graph until backward ends: persistent state, gradients and every
+        // activation at once, plus the larger of two transients: the loss's backward at its
+        // start (candle's log-softmax and gather backward hold about seven vocab-wide buffers at
+        // once, each gradient being zeros + sum), and at its end the gradient of the largest
+        // trainable tensor created as zeros + sum (full fine-tuning).
+        Implementation::Ftbench | Implementation::FtbenchComposed => {
+            let largest = if n.full { n.s.vocab * n.s.h * n.master } else { 0 };
+            let loss_backward = if x.implementation == Implementation::Ftbench {
+                layer_bytes
+            } else {
+                7 * n.loss_tokens * n.s.vocab * 4 + layer_bytes
+            };
+            persistent + grads + acts + (2 * largest).max(loss_backward)
+        }
+        Implementation::Pytorch => persistent + grads.max(acts),
+    };
+    let overhead = runtime_overhead(x, &mut c);
+    Ok(Estimate {
+        peak_tensor_bytes: peak,
+        total_bytes: peak + overhead,
+        components: c,
+        params_base: n.base,
+        params_adapters: n.adapters,
+        params_trainable: n.trainable,
+        flops_per_token: flops_per_token(&n, x),
+    })
+}
+
+/// Inputs no estimate can be made of.
+fn check(cfg: &LlamaConfig, x: &EstimateInput) -> Result<(), String> {
     if x.batch == 0 || x.seq_len == 0 {
         return Err(format!(
             "batch and seq_len must be positive (found batch {}, seq_len {})",
@@ -206,102 +224,160 @@ pub fn estimate(cfg: &LlamaConfig, x: &EstimateInput) -> Result<Estimate, String
     if x.method.has_adapters() && x.lora_rank == 0 {
         return Err(format!("lora_rank must be at least 1 for {}", x.method));
     }
-    let nf4 = x.method.base_format() == BaseFormat::Nf4 && !x.method.trains_base();
-    if nf4 {
+    if x.method.base_format() == BaseFormat::Nf4 && !x.method.trains_base() {
         crate::method::check_block_size(x.nf4_block_size).map_err(|e| format!("nf4_block_size {e}"))?;
     }
-    crate::method::LoraConfig::check_targets(&x.lora_targets).map_err(|e| format!("lora_targets: {e}"))?;
-    let s = shapes(cfg);
-    let n_base = cfg.num_parameters() as u64;
-    let linear_per_layer: u64 = s.linears.iter().map(|(o, i, _)| o * i).sum();
-    let n_linear = s.layers * linear_per_layer;
-    let n_dense_rest = n_base - n_linear; // embeddings, LM head, norms
-    let n_adapters = if x.method.has_adapters() {
-        adapter_params(cfg, x.method, x.lora_rank, &x.lora_targets)
-    } else {
-        0
-    };
-    let full = x.method.trains_base();
-    let n_trainable = if full { n_base } else { n_adapters };
+    crate::method::LoraConfig::check_targets(&x.lora_targets).map_err(|e| format!("lora_targets: {e}"))
+}
 
-    // dtype sizes
-    let compute: u64 = if x.precision == Precision::Fp32 { 4 } else { 2 };
-    let master: u64 = if x.precision == Precision::Bf16 { 2 } else { 4 };
-    let mut c: Vec<Component> = Vec::new();
+/// The sizes every component is counted from.
+struct Counts {
+    s: Shapes,
+    /// Parameters of the base, of its decoder linears, and of the rest (embeddings, head, norms).
+    base: u64,
+    linear: u64,
+    dense_rest: u64,
+    adapters: u64,
+    trainable: u64,
+    /// Full fine-tuning; an NF4 base.
+    full: bool,
+    nf4: bool,
+    /// Bytes per value: compute, master (trainable weights, adapters, gradients).
+    compute: u64,
+    master: u64,
+    /// Tokens of the batch, and those whose logits are computed.
+    tokens: u64,
+    loss_tokens: u64,
+}
 
-    // Weights.
-    let (weights, quant, weights_note) = match (full, nf4) {
-        (true, _) => match x.precision {
-            Precision::Mixed => (
-                0,
-                0,
-                "the f32 weights are the master weights (below); bf16 copies are transient".to_string(),
-            ),
-            _ => (n_base * compute, 0, format!("{n_base} params × {compute} B")),
-        },
-        (false, false) => (n_base * compute, 0, format!("frozen base: {n_base} params × {compute} B")),
+impl Counts {
+    fn of(cfg: &LlamaConfig, x: &EstimateInput) -> Counts {
+        let s = shapes(cfg);
+        let base = cfg.num_parameters() as u64;
+        let linear = s.layers * s.linears.iter().map(|(o, i, _)| o * i).sum::<u64>();
+        let adapters = if x.method.has_adapters() {
+            adapter_params(cfg, x.method, x.lora_rank, &x.lora_targets)
+        } else {
+            0
+        };
+        let full = x.method.trains_base();
+        let tokens = x.batch * x.seq_len;
+        Counts {
+            base,
+            linear,
+            dense_rest: base - linear,
+            adapters,
+            trainable: if full { base } else { adapters },
+            full,
+            nf4: x.method.base_format() == BaseFormat::Nf4 && !full,
+            // dtype sizes, from the precision's registry entry
+            compute: x.precision.compute.size_in_bytes() as u64,
+            master: x.precision.master.size_in_bytes() as u64,
+            tokens,
+            loss_tokens: x.loss_tokens.min(tokens),
+            s,
+        }
+    }
+}
+
+/// Weights, quantization constants, adapters, master weights and gradients.
+fn model_states(n: &Counts, x: &EstimateInput, c: &mut Vec<Component>) {
+    let (compute, master) = (n.compute, n.master);
+    // Master copies wider than the compute dtype (f32 masters under bf16 compute).
+    let mixed = master != compute;
+    let (weights, quant, note) = match (n.full, n.nf4) {
+        (true, _) if mixed => (
+            0,
+            0,
+            format!("the {master}-byte weights are the master weights (below); {compute}-byte copies are transient"),
+        ),
+        (true, _) => (n.base * compute, 0, format!("{} params × {compute} B", n.base)),
+        (false, false) => (n.base * compute, 0, format!("frozen base: {} params × {compute} B", n.base)),
         (false, true) => {
             let bs = x.nf4_block_size;
-            let blocks = n_linear.div_ceil(bs);
+            let blocks = n.linear.div_ceil(bs);
             let consts = if x.nf4_double_quant {
                 blocks + 4 * blocks.div_ceil(256) + 4
             } else {
                 4 * blocks
             };
+            let how = if x.nf4_double_quant {
+                " (8-bit, double-quantized)"
+            } else {
+                " (f32)"
+            };
             (
-                n_linear / 2 + n_dense_rest * compute,
+                n.linear / 2 + n.dense_rest * compute,
                 consts,
                 format!(
-                    "NF4 linears: {n_linear} params × 0.5 B; embeddings, LM head, norms: {n_dense_rest} × {compute} B; constants per {bs}-value block{}",
-                    if x.nf4_double_quant { " (8-bit, double-quantized)" } else { " (f32)" }
+                    "NF4 linears: {} params × 0.5 B; embeddings, LM head, norms: {} × {compute} B; constants per {bs}-value block{how}",
+                    n.linear, n.dense_rest
                 ),
             )
         }
     };
-    push(&mut c, "weights", weights, weights_note);
+    push(c, "weights", weights, note);
     push(
-        &mut c,
+        c,
         "quant_constants",
         quant,
         if quant > 0 { "NF4 absmax constants".into() } else { "none".into() },
     );
-    let adapter_dtype = if x.precision == Precision::Bf16 { 2 } else { 4 };
+    // Adapters train: they are kept in the master dtype.
     push(
-        &mut c,
+        c,
         "adapters",
-        n_adapters * adapter_dtype,
-        format!("{n_adapters} params (r = {}) × {adapter_dtype} B", x.lora_rank),
+        n.adapters * master,
+        format!("{} params (r = {}) × {master} B", n.adapters, x.lora_rank),
     );
-    let master_bytes = if full && x.precision == Precision::Mixed { n_base * 4 } else { 0 };
-    push(
-        &mut c,
-        "master_weights",
-        master_bytes,
-        if master_bytes > 0 {
-            "f32 master copy of every weight".into()
-        } else {
-            "none".into()
-        },
-    );
-    let grad_bytes = n_trainable * if full { master } else { adapter_dtype };
-    push(&mut c, "gradients", grad_bytes, format!("{n_trainable} trainable params"));
-    let state_per_param: f64 = match x.optimizer {
-        Optimizer::Adamw => 2.0 * if x.precision == Precision::Bf16 { 2.0 } else { 4.0 },
-        Optimizer::AdamwBf16 => 2.0 * 2.0,
-        Optimizer::Adamw8bit => 2.0 * (1.0 + 4.0 / ftbench_kernels::adamw_state::BLOCK_8BIT as f64),
-        Optimizer::Sgd => 0.0,
+    let master_bytes = if n.full && mixed { n.base * master } else { 0 };
+    let note = if master_bytes > 0 {
+        format!("{master}-byte master copy of every weight")
+    } else {
+        "none".into()
+    };
+    push(c, "master_weights", master_bytes, note);
+    push(c, "gradients", n.trainable * master, format!("{} trainable params", n.trainable));
+}
+
+/// The optimizer's state, as its registry entry models it, over every trainable tensor: each
+/// weight under full fine-tuning (shapes matter to an optimizer that projects matrices), the
+/// adapters as one flat tensor otherwise.
+fn optimizer_states(cfg: &LlamaConfig, n: &Counts, x: &EstimateInput, c: &mut Vec<Component>) {
+    let tensors: Vec<(String, Vec<u64>)> = if n.full {
+        crate::model::weight_shapes(cfg)
+            .into_iter()
+            .map(|(name, d)| (name, d.into_iter().map(|v| v as u64).collect()))
+            .collect()
+    } else {
+        vec![("adapters".to_string(), vec![n.adapters])]
+    };
+    let states: f64 = tensors
+        .iter()
+        .map(|(name, dims)| x.optimizer.state_bytes(name, dims, x.precision.master))
+        .sum();
+    let settings = match x.optimizer.describe() {
+        d if d.is_empty() => String::new(),
+        d => format!("; {d}"),
     };
     push(
-        &mut c,
+        c,
         "optimizer_states",
-        (n_trainable as f64 * state_per_param) as u64,
-        format!("{state_per_param} B per trainable param"),
+        states as u64,
+        format!(
+            "{} over {} trainable params ({:.2} B each){settings}",
+            x.optimizer.kind().name(),
+            n.trainable,
+            states / n.trainable.max(1) as f64
+        ),
     );
+}
 
-    // Activations kept for backward.
-    let t = x.batch * x.seq_len;
-    let act_dtype = compute;
-    let (mut per_layer, mut layer_note) = layer_activations(&s, x, t);
+/// Activations kept for backward (and one layer's worth, returned with the total kept: the
+/// transient of a recomputed layer).
+fn activations(n: &Counts, x: &EstimateInput, c: &mut Vec<Component>) -> (u64, u64) {
+    let (s, t) = (&n.s, n.tokens);
+    let (mut per_layer, mut layer_note) = layer_activations(s, x, t);
     // What the method keeps per output feature of each adapted linear (DoRA: its un-scaled output).
     let kept = x.method.kept_per_output();
     if kept > 0 {
@@ -310,113 +386,82 @@ pub fn estimate(cfg: &LlamaConfig, x: &EstimateInput) -> Result<Estimate, String
         per_layer += t * kept * outs;
         layer_note += &format!(" + {kept} value(s) per output feature of each adapted linear ({})", x.method);
     }
-    let layer_bytes = per_layer * act_dtype;
+    let layer_bytes = per_layer * n.compute;
     let activations = if x.recompute {
         // checkpoints (each layer's input) + one layer recomputed at a time
-        s.layers * t * s.h * act_dtype + layer_bytes
+        s.layers * t * s.h * n.compute + layer_bytes
     } else {
         s.layers * layer_bytes
     };
     // Dense copies of one weight alive during a matmul (an NF4 base dequantizes one weight at
     // a time, forward and backward; DoRA forms W + s·BA for its weight norm), as the method says.
-    let dequant = x.method.transient_weight_copies() * s.linears.iter().map(|(o, i, _)| o * i).max().unwrap_or(0) * compute;
+    let copies = x.method.transient_weight_copies();
+    let dequant = copies * s.linears.iter().map(|(o, i, _)| o * i).max().unwrap_or(0) * n.compute;
+    let recompute = if x.recompute { ", recompute: layer inputs + one layer" } else { "" };
+    let transient = if dequant > 0 {
+        format!(", + {copies} transient dense weight copies")
+    } else {
+        String::new()
+    };
     push(
-        &mut c,
+        c,
         "activations",
         activations + dequant,
-        format!(
-            "{layer_note}; {} layers{}{}",
-            s.layers,
-            if x.recompute { ", recompute: layer inputs + one layer" } else { "" },
-            if dequant > 0 {
-                format!(", + {} transient dense weight copies", x.method.transient_weight_copies())
-            } else {
-                String::new()
-            }
-        ),
+        format!("{layer_note}; {} layers{recompute}{transient}", s.layers),
     );
-    // Logits and loss buffers: f32 logits, log-softmax, and its gradient (+ the bf16 logits under autocast).
-    let lt = x.loss_tokens.min(t);
+    (layer_bytes, activations + dequant)
+}
+
+/// Logits and loss buffers: f32 logits, log-softmax, and its gradient (+ the bf16 logits under
+/// autocast); ftbench's fused LM head + loss holds at most one chunk of logits and its gradient.
+fn logits(n: &Counts, x: &EstimateInput, c: &mut Vec<Component>) {
+    let (lt, vocab) = (n.loss_tokens, n.s.vocab);
     if x.implementation == Implementation::Ftbench {
-        // ftbench_kernels::linear_cross_entropy: at most one chunk of logits and its gradient.
-        let chunk = (lt * s.vocab).min(CE_CHUNK_VALUES);
+        let chunk = (lt * vocab).min(CE_CHUNK_VALUES);
         push(
-            &mut c,
+            c,
             "logits",
             2 * chunk * 4,
             format!("fused LM head + loss: a chunk of {chunk} logits and its gradient (transient)"),
         );
-    } else {
-        let logit_copies: f64 = match x.implementation {
-            Implementation::Pytorch => 3.0 + if compute == 2 { 0.5 } else { 0.0 },
-            _ => 4.0,
-        };
-        push(
-            &mut c,
-            "logits",
-            (lt as f64 * s.vocab as f64 * 4.0 * logit_copies) as u64,
-            format!("{lt} positions × vocab {} × 4 B × {logit_copies} copies", s.vocab),
-        );
+        return;
     }
-
-    let persistent: u64 = ["weights", "quant_constants", "adapters", "master_weights", "optimizer_states"]
-        .iter()
-        .map(|n| c.iter().find(|k| k.name == *n).unwrap().bytes)
-        .sum();
-    let acts = activations + dequant + c.iter().find(|k| k.name == "logits").unwrap().bytes;
-    let peak = match x.implementation {
-        // candle keeps the graph until backward ends: persistent state, gradients and every
-        // activation at once, plus the larger of two transients: the loss's backward at its
-        // start (candle's log-softmax and gather backward hold about seven vocab-wide buffers at
-        // once, each gradient being zeros + sum), and at its end the gradient of the largest
-        // trainable tensor created as zeros + sum (full fine-tuning).
-        Implementation::Ftbench | Implementation::FtbenchComposed => {
-            let largest = if full { s.vocab * s.h * master } else { 0 };
-            let loss_backward = if x.implementation == Implementation::Ftbench {
-                layer_bytes
-            } else {
-                7 * lt * s.vocab * 4 + layer_bytes
-            };
-            persistent + grad_bytes + acts + (2 * largest).max(loss_backward)
-        }
-        Implementation::Pytorch => persistent + grad_bytes.max(acts),
-    };
-    let overhead = match (x.gpu, x.implementation) {
-        (true, _) => 600_000_000, // CUDA context + cuBLAS workspace; no caching-allocator reserve
-        (false, Implementation::Ftbench | Implementation::FtbenchComposed) => 8_000_000,
-        (false, Implementation::Pytorch) => 400_000_000,
+    let copies: f64 = match x.implementation {
+        Implementation::Pytorch => 3.0 + if n.compute == 2 { 0.5 } else { 0.0 },
+        _ => 4.0,
     };
     push(
-        &mut c,
-        "runtime_overhead",
-        overhead,
-        if x.gpu {
-            "CUDA context and library workspaces (device-used view only)".into()
-        } else {
-            match x.implementation {
-                Implementation::Ftbench | Implementation::FtbenchComposed => {
-                    "compute threads' stacks and allocator arenas (ftbench's RSS above its start-up baseline)".into()
-                }
-                Implementation::Pytorch => "libtorch and its allocator (process RSS view only)".into(),
-            }
-        },
+        c,
+        "logits",
+        (lt as f64 * vocab as f64 * 4.0 * copies) as u64,
+        format!("{lt} positions × vocab {vocab} × 4 B × {copies} copies"),
     );
-    // Training FLOPs per token: forward 2N, backward 4N for full (2N for input grads alone when
-    // the base is frozen), + forward again under recompute.
-    let n = n_base as f64;
-    let attn = 2.0 * 2.0 * s.layers as f64 * x.seq_len as f64 * s.q as f64; // QKᵀ and PV, forward, causal ≈ half of 2·t·q·2
-    let fwd = 2.0 * n + attn;
-    let bwd = if full { 2.0 * fwd } else { fwd + 4.0 * n_adapters as f64 };
-    let flops_per_token = fwd + bwd + if x.recompute { fwd } else { 0.0 };
-    Ok(Estimate {
-        peak_tensor_bytes: peak,
-        total_bytes: peak + overhead,
-        components: c,
-        params_base: n_base,
-        params_adapters: n_adapters,
-        params_trainable: n_trainable,
-        flops_per_token,
-    })
+}
+
+/// What the runtime holds beyond tensors, in the view the estimate's total is compared with.
+fn runtime_overhead(x: &EstimateInput, c: &mut Vec<Component>) -> u64 {
+    let (bytes, note) = match (x.gpu, x.implementation) {
+        // CUDA context + cuBLAS workspace; no caching-allocator reserve.
+        (true, _) => (600_000_000, "CUDA context and library workspaces (device-used view only)"),
+        (false, Implementation::Ftbench | Implementation::FtbenchComposed) => (
+            8_000_000,
+            "compute threads' stacks and allocator arenas (ftbench's RSS above its start-up baseline)",
+        ),
+        (false, Implementation::Pytorch) => (400_000_000, "libtorch and its allocator (process RSS view only)"),
+    };
+    push(c, "runtime_overhead", bytes, note.into());
+    bytes
+}
+
+/// Training FLOPs per token: forward 2N, backward 4N for full (2N for input grads alone when
+/// the base is frozen), + forward again under recompute.
+fn flops_per_token(n: &Counts, x: &EstimateInput) -> f64 {
+    let base = n.base as f64;
+    // QKᵀ and PV, forward, causal ≈ half of 2·t·q·2.
+    let attn = 2.0 * 2.0 * n.s.layers as f64 * x.seq_len as f64 * n.s.q as f64;
+    let fwd = 2.0 * base + attn;
+    let bwd = if n.full { 2.0 * fwd } else { fwd + 4.0 * n.adapters as f64 };
+    fwd + bwd + if x.recompute { fwd } else { 0.0 }
 }
 
 fn push(c: &mut Vec<Component>, name: &str, bytes: u64, note: String) {
@@ -471,14 +516,14 @@ mod tests {
     use super::*;
     use crate::model::preset;
 
-    fn input(method: Method, precision: Precision) -> EstimateInput {
+    fn input(method: Method, precision: &str) -> EstimateInput {
         EstimateInput {
             method,
             batch: 2,
             seq_len: 8,
             loss_tokens: 16,
-            precision,
-            optimizer: Optimizer::Adamw,
+            precision: crate::model::precision(precision).unwrap(),
+            optimizer: crate::train::default_optimizer(Default::default()),
             recompute: false,
             lora_rank: 4,
             lora_targets: vec!["all-linear".into()],
@@ -486,6 +531,7 @@ mod tests {
             nf4_double_quant: false,
             implementation: Implementation::Ftbench,
             gpu: false,
+            shapes: "test".into(),
         }
     }
 
@@ -497,7 +543,7 @@ mod tests {
         let cfg = preset("tiny").unwrap();
         let n = 16384 * 2 + 2 * (43008 + 128) + 64;
         assert_eq!(cfg.num_parameters(), n as usize);
-        let e = estimate(&cfg, &input(Method::named("full"), Precision::Fp32)).unwrap();
+        let e = estimate(&cfg, &input(Method::named("full"), "f32")).unwrap();
         assert_eq!(e.get("weights"), 4 * n);
         assert_eq!(e.get("gradients"), 4 * n);
         assert_eq!(e.get("optimizer_states"), 8 * n);
@@ -508,28 +554,28 @@ mod tests {
         assert_eq!(e.get("logits"), 2 * 16 * 256 * 4);
         // Composed ops: 18.5·16·64 + 8.5·16·32 + 4·16·160 + 6·2·4·8² = 18944 + 4352 + 10240 + 3072
         // = 36608 per layer; logits, log-softmax and their gradients held at once.
-        let mut composed = input(Method::named("full"), Precision::Fp32);
+        let mut composed = input(Method::named("full"), "f32");
         composed.implementation = Implementation::FtbenchComposed;
         let ec = estimate(&cfg, &composed).unwrap();
         assert_eq!(ec.get("activations"), 2 * 36608 * 4);
         assert_eq!(ec.get("logits"), 16 * 256 * 4 * 4);
         // Recompute: each layer's input (16·64) + one layer's graph.
-        let mut re = input(Method::named("full"), Precision::Fp32);
+        let mut re = input(Method::named("full"), "f32");
         re.recompute = true;
         assert_eq!(estimate(&cfg, &re).unwrap().get("activations"), (2 * 16 * 64 + 20992) * 4);
 
-        let lora = estimate(&cfg, &input(Method::named("lora"), Precision::Fp32)).unwrap();
+        let lora = estimate(&cfg, &input(Method::named("lora"), "f32")).unwrap();
         // adapters: r·(out+in) per linear: 4·(128+96+96+128+224+224+224) = 4480 per layer
         assert_eq!(lora.params_adapters, 2 * 4480);
         assert_eq!(lora.get("adapters"), 4 * 8960);
         assert_eq!(lora.get("gradients"), 4 * 8960);
         assert_eq!(lora.get("optimizer_states"), 8 * 8960);
 
-        let q = estimate(&cfg, &input(Method::named("qlora"), Precision::Fp32)).unwrap();
+        let q = estimate(&cfg, &input(Method::named("qlora"), "f32")).unwrap();
         let linears = 2 * 43008;
         assert_eq!(q.get("weights"), linears / 2 + 4 * (n - linears));
         assert_eq!(q.get("quant_constants"), 4 * (linears / 64));
-        let mut dq = input(Method::named("qlora"), Precision::Fp32);
+        let mut dq = input(Method::named("qlora"), "f32");
         dq.nf4_double_quant = true;
         let blocks = linears / 64;
         assert_eq!(
@@ -541,7 +587,7 @@ mod tests {
     #[test]
     fn mixed_precision_keeps_f32_master_weights_and_sixteen_bytes_a_parameter() {
         let cfg = preset("llama2-7b").unwrap();
-        let mut x = input(Method::named("full"), Precision::Mixed);
+        let mut x = input(Method::named("full"), "bf16-mixed");
         x.implementation = Implementation::Pytorch;
         let e = estimate(&cfg, &x).unwrap();
         let n = cfg.num_parameters() as u64;
@@ -552,10 +598,10 @@ mod tests {
     #[test]
     fn bad_inputs_are_errors() {
         let cfg = preset("tiny").unwrap();
-        let mut x = input(Method::named("lora"), Precision::Fp32);
+        let mut x = input(Method::named("lora"), "f32");
         x.batch = 0;
         assert!(estimate(&cfg, &x).unwrap_err().contains("batch"));
-        let mut x = input(Method::named("lora"), Precision::Fp32);
+        let mut x = input(Method::named("lora"), "f32");
         x.lora_targets = vec!["qkv".into()];
         assert!(estimate(&cfg, &x).unwrap_err().contains("unknown module `qkv`"));
     }

@@ -9,11 +9,13 @@
 mod article;
 mod cli;
 mod hardware;
+mod input;
 mod memory;
 mod zero;
 
-pub use article::{article_rows, ArticleRow};
+pub use article::{article_input, article_rows, ArticleRow};
 pub use cli::{model_config, run as run_estimate, EstimateArgs};
 pub use hardware::{load_profiles, profile_for_gpu, HardwareProfile, Profiles, DEFAULT_PROFILES};
-pub use memory::{adapter_params, estimate, Component, Estimate, EstimateInput, Implementation, Optimizer, Precision};
+pub use input::Shapes;
+pub use memory::{adapter_params, estimate, Component, Estimate, EstimateInput, Implementation};
 pub use zero::{estimate_zero, largest_module, zero_model_states};

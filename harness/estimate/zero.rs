@@ -17,7 +17,7 @@
 //! has no estimator for them). Activations are per GPU at the given micro-batch (data
 //! parallel: every GPU runs its own batch), so N GPUs process N × batch per step.
 
-use super::memory::{estimate, Component, Estimate, EstimateInput, Precision};
+use super::memory::{estimate, Component, Estimate, EstimateInput};
 use crate::model::LlamaConfig;
 
 /// Model-state bytes per GPU for ZeRO `stage` over `gpus` GPUs, and how they were counted.
@@ -66,9 +66,9 @@ pub fn estimate_zero(cfg: &LlamaConfig, x: &EstimateInput, gpus: u64, stage: u8)
             x.method
         ));
     }
-    if x.precision != Precision::Mixed {
+    if !(x.precision.master == candle_core::DType::F32 && x.precision.compute == candle_core::DType::BF16) {
         return Err(
-            "ZeRO's model states are counted for mixed precision (16-bit compute, f32 master weights): use --precision mixed".into(),
+            "ZeRO's model states are counted for mixed precision (16-bit compute, f32 master weights): use --precision bf16-mixed".into(),
         );
     }
     let single = estimate(cfg, x)?;

@@ -164,9 +164,7 @@ impl HfDir {
 /// bytes each (a tensor is never split) plus model.safetensors.index.json. Tensors are written
 /// in their own dtype.
 pub fn save_hf_dir(dir: &Path, cfg: &LlamaConfig, weights: &Weights, shard_bytes: Option<usize>, eos: Option<u32>) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let cfg_json = serde_json::to_string_pretty(&config_json(cfg, None, eos))?;
-    std::fs::write(dir.join(CONFIG), cfg_json).with_context(|| format!("cannot write {}", dir.join(CONFIG).display()))?;
+    crate::atomic::write_json(&dir.join(CONFIG), &config_json(cfg, None, eos))?;
     let bytes = |t: &Tensor| t.elem_count() * t.dtype().size_in_bytes();
     let mut shards: Vec<Vec<(&String, &Tensor)>> = vec![Vec::new()];
     let mut size = 0;
@@ -181,8 +179,9 @@ pub fn save_hf_dir(dir: &Path, cfg: &LlamaConfig, weights: &Weights, shard_bytes
     }
     let write = |file: &Path, tensors: &[(&String, &Tensor)]| -> Result<()> {
         let meta = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
-        safetensors::serialize_to_file(tensors.iter().map(|(k, t)| (k.as_str(), *t)), Some(meta), file)
-            .with_context(|| format!("cannot write {}", file.display()))
+        let bytes = safetensors::serialize(tensors.iter().map(|(k, t)| (k.as_str(), *t)), Some(meta))
+            .with_context(|| format!("cannot serialize {}", file.display()))?;
+        crate::atomic::write(file, &bytes)
     };
     if shard_bytes.is_none() {
         return write(&dir.join(WEIGHTS), &shards[0]);
@@ -198,7 +197,5 @@ pub fn save_hf_dir(dir: &Path, cfg: &LlamaConfig, weights: &Weights, shard_bytes
     }
     let total: usize = weights.values().map(bytes).sum();
     let index = serde_json::json!({"metadata": {"total_size": total}, "weight_map": weight_map});
-    std::fs::write(dir.join(INDEX), serde_json::to_string_pretty(&index)?)
-        .with_context(|| format!("cannot write {}", dir.join(INDEX).display()))?;
-    Ok(())
+    crate::atomic::write_json(&dir.join(INDEX), &index)
 }

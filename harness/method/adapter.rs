@@ -5,7 +5,7 @@
 //! ftbench's own facts (base model spec, seed, method, NF4 settings) go in the safetensors
 //! header's metadata, which PEFT ignores, so adapter_config.json holds PEFT's keys only.
 
-use super::{BaseFormat, Built, LoraConfig, Method, MethodConfig};
+use super::{BaseFormat, Built, Init, LoraConfig, Method, MethodConfig};
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use serde_json::json;
@@ -54,7 +54,9 @@ pub fn save_adapter(dir: &Path, built: &Built, mc: &MethodConfig, base_model: &s
         "bias": "none",
         "fan_in_fan_out": false,
         "inference_mode": true,
-        "init_lora_weights": true,
+        // How the adapter started: PEFT re-runs it on load (PiSSA: the SVD that makes the
+        // residual base), then takes the trained A and B from the file.
+        "init_lora_weights": mc.lora.init.peft_value(),
         "modules_to_save": null,
         "layers_to_transform": null,
         "layers_pattern": null,
@@ -82,10 +84,10 @@ pub fn save_adapter(dir: &Path, built: &Built, mc: &MethodConfig, base_model: &s
     let tmp = parent.join(format!(".{}.tmp", dir.file_name().and_then(|n| n.to_str()).unwrap_or("adapter")));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    std::fs::write(tmp.join(CONFIG), serde_json::to_vec_pretty(&config)?)
-        .with_context(|| format!("cannot write {}", tmp.join(CONFIG).display()))?;
-    safetensors::serialize_to_file(tensors.iter().map(|(k, t)| (k.as_str(), t)), Some(meta), &tmp.join(WEIGHTS))
-        .with_context(|| format!("cannot write {}", tmp.join(WEIGHTS).display()))?;
+    crate::atomic::write_json(&tmp.join(CONFIG), &config)?;
+    let bytes = safetensors::serialize(tensors.iter().map(|(k, t)| (k.as_str(), t)), Some(meta))
+        .with_context(|| format!("cannot serialize {}", tmp.join(WEIGHTS).display()))?;
+    crate::atomic::write(&tmp.join(WEIGHTS), &bytes)?;
     let _ = std::fs::remove_dir_all(dir);
     std::fs::rename(&tmp, dir).with_context(|| format!("cannot move the adapter into {}", dir.display()))?;
     Ok(())
@@ -121,6 +123,9 @@ pub fn load_adapter(dir: &Path) -> Result<AdapterInfo> {
         dropout: c.get("lora_dropout").and_then(|v| v.as_f64()).unwrap_or(0.0),
         targets,
         rslora: c.get("use_rslora").and_then(|v| v.as_bool()).unwrap_or(false),
+        // PEFT's default when the key is absent is `true`.
+        init: Init::of_peft(c.get("init_lora_weights").unwrap_or(&serde_json::Value::Bool(true)))
+            .map_err(|e| anyhow::anyhow!("{}: init_lora_weights: {e}", cfg_path.display()))?,
     };
     let w_path = dir.join(WEIGHTS);
     let bytes = std::fs::read(&w_path).with_context(|| format!("{}: cannot read", w_path.display()))?;

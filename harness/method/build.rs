@@ -1,6 +1,7 @@
 //! Turning a weight source into a decoder for a method, and listing what trains.
 
 use super::kind::{AdaptCtx, BaseFormat, MethodConfig};
+use super::lora_init::InitInput;
 use super::{quantize_weight, Trainable};
 use crate::model::Precision;
 use crate::model::{Decoder, Layer, LlamaConfig, WeightSource};
@@ -167,8 +168,31 @@ impl Builder<'_> {
     /// One of the decoder's linears, `module` under `prefix`, as the method wants it.
     fn linear(&mut self, prefix: &str, module: &str, out: usize, inp: usize) -> Result<Linear> {
         let name = format!("{prefix}.{module}");
-        let w = self.src.take(&format!("{name}.weight"), &[out, inp])?;
+        let mut w = self.src.take(&format!("{name}.weight"), &[out, inp])?;
         let method = self.mc.method;
+        // The adapter starts from the dense weight, before the base is stored: an initialisation
+        // may move part of it into the adapter (PiSSA), and the base keeps the rest.
+        let adapted = method.has_adapters() && self.mc.lora.targets(module);
+        let initial = if adapted {
+            let lora = &self.mc.lora;
+            let x = InitInput {
+                name: &name,
+                weight: &w,
+                rank: lora.rank,
+                scale: lora.scale(),
+                seed: self.mc.seed,
+            };
+            let i = lora
+                .init
+                .init(&x)
+                .with_context(|| format!("initialising the adapter of `{name}` ({})", lora.init.name()))?;
+            if let Some(r) = i.residual {
+                w = r;
+            }
+            Some((i.a, i.b))
+        } else {
+            None
+        };
         if method.trains_base() {
             let w = self.place(w, self.p.master)?;
             self.bytes.dense += bytes_of(&w);
@@ -195,7 +219,7 @@ impl Builder<'_> {
                 }
             }
         };
-        if !method.has_adapters() || !self.mc.lora.targets(module) {
+        if !adapted {
             return Ok(base);
         }
         let mut ctx = AdaptCtx::new(
@@ -203,6 +227,7 @@ impl Builder<'_> {
             self.p.master,
             self.device,
             &self.dropout,
+            initial,
             &mut self.trainable,
             &mut self.bytes.adapters,
         );

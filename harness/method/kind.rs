@@ -157,6 +157,9 @@ pub struct AdaptCtx<'a> {
     pub device: &'a Device,
     /// The model's adapter dropout (one seeded stream for every adapter).
     pub dropout: &'a Dropout,
+    /// The adapter's starting A and B (host f32), made by the LoRA initialisation before the
+    /// base was stored (it may have changed the base: PiSSA).
+    initial: Option<(candle_core::Tensor, candle_core::Tensor)>,
     trainable: &'a mut Vec<Trainable>,
     adapter_bytes: &'a mut u64,
 }
@@ -167,6 +170,7 @@ impl<'a> AdaptCtx<'a> {
         dtype: DType,
         device: &'a Device,
         dropout: &'a Dropout,
+        initial: Option<(candle_core::Tensor, candle_core::Tensor)>,
         trainable: &'a mut Vec<Trainable>,
         adapter_bytes: &'a mut u64,
     ) -> Self {
@@ -175,9 +179,21 @@ impl<'a> AdaptCtx<'a> {
             dtype,
             device,
             dropout,
+            initial,
             trainable,
             adapter_bytes,
         }
+    }
+
+    /// The adapter's A (r × in) and B (out × r) as trainable `Var`s in the adapter dtype on the
+    /// model's device, from the initialisation's values (once per linear).
+    pub fn initial_adapter(&mut self) -> Result<(Var, Var)> {
+        let (a, b) = self
+            .initial
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("the builder gave this linear no initial adapter (or it was taken twice)"))?;
+        let var = |t: candle_core::Tensor| -> Result<Var> { Ok(Var::from_tensor(&t.to_device(self.device)?.to_dtype(self.dtype)?)?) };
+        Ok((var(a)?, var(b)?))
     }
 
     /// Registers an adapter tensor that trains, under its PEFT name

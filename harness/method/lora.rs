@@ -16,6 +16,7 @@ pub const LORA_KNOBS: &[&str] = &[
     "lora_dropout",
     "lora_targets",
     "use_rslora",
+    "lora_init",
     "save_adapter",
 ];
 
@@ -63,8 +64,7 @@ pub fn lora_adapt(ctx: &mut AdaptCtx, name: &str, base: Linear) -> anyhow::Resul
 
 /// The LoRA layer itself (DoRA builds on it).
 pub fn lora_layer(ctx: &mut AdaptCtx, name: &str, base: Linear) -> anyhow::Result<LoraLinear> {
-    let (out, inp) = base.shape();
-    let (a, b) = ctx.mc.lora.init(name, out, inp, ctx.mc.seed, ctx.dtype, ctx.device)?;
+    let (a, b) = ctx.initial_adapter()?;
     ctx.train(format!("{name}.lora_A.weight"), &a);
     ctx.train(format!("{name}.lora_B.weight"), &b);
     Ok(LoraLinear {

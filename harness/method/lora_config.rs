@@ -1,8 +1,7 @@
-//! LoRA's configuration (rank, α, dropout, targets, rsLoRA) and PEFT's initialisation, shared
-//! by every LoRA-family method.
+//! LoRA's configuration (rank, α, dropout, targets, rsLoRA, initialisation), shared by every
+//! LoRA-family method.
 
-use crate::model::seeded_values;
-use candle_core::{DType, Device, Result, Tensor, Var};
+use super::lora_init::Init;
 
 /// The decoder's linear modules, by their Hugging Face names (the model's one list).
 pub const LINEAR_MODULES: &[&str] = &crate::model::LINEAR_NAMES;
@@ -15,6 +14,8 @@ pub struct LoraConfig {
     /// Module names (see LINEAR_MODULES); `all-linear` expands to all of them.
     pub targets: Vec<String>,
     pub rslora: bool,
+    /// How A and B start (lora_init.rs).
+    pub init: Init,
 }
 
 impl LoraConfig {
@@ -55,44 +56,11 @@ impl LoraConfig {
         }
         Ok(())
     }
-
-    /// PEFT's default initialisation for the module `name` (out × in): A (r × in) from
-    /// Kaiming-uniform with a = √5, i.e. U(-1/√in, 1/√in); B (out × r) zeros, so the adapted
-    /// model starts equal to the base. Seeded by (seed, name).
-    pub fn init(&self, name: &str, out: usize, inp: usize, seed: u64, dtype: DType, device: &Device) -> Result<(Var, Var)> {
-        let bound = 1.0 / (inp as f64).sqrt();
-        let uniform =
-            rand_distr::Uniform::new_inclusive(-bound as f32, bound as f32).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
-        let a = seeded_values(seed, &format!("{name}.lora_A"), self.rank * inp, uniform);
-        let a = Var::from_tensor(&Tensor::from_vec(a, (self.rank, inp), device)?.to_dtype(dtype)?)?;
-        let b = Var::zeros((out, self.rank), dtype, device)?;
-        Ok((a, b))
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn init_matches_peft() {
-        let c = LoraConfig {
-            rank: 4,
-            alpha: 8.0,
-            dropout: 0.0,
-            targets: vec!["all-linear".into()],
-            rslora: false,
-        };
-        let (a, b) = c.init("m", 6, 100, 1, DType::F32, &Device::Cpu).unwrap();
-        let a: Vec<f32> = a.flatten_all().unwrap().to_vec1().unwrap();
-        assert!(a.iter().all(|x| x.abs() <= 0.1), "A within ±1/√in");
-        let mean = a.iter().sum::<f32>() / a.len() as f32;
-        let var = a.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / a.len() as f32;
-        assert!((var - 0.01 / 3.0).abs() < 0.0006, "uniform variance bound²/3: {var}");
-        assert!(b.flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().all(|&x| x == 0.0));
-        assert_eq!(c.scale(), 2.0);
-        assert_eq!(LoraConfig { rslora: true, ..c }.scale(), 4.0);
-    }
 
     #[test]
     fn targets() {
@@ -102,7 +70,10 @@ mod tests {
             dropout: 0.0,
             targets: vec!["q_proj".into(), "v_proj".into()],
             rslora: false,
+            init: Init::default_init(),
         };
+        assert_eq!(c.scale(), 2.0);
+        assert_eq!(LoraConfig { rslora: true, ..c.clone() }.scale(), 4.0);
         assert!(c.targets("q_proj") && !c.targets("o_proj"));
         assert!(LoraConfig::check_targets(&["qproj".into()])
             .unwrap_err()

@@ -8,6 +8,8 @@
 //! - `dora.rs`, `qdora.rs`: weight-decomposed LoRA over a dense or NF4 base;
 //! - `lora_plus.rs`: LoRA with a higher learning rate for B.
 //!
+//! LoRA initialisations (`lora_init`) are a seam of their own (`lora_init.rs`; registry.rs lists them).
+//!
 //! Around them: `build.rs` (weight source → decoder + what trains), `adapter.rs` (PEFT's layout
 //! on disk), `merge.rs` (adapters merged into the weights, for inference).
 
@@ -19,6 +21,7 @@ mod full;
 mod kind;
 mod lora;
 mod lora_config;
+mod lora_init;
 mod lora_plus;
 mod merge;
 mod nf4;
@@ -32,9 +35,10 @@ pub use dora::{weight_norm, DoraLinear};
 pub use kind::{AdaptCtx, BaseFormat, FineTuning, Method, MethodConfig, Published};
 pub use lora::LoraLinear;
 pub use lora_config::{LoraConfig, LINEAR_MODULES};
+pub use lora_init::{Init, InitInput, Initial, LoraInit};
 pub use merge::{frozen_copy, merge_adapters};
 pub use nf4::{check_block_size, quantize_weight};
-pub use registry::{method_knobs, METHODS};
+pub use registry::{method_knobs, LORA_INITS, METHODS};
 
 /// A trainable parameter, by name (`model.layers.0.self_attn.q_proj.weight` for a full
 /// fine-tuning weight, `model.layers.0.self_attn.q_proj.lora_A.weight` for an adapter).

@@ -1,7 +1,8 @@
-//! The registry: every method a suite can name, in the order reports list them. A new method is
-//! one line here (and its own file).
+//! The registries: every method a suite can name (in the order reports list them) and every LoRA
+//! initialisation. A new method or initialisation is one line here (and its own file).
 
 use super::kind::{FineTuning, Method};
+use super::lora_init::{Gaussian, Init, Kaiming, LoraInit};
 
 /// Every method a suite can name, in the order reports list them.
 pub static METHODS: &[&dyn FineTuning] = &[
@@ -81,4 +82,32 @@ pub fn method_knobs() -> Vec<&'static str> {
         }
     }
     v
+}
+
+/// Every initialisation a suite can name; the first is the default.
+pub static LORA_INITS: &[&dyn LoraInit] = &[&Kaiming, &Gaussian];
+
+impl Init {
+    /// The registered initialisation called `name`; the error lists every name.
+    pub fn lookup(name: &str) -> std::result::Result<Init, String> {
+        LORA_INITS.iter().find(|i| i.name() == name).map(|i| Init(*i)).ok_or_else(|| {
+            let known: Vec<&str> = LORA_INITS.iter().map(|i| i.name()).collect();
+            format!("unknown LoRA initialisation `{name}`: expected one of {}", known.join(", "))
+        })
+    }
+
+    /// The one whose PEFT `init_lora_weights` is `v` (an adapter's config; absent = true).
+    pub fn of_peft(v: &serde_json::Value) -> std::result::Result<Init, String> {
+        LORA_INITS.iter().find(|i| i.peft_value() == *v).map(|i| Init(*i)).ok_or_else(|| {
+            let known: Vec<String> = LORA_INITS.iter().map(|i| i.peft_value().to_string()).collect();
+            format!(
+                "init_lora_weights {v} is not one ftbench builds (expected one of {})",
+                known.join(", ")
+            )
+        })
+    }
+
+    pub fn default_init() -> Init {
+        Init(LORA_INITS[0])
+    }
 }

@@ -2,7 +2,6 @@
 
 use super::schema::{Record, RECORD_SCHEMA_VERSION};
 use anyhow::{Context, Result};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The record file of cell `id` in `dir`.
@@ -10,40 +9,10 @@ pub fn record_path(dir: &Path, id: &str) -> PathBuf {
     dir.join(format!("{id}.json"))
 }
 
-/// Writes `record` to `path` so that a reader sees the old file or the whole new one, never
-/// a part: a temporary file beside it is written, synced, then renamed over it.
+/// Writes `record` to `path` so that a reader sees the old file or the whole new one, never a
+/// part (`crate::atomic`).
 pub fn write_atomic(path: &Path, record: &Record) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create results folder {}", dir.display()))?;
-    // A name no other writer uses (several runners may share the folder): process, time, count.
-    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let tmp = dir.join(format!(
-        ".{}.{}.{nanos}.{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("record"),
-        std::process::id(),
-        COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        serde_json::to_writer_pretty(&mut f, record)?;
-        f.write_all(b"\n")?;
-        f.sync_all()
-    };
-    if let Err(e) = write() {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("cannot write record {} (nothing was replaced)", path.display()));
-    }
-    if let Err(e) = std::fs::rename(&tmp, path) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("cannot move record into place at {} (nothing was replaced)", path.display()));
-    }
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    crate::atomic::write_json(path, record).with_context(|| format!("record {}", path.display()))
 }
 
 /// A file in a results folder that could not be used as a record.

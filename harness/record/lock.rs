@@ -12,7 +12,6 @@
 
 use anyhow::{Context, Result};
 use std::io::{Read, Seek, Write};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 /// A held cell lock; released when dropped (or when the process ends).
@@ -47,11 +46,10 @@ pub fn try_lock(results_dir: &Path, id: &str) -> Result<Lock> {
         .truncate(false)
         .open(&path)
         .with_context(|| format!("cannot open lock {}", path.display()))?;
-    // SAFETY: flock on a file descriptor this function owns.
-    let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if r != 0 {
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+    // std's file locking is flock(2) on Linux: released by the kernel when the process dies.
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
             let mut holder = String::new();
             let _ = file.read_to_string(&mut holder);
             let holder = holder.trim();
@@ -61,7 +59,7 @@ pub fn try_lock(results_dir: &Path, id: &str) -> Result<Lock> {
                 holder.to_string()
             }));
         }
-        return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+        Err(std::fs::TryLockError::Error(e)) => return Err(e).with_context(|| format!("cannot lock {}", path.display())),
     }
     let who = format!(
         "pid {} on host {} since {}",

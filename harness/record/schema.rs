@@ -356,6 +356,11 @@ pub struct RecordEstimate {
     /// peak RSS above baseline.
     pub total_bytes: u64,
     pub components: Vec<crate::estimate::Component>,
+    /// The batch shapes it was made at: the largest micro-batch the cell trained on (made by
+    /// the cell once its task was prepared), or the most a batch can hold (made by the runner
+    /// before the cell ran, for a cell that failed before). Records before this field: unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shapes: Option<String>,
 }
 
 /// Why a cell's process failed, as it reports it.

@@ -193,145 +193,160 @@ pub fn accuracy_rows(records: &[Record], labels: &[String]) -> Vec<AccuracyRow> 
         }
         groups.entry(key).or_default().push(r);
     }
-    // The base run scoring the same items where there is one, else any base run of the task.
-    let base_of = |model: &str, task: &str, like: &TaskScore| -> Option<&Run> {
-        let bases = || {
-            runs.iter()
-                .filter(|r| !r.method.trains() && r.model == model && r.score.task == task)
-        };
-        bases()
-            .find(|r| r.score.data.held_out_ids == like.data.held_out_ids)
-            .or_else(|| bases().next())
+    order.iter().map(|key| row(key, &groups[key], &runs)).collect()
+}
+
+/// The row of one configuration's runs `g` (one per seed) of `key`.
+fn row(key: &(String, String, String, String), g: &[&Run], runs: &[Run]) -> AccuracyRow {
+    let first = g[0];
+    let values: Vec<f64> = g.iter().map(|r| r.score.value).collect();
+    let m = mean(&values);
+    let s = sd(&values);
+    let ci = s.filter(|_| values.len() >= 2).map(|s| {
+        let half = t_quantile(0.975, (values.len() - 1) as f64) * s / (values.len() as f64).sqrt();
+        (m - half, m + half)
+    });
+    let ses: Vec<f64> = g.iter().filter_map(|r| r.score.stderr).collect();
+    let norms: Vec<f64> = g.iter().filter_map(|r| r.score.acc_norm).collect();
+    let base = base_of(runs, &key.0, &key.1, first.score);
+    let vs_base = match base {
+        Some(b) if first.method.trains() => paired_delta(
+            &g.iter()
+                .map(|r| (r.score.value, b.score.value, item_se(r.score, b.score)))
+                .collect::<Vec<_>>(),
+        ),
+        _ => None,
     };
-    let mut out = Vec::new();
-    for key in &order {
-        let g = &groups[key];
-        let first = g[0];
-        let values: Vec<f64> = g.iter().map(|r| r.score.value).collect();
-        let m = mean(&values);
-        let s = sd(&values);
-        let ci = s.filter(|_| values.len() >= 2).map(|s| {
-            let half = t_quantile(0.975, (values.len() - 1) as f64) * s / (values.len() as f64).sqrt();
-            (m - half, m + half)
-        });
-        let ses: Vec<f64> = g.iter().filter_map(|r| r.score.stderr).collect();
-        let norms: Vec<f64> = g.iter().filter_map(|r| r.score.acc_norm).collect();
-        let base = base_of(&key.0, &key.1, first.score);
-        let vs_base = match base {
-            Some(b) if first.method.trains() => paired_delta(
-                &g.iter()
-                    .map(|r| (r.score.value, b.score.value, item_se(r.score, b.score)))
-                    .collect::<Vec<_>>(),
-            ),
-            _ => None,
-        };
-        let vs_full = if first.method.trains_base() || !first.method.trains() {
-            None
-        } else {
-            // The full configuration of this model, trained and evaluated task closest in knobs.
-            let fulls: Vec<&Run> = runs
-                .iter()
-                .filter(|r| {
-                    r.method.trains_base() && r.model == first.model && r.trained_on == first.trained_on && r.score.task == first.score.task
-                })
-                .collect();
-            let best = fulls
-                .iter()
-                .max_by_key(|r| shared_knobs(&r.knobs, &first.knobs))
-                .map(|r| r.config_id.clone());
-            best.and_then(|id| {
-                let pairs: Vec<(f64, f64, Option<f64>)> = g
-                    .iter()
-                    .filter_map(|r| {
-                        let f = fulls.iter().find(|f| f.config_id == id && f.seed == r.seed)?;
-                        Some((r.score.value, f.score.value, item_se(r.score, f.score)))
-                    })
-                    .collect();
-                paired_delta(&pairs)
-            })
-        };
-        out.push(AccuracyRow {
-            model: key.0.clone(),
-            eval_task: key.1.clone(),
-            trained_on: key.2.clone(),
-            method: first.method.to_string(),
-            config: first.config.to_string(),
-            metric: first.score.metric.clone(),
-            seeds: g.len(),
-            items: first.score.n,
-            mean: m,
-            sd: s,
-            ci_low: ci.map(|c| c.0),
-            ci_high: ci.map(|c| c.1),
-            run_stderr: (!ses.is_empty()).then(|| mean(&ses)),
-            acc_norm: (!norms.is_empty()).then(|| mean(&norms)),
-            base: base.map(|b| b.score.value),
-            vs_base,
-            vs_full,
-        });
+    AccuracyRow {
+        model: key.0.clone(),
+        eval_task: key.1.clone(),
+        trained_on: key.2.clone(),
+        method: first.method.to_string(),
+        config: first.config.to_string(),
+        metric: first.score.metric.clone(),
+        seeds: g.len(),
+        items: first.score.n,
+        mean: m,
+        sd: s,
+        ci_low: ci.map(|c| c.0),
+        ci_high: ci.map(|c| c.1),
+        run_stderr: (!ses.is_empty()).then(|| mean(&ses)),
+        acc_norm: (!norms.is_empty()).then(|| mean(&norms)),
+        base: base.map(|b| b.score.value),
+        vs_base,
+        vs_full: vs_full(g, runs),
     }
-    out
+}
+
+/// The base run scoring the same items where there is one, else any base run of the task.
+fn base_of<'a>(runs: &'a [Run], model: &str, task: &str, like: &TaskScore) -> Option<&'a Run<'a>> {
+    let bases = || {
+        runs.iter()
+            .filter(|r| !r.method.trains() && r.model == model && r.score.task == task)
+    };
+    bases()
+        .find(|r| r.score.data.held_out_ids == like.data.held_out_ids)
+        .or_else(|| bases().next())
+}
+
+/// The difference from full fine-tuning of the same model, trained and evaluated task (the full
+/// configuration closest in knobs), paired by seed and by item.
+fn vs_full(g: &[&Run], runs: &[Run]) -> Option<Delta> {
+    let first = g[0];
+    if first.method.trains_base() || !first.method.trains() {
+        return None;
+    }
+    let fulls: Vec<&Run> = runs
+        .iter()
+        .filter(|r| {
+            r.method.trains_base() && r.model == first.model && r.trained_on == first.trained_on && r.score.task == first.score.task
+        })
+        .collect();
+    let id = fulls
+        .iter()
+        .max_by_key(|r| shared_knobs(&r.knobs, &first.knobs))
+        .map(|r| r.config_id.clone())?;
+    let pairs: Vec<(f64, f64, Option<f64>)> = g
+        .iter()
+        .filter_map(|r| {
+            let f = fulls.iter().find(|f| f.config_id == id && f.seed == r.seed)?;
+            Some((r.score.value, f.score.value, item_se(r.score, f.score)))
+        })
+        .collect();
+    paired_delta(&pairs)
+}
+
+/// One row of accuracy.csv: a configuration and an evaluated task (numbers with 6 decimals,
+/// empty where there is none).
+#[derive(serde::Serialize)]
+struct CsvRow<'a> {
+    model: &'a str,
+    eval_task: &'a str,
+    trained_on: &'a str,
+    method: &'a str,
+    config: &'a str,
+    metric: &'a str,
+    seeds: usize,
+    items: usize,
+    mean: String,
+    sd: String,
+    ci95_low: String,
+    ci95_high: String,
+    run_stderr: String,
+    acc_norm: String,
+    base: String,
+    vs_base: String,
+    vs_base_low: String,
+    vs_base_high: String,
+    vs_base_verdict: String,
+    vs_full: String,
+    vs_full_low: String,
+    vs_full_high: String,
+    vs_full_verdict: String,
 }
 
 /// accuracy.csv: one row per configuration and evaluated task.
 pub fn write_csv(rows: &[AccuracyRow], path: &std::path::Path) -> anyhow::Result<()> {
-    let mut w = csv::Writer::from_path(path).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-    w.write_record([
-        "model",
-        "eval_task",
-        "trained_on",
-        "method",
-        "config",
-        "metric",
-        "seeds",
-        "items",
-        "mean",
-        "sd",
-        "ci95_low",
-        "ci95_high",
-        "run_stderr",
-        "acc_norm",
-        "base",
-        "vs_base",
-        "vs_base_low",
-        "vs_base_high",
-        "vs_base_verdict",
-        "vs_full",
-        "vs_full_low",
-        "vs_full_high",
-        "vs_full_verdict",
-    ])?;
     let f = |x: Option<f64>| x.map_or(String::new(), |v| format!("{v:.6}"));
-    for r in rows {
-        let d = |x: &Option<Delta>| -> [String; 4] {
-            match x {
-                Some(d) => [f(Some(d.mean)), f(Some(d.low)), f(Some(d.high)), d.verdict().to_string()],
-                None => Default::default(),
+    let d = |x: &Option<Delta>| -> [String; 4] {
+        match x {
+            Some(d) => [f(Some(d.mean)), f(Some(d.low)), f(Some(d.high)), d.verdict().to_string()],
+            None => Default::default(),
+        }
+    };
+    let out: Vec<CsvRow> = rows
+        .iter()
+        .map(|r| {
+            let [vs_base, vs_base_low, vs_base_high, vs_base_verdict] = d(&r.vs_base);
+            let [vs_full, vs_full_low, vs_full_high, vs_full_verdict] = d(&r.vs_full);
+            CsvRow {
+                model: &r.model,
+                eval_task: &r.eval_task,
+                trained_on: &r.trained_on,
+                method: &r.method,
+                config: &r.config,
+                metric: &r.metric,
+                seeds: r.seeds,
+                items: r.items,
+                mean: f(Some(r.mean)),
+                sd: f(r.sd),
+                ci95_low: f(r.ci_low),
+                ci95_high: f(r.ci_high),
+                run_stderr: f(r.run_stderr),
+                acc_norm: f(r.acc_norm),
+                base: f(r.base),
+                vs_base,
+                vs_base_low,
+                vs_base_high,
+                vs_base_verdict,
+                vs_full,
+                vs_full_low,
+                vs_full_high,
+                vs_full_verdict,
             }
-        };
-        let mut rec = vec![
-            r.model.clone(),
-            r.eval_task.clone(),
-            r.trained_on.clone(),
-            r.method.clone(),
-            r.config.clone(),
-            r.metric.clone(),
-            r.seeds.to_string(),
-            r.items.to_string(),
-            f(Some(r.mean)),
-            f(r.sd),
-            f(r.ci_low),
-            f(r.ci_high),
-            f(r.run_stderr),
-            f(r.acc_norm),
-            f(r.base),
-        ];
-        rec.extend(d(&r.vs_base));
-        rec.extend(d(&r.vs_full));
-        w.write_record(&rec)?;
-    }
-    w.flush()?;
-    Ok(())
+        })
+        .collect();
+    crate::atomic::write_csv(path, &out)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 
 use super::charts::GPU_CAPACITIES_GB;
 use super::frame::{f64s, strs, u64s};
-use crate::estimate::{estimate, load_profiles, EstimateInput, Precision};
+use crate::estimate::{article_input, estimate, load_profiles};
 use crate::method::Method;
 use crate::model::preset;
 use anyhow::{Context, Result};
@@ -72,7 +72,7 @@ struct SevenB {
 
 fn seven_b(method: Method) -> Option<SevenB> {
     let cfg = preset("llama2-7b")?;
-    let x = EstimateInput::article(method, Precision::Mixed);
+    let x = article_input(method, "bf16-mixed", "adamw");
     let e = estimate(&cfg, &x).ok()?;
     let profiles = load_profiles(None).ok()?;
     let fits: Vec<_> = profiles

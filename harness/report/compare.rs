@@ -287,12 +287,6 @@ impl Comparison {
     }
 
     pub fn write_csv(&self, path: &Path) -> Result<()> {
-        let mut w = csv::Writer::from_writer(Vec::new());
-        for c in &self.changes {
-            w.serialize(c)
-                .map_err(|e| anyhow::anyhow!("{}: cannot write a row: {e}", path.display()))?;
-        }
-        let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        super::write_file(path, &bytes)
+        crate::atomic::write_csv(path, &self.changes)
     }
 }

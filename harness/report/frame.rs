@@ -271,6 +271,30 @@ pub struct GroupStats {
     pub final_train_loss: Stat,
 }
 
+/// The statistics columns of metric `m` (`m_median`, `m_mean`, ...) as one `Stat` per row.
+fn stats(agg: &DataFrame, m: &str) -> Result<Vec<Stat>> {
+    let g = |st: &str| f64s(agg, &format!("{m}_{st}"));
+    let (med, mean, min, max, sd, lo, hi) = (
+        g("median")?,
+        g("mean")?,
+        g("min")?,
+        g("max")?,
+        g("sd")?,
+        g("ci95_low")?,
+        g("ci95_high")?,
+    );
+    Ok((0..agg.height())
+        .map(|i| Stat {
+            median: med[i],
+            mean: mean[i],
+            min: min[i],
+            max: max[i],
+            sd: sd[i],
+            ci95: lo[i].zip(hi[i]),
+        })
+        .collect())
+}
+
 /// The aggregate frame as structs.
 pub fn group_stats(agg: &DataFrame) -> Result<Vec<GroupStats>> {
     let s = |name: &str| strs(agg, name);
@@ -294,28 +318,7 @@ pub fn group_stats(agg: &DataFrame) -> Result<Vec<GroupStats>> {
     let fused = strs(agg, "fused_ops")?;
     let (cells, ok) = (u64s(agg, "cells")?, u64s(agg, "ok")?);
     let (trainable, estimate) = (f64s(agg, "trainable_percent")?, f64s(agg, "estimate_gb")?);
-    let stat = |m: &str| -> Result<Vec<Stat>> {
-        let g = |st: &str| f64s(agg, &format!("{m}_{st}"));
-        let (med, mean, min, max, sd, lo, hi) = (
-            g("median")?,
-            g("mean")?,
-            g("min")?,
-            g("max")?,
-            g("sd")?,
-            g("ci95_low")?,
-            g("ci95_high")?,
-        );
-        Ok((0..agg.height())
-            .map(|i| Stat {
-                median: med[i],
-                mean: mean[i],
-                min: min[i],
-                max: max[i],
-                sd: sd[i],
-                ci95: lo[i].zip(hi[i]),
-            })
-            .collect())
-    };
+    let stat = |m: &str| stats(agg, m);
     let (tps, step, rss, above) = (
         stat("tokens_per_s")?,
         stat("median_step_s")?,

@@ -118,12 +118,7 @@ pub fn gpu_rows(records: &[Record]) -> Result<Vec<GpuRow>> {
 
 /// gpu.csv: one row per GPU cell.
 pub fn write_csv(rows: &[GpuRow], path: &Path) -> Result<()> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    for r in rows {
-        w.serialize(r)?;
-    }
-    let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("gpu.csv: {e}"))?;
-    super::write_file(path, &bytes)
+    crate::atomic::write_csv(path, rows)
 }
 
 #[cfg(test)]

@@ -237,15 +237,8 @@ pub fn write_report(dirs: &[PathBuf], out: &Path) -> Result<ReportFiles> {
     })
 }
 
-/// Writes through a temporary file and a rename, so a reader never sees half a file.
-/// The temporary name is this process's own: runners sharing a results folder may write the
-/// same report at once (the last rename wins, each file whole).
+/// Report files go through the one atomic write (`crate::atomic`): runners sharing a results
+/// folder may write the same report at once, each file whole.
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("report");
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    if let Err(e) = std::fs::write(&tmp, bytes) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("cannot write {}", tmp.display()));
-    }
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+    crate::atomic::write(path, bytes)
 }

@@ -82,6 +82,21 @@ pub struct Row {
     pub started_at: String,
 }
 
+/// The stored estimate against what was measured, in percent of the measurement: tensor bytes
+/// against the CUDA pool's peak on a GPU, tensors + runtime against the process's RSS above its
+/// baseline on the CPU. Cells that did not end ok have no figure.
+pub fn estimate_error_percent(r: &Record) -> Option<f64> {
+    let e = r.estimate.as_ref().filter(|_| r.status == Status::Ok)?;
+    match (
+        r.memory.gpu.as_ref().and_then(|g| g.pool_peak_bytes),
+        r.memory.peak_above_baseline_bytes,
+    ) {
+        (Some(pool), _) if pool > 0 => Some(100.0 * (e.peak_tensor_bytes as f64 - pool as f64) / pool as f64),
+        (None, Some(m)) if m > 0 => Some(100.0 * (e.total_bytes as f64 - m as f64) / m as f64),
+        _ => None,
+    }
+}
+
 impl Row {
     pub fn from_record(r: &Record, config: String) -> Row {
         let c = &r.conditions;
@@ -132,17 +147,7 @@ impl Row {
             gpu_pool_peak_gb: gb(r.memory.gpu.as_ref().and_then(|g| g.pool_peak_bytes)),
             gpu_nvml_peak_gb: gb(r.memory.gpu.as_ref().and_then(|g| g.nvml_peak_bytes)),
             mfu: r.timing.mfu,
-            estimate_error_percent: match (
-                &r.estimate,
-                r.memory.gpu.as_ref().and_then(|g| g.pool_peak_bytes),
-                r.memory.peak_above_baseline_bytes,
-            ) {
-                (Some(e), Some(pool), _) if pool > 0 && r.status == Status::Ok => {
-                    Some(100.0 * (e.peak_tensor_bytes as f64 - pool as f64) / pool as f64)
-                }
-                (Some(e), None, Some(m)) if m > 0 && r.status == Status::Ok => Some(100.0 * (e.total_bytes as f64 - m as f64) / m as f64),
-                _ => None,
-            },
+            estimate_error_percent: estimate_error_percent(r),
             tokens_per_s: r.timing.tokens_per_s,
             median_step_s: r.timing.median_step_s,
             mean_step_s: r.timing.mean_step_s,

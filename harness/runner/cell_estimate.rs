@@ -1,57 +1,24 @@
-//! The estimator's view of a cell as it will run: its stored memory estimate, and the input
-//! that shard balancing reads the FLOPs from.
+//! The runner's estimate of a cell before it runs (its plan at the most a batch can hold): kept
+//! in the record of a cell that fails before it reports its own estimate, and read by shard
+//! balancing and `launch` for memory and FLOPs.
 
+use crate::estimate::{estimate, Estimate, EstimateInput, Shapes};
 use crate::record::RecordEstimate;
+use crate::suite::Cell;
 
-/// The memory estimate for a cell as it will run: ftbench's graph, f32 on the CPU. `None` when
-/// the model's config cannot be read here (the cell itself then reports why), and for `base`
-/// (the estimator models training). Real tasks' sequences are counted at `seq_len` tokens with
-/// loss on every one: the most a batch can hold, since their lengths are known only once the
-/// tokenizer has run.
-pub fn estimate_cell(cell: &crate::suite::Cell) -> Option<RecordEstimate> {
+/// The memory estimate for a cell before it runs. `None` when its plan or its model's config
+/// cannot be read here (the cell itself then reports why), and for `base` (the estimator
+/// models training).
+pub fn estimate_cell(cell: &Cell) -> Option<RecordEstimate> {
     let cfg = crate::estimate::model_config(&cell.model).ok()?;
-    let e = crate::estimate::estimate(&cfg, &estimate_input(cell, &cfg)?).ok()?;
-    Some(RecordEstimate {
-        implementation: "ftbench".into(),
-        peak_tensor_bytes: e.peak_tensor_bytes,
-        total_bytes: e.total_bytes,
-        components: e.components,
-    })
+    crate::child::estimate_upper_bound(&cell.plan().ok()?, &cfg)
 }
 
-/// The estimator's input for a cell as it will run (None for a method that trains nothing).
-pub fn estimate_input(cell: &crate::suite::Cell, cfg: &crate::model::LlamaConfig) -> Option<crate::estimate::EstimateInput> {
-    use crate::estimate::{EstimateInput, Implementation, Precision};
-    if !cell.method.trains() {
+/// The full estimate of a cell (FLOPs per token included) at the most a batch can hold.
+pub fn cell_estimate(cell: &Cell, cfg: &crate::model::LlamaConfig) -> Option<Estimate> {
+    let plan = cell.plan().ok()?;
+    if plan.train.steps == 0 {
         return None;
     }
-    let k = &cell.knobs;
-    let loss_positions = if crate::data::is_synthetic(&k.task) {
-        let kind = crate::data::TaskKind::parse(&k.task).ok()?;
-        crate::data::Task::new(kind, k.seq_len as usize, cfg.vocab_size)
-            .ok()?
-            .loss_positions()
-    } else {
-        k.seq_len as usize
-    };
-    let x = EstimateInput {
-        method: cell.method,
-        batch: k.batch_size as u64,
-        seq_len: k.seq_len as u64,
-        loss_tokens: k.batch_size as u64 * loss_positions as u64,
-        precision: crate::model::precision(&k.precision).map_or(Precision::Fp32, Precision::from),
-        optimizer: crate::train::optimizer_kind(&k.optimizer).ok()?.estimate,
-        recompute: k.recompute,
-        lora_rank: k.lora_rank as u64,
-        lora_targets: k.lora_targets.clone(),
-        nf4_block_size: k.nf4_block_size as u64,
-        nf4_double_quant: k.nf4_double_quant,
-        implementation: if k.fused_ops {
-            Implementation::Ftbench
-        } else {
-            Implementation::FtbenchComposed
-        },
-        gpu: false,
-    };
-    Some(x)
+    estimate(cfg, &EstimateInput::of_plan(&plan, Shapes::upper_bound(&plan, cfg.vocab_size))).ok()
 }

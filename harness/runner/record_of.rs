@@ -1,13 +1,12 @@
 //! Turning what a cell's process reported (and how it ended) into its record.
 
-use super::child::{ChildExit, ChildOutcome};
-use super::events::Event;
+use super::spawn::{ChildExit, ChildOutcome};
+use crate::child::{Event, GpuPhase};
 use crate::probe::summarize;
 use crate::record::{
     Conditions, Failure, FailureKind, GpuMemory, Memory, Record, Status, StepPoint, SuiteRef, TargetReached, Timing, RECORD_SCHEMA_VERSION,
 };
-use crate::suite::Cell;
-use crate::suite::Target;
+use crate::suite::{Cell, Plan};
 
 /// The record of `cell` from its process's outcome. Whatever the child reported before it
 /// failed (steps, memory) is kept.
@@ -19,45 +18,88 @@ pub fn record_of(
     log: Option<String>,
     adapter: Option<String>,
 ) -> Record {
-    let k = &cell.knobs;
-    let mut environment = None;
-    let mut model = None;
-    let mut memory = Memory {
-        view: "process RSS (resident set size)".into(),
-        peak_rss_bytes: out.peak_rss_bytes,
-        ..Default::default()
-    };
-    let mut timing = Timing::default();
-    let mut steps = Vec::new();
-    let mut eval = None;
-    let mut ran = None;
-    let mut curve = Vec::new();
-    let mut also_eval = Vec::new();
-    let mut inference = None;
-    let mut artifact = None;
-    let mut step_tokens: Vec<u64> = Vec::new();
-    let mut done = false;
-    let mut adapter_saved = false;
-    let mut gpu: Option<GpuMemory> = None;
+    let plan = cell.plan().ok();
+    let mut f = Fold::default();
+    f.memory.view = "process RSS (resident set size)".into();
+    f.memory.peak_rss_bytes = out.peak_rss_bytes;
     for e in &out.events {
+        f.take(e);
+    }
+    f.nvml(out);
+    let warm = (cell.knobs.timing_warmup_steps as usize).min(f.steps.len());
+    let timing = timing(&f, warm);
+    let (status, reason, failure) = classify(out, f.done);
+    Record {
+        schema_version: RECORD_SCHEMA_VERSION,
+        suite,
+        cell: cell.clone(),
+        status,
+        reason,
+        failure,
+        started_at,
+        wall_s: out.wall_s,
+        conditions: conditions(cell, plan.as_ref(), &f),
+        environment: f.environment,
+        model: f.model,
+        target_reached: target_reached(cell, plan.as_ref(), &f.curve),
+        memory: f.memory,
+        timing,
+        final_train_loss: f.steps.last().map(|s| s.loss),
+        steps: f.steps,
+        eval: f.eval,
+        log,
+        adapter: adapter.filter(|_| f.adapter_saved),
+        estimate: f.estimate,
+        curve: f.curve,
+        also_eval: f.also_eval,
+        inference: f.inference,
+        artifact: f.artifact,
+    }
+}
+
+/// What the child's events say, gathered.
+#[derive(Default)]
+struct Fold {
+    environment: Option<crate::probe::Environment>,
+    model: Option<crate::record::ModelInfo>,
+    memory: Memory,
+    timing: Timing,
+    steps: Vec<StepPoint>,
+    step_tokens: Vec<u64>,
+    eval: Option<crate::eval::EvalResult>,
+    ran: Option<crate::record::Ran>,
+    curve: Vec<crate::record::CurvePoint>,
+    also_eval: Vec<crate::eval::TaskScore>,
+    inference: Option<crate::record::InferenceSpeed>,
+    artifact: Option<crate::record::Artifact>,
+    estimate: Option<crate::record::RecordEstimate>,
+    done: bool,
+    adapter_saved: bool,
+    gpu: Option<GpuMemory>,
+}
+
+impl Fold {
+    /// One event. Every kind is named: a new kind of event must say where it goes.
+    fn take(&mut self, e: &Event) {
         match e {
             Event::Started {
-                environment: env,
+                environment,
                 baseline_rss_bytes,
             } => {
-                environment = Some(env.clone());
-                memory.baseline_rss_bytes = *baseline_rss_bytes;
+                self.environment = Some(environment.clone());
+                self.memory.baseline_rss_bytes = *baseline_rss_bytes;
             }
+            Event::Estimated { estimate } => self.estimate = Some(estimate.clone()),
             Event::Loaded {
-                model: m,
+                model,
                 load_s,
                 rss_bytes,
-                ran: r,
+                ran,
             } => {
-                model = Some(m.clone());
-                ran = r.clone();
-                timing.load_s = Some(*load_s);
-                memory.after_load_rss_bytes = *rss_bytes;
+                self.model = Some(model.clone());
+                self.ran = ran.clone();
+                self.timing.load_s = Some(*load_s);
+                self.memory.after_load_rss_bytes = *rss_bytes;
             }
             Event::Step {
                 step,
@@ -68,8 +110,8 @@ pub fn record_of(
                 rss_bytes,
                 tokens,
             } => {
-                step_tokens.push(*tokens);
-                steps.push(StepPoint {
+                self.step_tokens.push(*tokens);
+                self.steps.push(StepPoint {
                     step: *step,
                     loss: *loss,
                     lr: *lr,
@@ -79,75 +121,73 @@ pub fn record_of(
                 });
             }
             Event::Eval { result, secs } => {
-                eval = Some(result.clone());
-                timing.eval_s = Some(*secs);
+                self.eval = Some(result.clone());
+                self.timing.eval_s = Some(*secs);
             }
-            Event::AdapterSaved { .. } => adapter_saved = true,
-            Event::Curve { point } => curve.push(point.clone()),
-            Event::AlsoEval { score } => also_eval.push(score.clone()),
-            Event::Inference { speed } => inference = Some(speed.clone()),
-            Event::Artifact { artifact: a } => artifact = Some(a.clone()),
+            Event::AdapterSaved { .. } => self.adapter_saved = true,
+            Event::Curve { point } => self.curve.push(point.clone()),
+            Event::AlsoEval { score } => self.also_eval.push(score.clone()),
+            Event::Inference { speed } => self.inference = Some(speed.clone()),
+            Event::Artifact { artifact } => self.artifact = Some(artifact.clone()),
             Event::Done { peak_rss_bytes } => {
-                done = true;
-                memory.peak_rss_bytes = memory.peak_rss_bytes.or(*peak_rss_bytes);
+                self.done = true;
+                self.memory.peak_rss_bytes = self.memory.peak_rss_bytes.or(*peak_rss_bytes);
             }
             Event::Gpu { at, pool } => {
-                let g = gpu.get_or_insert_with(GpuMemory::default);
-                match at.as_str() {
-                    "load" => {
+                let g = self.gpu.get_or_insert_with(GpuMemory::default);
+                match at {
+                    GpuPhase::Load => {
                         g.pool_after_load_bytes = Some(pool.used_bytes);
                         g.pool_load_peak_bytes = Some(pool.used_high_bytes);
                     }
-                    "first_step" => g.pool_first_step_peak_bytes = Some(pool.used_high_bytes),
-                    "train" => {
+                    GpuPhase::FirstStep => g.pool_first_step_peak_bytes = Some(pool.used_high_bytes),
+                    GpuPhase::Train => {
                         g.pool_peak_bytes = Some(pool.used_high_bytes);
                         g.pool_reserved_peak_bytes = Some(pool.reserved_high_bytes);
                     }
-                    _ => {}
                 }
             }
             // Read by `classify`.
             Event::Failed(_) => {}
         }
     }
-    if let Some(t) = &out.nvml {
-        let g = gpu.get_or_insert_with(GpuMemory::default);
-        let at = |label: &str| t.at.iter().find(|(l, _)| l == label).map(|(_, v)| *v);
-        g.gpu = t.gpu.clone();
-        g.nvml_before_bytes = t.before_bytes;
-        g.nvml_peak_bytes = t.peak_bytes;
-        g.nvml_after_load_bytes = at("load");
-        g.nvml_after_first_step_bytes = at("first_step");
-        g.nvml_series = t.series.clone();
-        g.nvml_samples = t.samples;
-        g.nvml_error = t.error.clone();
+
+    /// The runner's NVML trace of the device, and the memory view it gives.
+    fn nvml(&mut self, out: &ChildOutcome) {
+        if let Some(t) = &out.nvml {
+            let g = self.gpu.get_or_insert_with(GpuMemory::default);
+            let at = |label: &str| t.at.iter().find(|(l, _)| l == label).map(|(_, v)| *v);
+            g.gpu = t.gpu.clone();
+            g.nvml_before_bytes = t.before_bytes;
+            g.nvml_peak_bytes = t.peak_bytes;
+            g.nvml_after_load_bytes = at("load");
+            g.nvml_after_first_step_bytes = at("first_step");
+            g.nvml_series = t.series.clone();
+            g.nvml_samples = t.samples;
+            g.nvml_error = t.error.clone();
+        }
+        self.memory.gpu = self.gpu.take();
+        if self.memory.gpu.is_some() {
+            self.memory.view = "GPU: CUDA pool (live tensor bytes) and NVML (device used); host: process RSS".into();
+        }
+        if let (Some(p), Some(b)) = (self.memory.peak_rss_bytes, self.memory.baseline_rss_bytes) {
+            self.memory.peak_above_baseline_bytes = Some(p.saturating_sub(b));
+        }
     }
-    memory.gpu = gpu;
-    if memory.gpu.is_some() {
-        memory.view = "GPU: CUDA pool (live tensor bytes) and NVML (device used); host: process RSS".into();
-    }
-    if let (Some(p), Some(b)) = (memory.peak_rss_bytes, memory.baseline_rss_bytes) {
-        memory.peak_above_baseline_bytes = Some(p.saturating_sub(b));
-    }
-    let warm = (k.timing_warmup_steps as usize).min(steps.len());
-    timing.warmup_step_s = steps[..warm].iter().map(|s| s.secs).collect();
-    timing.steady_step_s = steps[warm..].iter().map(|s| s.secs).collect();
-    // Tokens per update as they ran (real tokens, padding left out); the knobs' product when
-    // the child reported no step.
-    let seqs_per_step = k.batch_size as u64 * k.grad_accum as u64;
-    let tokens_per_step = match step_tokens.len() {
-        0 => seqs_per_step * k.seq_len as u64,
-        n => (step_tokens.iter().sum::<u64>() as f64 / n as f64).round() as u64,
-    };
-    let mean_seq_tokens =
-        (!step_tokens.is_empty()).then(|| step_tokens.iter().sum::<u64>() as f64 / (step_tokens.len() as u64 * seqs_per_step) as f64);
+}
+
+/// Step times (warm-up apart), tokens/s, and for a GPU cell its model FLOPs utilisation.
+fn timing(f: &Fold, warm: usize) -> Timing {
+    let mut timing = f.timing.clone();
+    timing.warmup_step_s = f.steps[..warm].iter().map(|s| s.secs).collect();
+    timing.steady_step_s = f.steps[warm..].iter().map(|s| s.secs).collect();
     if let Some(s) = summarize(&timing.steady_step_s) {
         timing.median_step_s = Some(s.median);
         timing.mean_step_s = Some(s.mean);
         timing.stddev_step_s = s.stddev;
         // Steady tokens over steady time: sequences of different lengths make a per-step
         // ratio of medians wrong.
-        let steady_tokens: u64 = step_tokens[warm..].iter().sum();
+        let steady_tokens: u64 = f.step_tokens[warm..].iter().sum();
         let steady_s: f64 = timing.steady_step_s.iter().sum();
         timing.tokens_per_s = Some(steady_tokens as f64 / steady_s);
     }
@@ -155,8 +195,8 @@ pub fn record_of(
     // (the hardware profile that names the GPU NVML reported).
     if let (Some(tps), Some(fpt), Some(name)) = (
         timing.tokens_per_s,
-        model.as_ref().and_then(|m| m.train_flops_per_token),
-        memory.gpu.as_ref().and_then(|g| g.gpu.clone()),
+        f.model.as_ref().and_then(|m| m.train_flops_per_token),
+        f.memory.gpu.as_ref().and_then(|g| g.gpu.clone()),
     ) {
         if let Some(p) = crate::estimate::profile_for_gpu(&name) {
             timing.model_tflops = Some(tps * fpt / 1e12);
@@ -164,89 +204,84 @@ pub fn record_of(
             timing.mfu_peak = Some(format!("{} bf16 dense {} TFLOP/s ({})", p.name, p.bf16_tflops, p.source));
         }
     }
-    let target_reached = Target::parse(&k.target).ok().and_then(|t| {
-        curve.iter().find_map(|p| {
-            let v = match t.metric {
-                "loss" => Some(p.loss),
-                m if p.metric_name.as_deref() == Some(m) => p.metric,
-                _ => None,
-            }?;
-            t.met(v).then(|| TargetReached {
-                target: k.target.clone(),
-                step: p.step,
-                tokens: p.tokens,
-                train_s: p.train_s,
-            })
+    timing
+}
+
+/// The first evaluation point that met the plan's time-to-quality target.
+fn target_reached(cell: &Cell, plan: Option<&Plan>, curve: &[crate::record::CurvePoint]) -> Option<TargetReached> {
+    let t = plan?.eval.curve.as_ref()?.target?;
+    curve.iter().find_map(|p| {
+        let v = match t.metric {
+            "loss" => Some(p.loss),
+            m if p.metric_name.as_deref() == Some(m) => p.metric,
+            _ => None,
+        }?;
+        t.met(v).then(|| TargetReached {
+            target: cell.knobs.target.clone(),
+            step: p.step,
+            tokens: p.tokens,
+            train_s: p.train_s,
         })
-    });
-    let (status, reason, failure) = classify(out, done);
-    Record {
-        schema_version: RECORD_SCHEMA_VERSION,
-        suite,
-        cell: cell.clone(),
-        status,
-        reason,
-        failure,
-        started_at,
-        wall_s: out.wall_s,
-        conditions: Conditions {
-            concurrent_cells: None,
-            device: ran.as_ref().map_or_else(|| cell.hardware.clone(), |r| r.device.clone()),
-            // A child that failed before it reported what ran: what the cell asked for.
-            compute_dtype: ran.as_ref().map_or_else(
-                || crate::model::precision(&k.precision).map_or_else(|_| "unknown".into(), |p| crate::model::dtype_name(p.compute)),
-                |r| r.compute_dtype.clone(),
-            ),
-            precision: ran.as_ref().map_or_else(|| k.precision.clone(), |r| r.precision.clone()),
-            master_dtype: ran.as_ref().map_or_else(
-                || crate::model::precision(&k.precision).map_or_else(|_| "unknown".into(), |p| crate::model::dtype_name(p.master)),
-                |r| r.master_dtype.clone(),
-            ),
-            // A child that failed before it reported what ran: what the cell asked for.
-            optimizer: ran.as_ref().map_or_else(
-                || if cell.method.trains() { k.optimizer.clone() } else { "none".into() },
-                |r| r.optimizer.clone(),
-            ),
-            optimizer_state_dtype: ran.as_ref().map_or_else(
-                || {
-                    if cell.method.trains() {
-                        "unknown (the cell failed before reporting it)".into()
-                    } else {
-                        "none".into()
-                    }
-                },
-                |r| r.optimizer_state_dtype.clone(),
-            ),
-            batch_size: k.batch_size,
-            seq_len: k.seq_len,
-            grad_accum: k.grad_accum,
-            tokens_per_step,
-            // Updates that ran (a failed cell stops early; `base` runs none).
-            steps: if done || !steps.is_empty() { steps.len() as u32 } else { k.steps },
-            seed: cell.seed,
-            recompute: ran.as_ref().map_or(k.recompute, |r| r.recompute),
-            fused_ops: ran.as_ref().map_or(k.fused_ops, |r| r.fused_ops),
-            task: k.task.clone(),
-            threads_requested: k.threads,
-            mean_seq_tokens,
-            shots: k.shots,
-            prompt_format: (!crate::data::is_synthetic(&k.task)).then(|| k.prompt_format.clone()),
+    })
+}
+
+/// The conditions of every number: what the child reported it ran (`Ran`) and the steps it ran;
+/// for a child that failed before it reported, what the plan asked for.
+fn conditions(cell: &Cell, plan: Option<&Plan>, f: &Fold) -> Conditions {
+    let k = &cell.knobs;
+    let trains = cell.method.trains();
+    let asked = |what: fn(&Plan) -> String| plan.map_or_else(|| "unknown".to_string(), what);
+    let ran = f.ran.as_ref();
+    // Tokens per update as they ran (real tokens, padding left out); the knobs' product when
+    // the child reported no step.
+    let seqs_per_step = k.batch_size as u64 * k.grad_accum as u64;
+    let n = f.step_tokens.len() as u64;
+    let total: u64 = f.step_tokens.iter().sum();
+    Conditions {
+        concurrent_cells: None,
+        device: ran.map_or_else(|| cell.hardware.clone(), |r| r.device.clone()),
+        compute_dtype: ran.map_or_else(
+            || asked(|p| crate::model::dtype_name(p.precision.compute)),
+            |r| r.compute_dtype.clone(),
+        ),
+        precision: ran.map_or_else(|| k.precision.clone(), |r| r.precision.clone()),
+        master_dtype: ran.map_or_else(
+            || asked(|p| crate::model::dtype_name(p.precision.master)),
+            |r| r.master_dtype.clone(),
+        ),
+        optimizer: ran.map_or_else(|| if trains { k.optimizer.clone() } else { "none".into() }, |r| r.optimizer.clone()),
+        optimizer_state_dtype: ran.map_or_else(
+            || {
+                if trains {
+                    "unknown (the cell failed before reporting it)".into()
+                } else {
+                    "none".into()
+                }
+            },
+            |r| r.optimizer_state_dtype.clone(),
+        ),
+        batch_size: k.batch_size,
+        seq_len: k.seq_len,
+        grad_accum: k.grad_accum,
+        tokens_per_step: if n == 0 {
+            seqs_per_step * k.seq_len as u64
+        } else {
+            (total as f64 / n as f64).round() as u64
         },
-        environment,
-        model,
-        memory,
-        timing,
-        final_train_loss: steps.last().map(|s| s.loss),
-        steps,
-        eval,
-        log,
-        adapter: adapter.filter(|_| adapter_saved),
-        estimate: None,
-        curve,
-        target_reached,
-        also_eval,
-        inference,
-        artifact,
+        // Updates that ran (a failed cell stops early; `base` runs none).
+        steps: if f.done || !f.steps.is_empty() {
+            f.steps.len() as u32
+        } else {
+            k.steps
+        },
+        seed: cell.seed,
+        recompute: ran.map_or(k.recompute, |r| r.recompute),
+        fused_ops: ran.map_or(k.fused_ops, |r| r.fused_ops),
+        task: k.task.clone(),
+        threads_requested: k.threads,
+        mean_seq_tokens: (n > 0).then(|| total as f64 / (n * seqs_per_step) as f64),
+        shots: k.shots,
+        prompt_format: plan.is_some_and(|p| p.eval.task.is_text()).then(|| k.prompt_format.clone()),
     }
 }
 
@@ -301,32 +336,7 @@ fn classify(out: &ChildOutcome, done: bool) -> (Status, Option<String>, Option<F
             Some(format!("exit code {c} without a failure report; its last output: {}", last_lines())),
             None,
         ),
-        (ChildExit::Signal(libc::SIGKILL), None) => {
-            let peak = out.peak_rss_bytes.unwrap_or(0) as f64 / 1e9;
-            match out.oom_kills {
-                Some(n) if n > 0 => (
-                    Status::Oom,
-                    Some(format!(
-                        "killed by the kernel's OOM killer (its oom_kill count rose by {n} during the cell; peak RSS {peak:.2} GB)"
-                    )),
-                    None,
-                ),
-                Some(_) => (
-                    Status::Killed,
-                    Some(format!(
-                        "killed by SIGKILL from outside ftbench; the kernel counted no OOM kill meanwhile (peak RSS {peak:.2} GB)"
-                    )),
-                    None,
-                ),
-                None => (
-                    Status::Killed,
-                    Some(format!(
-                        "killed by SIGKILL from outside ftbench (the kernel's OOM count, /proc/vmstat, is not readable here: an OOM kill cannot be told apart; peak RSS {peak:.2} GB)"
-                    )),
-                    None,
-                ),
-            }
-        }
+        (ChildExit::Signal(libc::SIGKILL), None) => killed(out),
         (ChildExit::Signal(s), None) => (
             Status::Error,
             Some(format!(
@@ -336,6 +346,28 @@ fn classify(out: &ChildOutcome, done: bool) -> (Status, Option<String>, Option<F
             None,
         ),
     }
+}
+
+/// A SIGKILL ftbench did not send: the kernel's OOM killer when its count rose during the cell.
+fn killed(out: &ChildOutcome) -> (Status, Option<String>, Option<Failure>) {
+    let peak = out.peak_rss_bytes.unwrap_or(0) as f64 / 1e9;
+    let (status, reason) = match out.oom_kills {
+        Some(n) if n > 0 => (
+            Status::Oom,
+            format!("killed by the kernel's OOM killer (its oom_kill count rose by {n} during the cell; peak RSS {peak:.2} GB)"),
+        ),
+        Some(_) => (
+            Status::Killed,
+            format!("killed by SIGKILL from outside ftbench; the kernel counted no OOM kill meanwhile (peak RSS {peak:.2} GB)"),
+        ),
+        None => (
+            Status::Killed,
+            format!(
+                "killed by SIGKILL from outside ftbench (the kernel's OOM count, /proc/vmstat, is not readable here: an OOM kill cannot be told apart; peak RSS {peak:.2} GB)"
+            ),
+        ),
+    };
+    (status, Some(reason), None)
 }
 
 #[cfg(test)]

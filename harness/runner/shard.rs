@@ -48,9 +48,7 @@ pub fn cell_cost(cell: &Cell, cfg: &crate::model::LlamaConfig) -> f64 {
     if !cell.method.trains() {
         return eval;
     }
-    let per_token = super::cell_estimate::estimate_input(cell, cfg)
-        .and_then(|x| crate::estimate::estimate(cfg, &x).ok())
-        .map_or(6.0 * n, |e| e.flops_per_token);
+    let per_token = super::cell_estimate::cell_estimate(cell, cfg).map_or(6.0 * n, |e| e.flops_per_token);
     let tokens = k.steps as f64 * k.grad_accum as f64 * k.batch_size as f64 * k.seq_len as f64;
     per_token * tokens + eval
 }

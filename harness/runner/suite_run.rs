@@ -1,10 +1,9 @@
 //! Running a whole suite: every cell not yet recorded, one child process at a time, with a
 //! progress bar over cells and steps, then the report.
 
-use super::cell::CellJob;
-use super::child::run_child;
-use super::events::Event;
 use super::record_of::record_of;
+use super::spawn::run_child;
+use crate::child::{CellJob, Event};
 use crate::record::{cells_running_here, load_dir, read_record, record_path, try_lock, write_atomic, Lock, Record, Status, SuiteRef};
 use crate::suite;
 use anyhow::{Context, Result};
@@ -52,140 +51,145 @@ pub fn run_suite(path: &Path, opts: &RunOptions) -> Result<RunSummary> {
     let report_dir = opts.reports_root.join(&suite.name);
     std::fs::create_dir_all(&results_dir).with_context(|| format!("cannot create {}", results_dir.display()))?;
     let (existing, problems) = load_dir(&results_dir)?;
-    let mut summary = RunSummary {
-        results_dir: results_dir.clone(),
-        report_dir: report_dir.clone(),
-        ..Default::default()
-    };
     let mine: Vec<&suite::Cell> = match opts.shard {
         Some(s) => super::shard_cells(&cells, s)?.0,
         None => cells.iter().collect(),
     };
-    summary.other_shards = cells.len() - mine.len();
-    // Whether a cell still needs running, given its record as last read (if any).
-    let needs_run = |r: Option<&Record>| match r {
-        _ if opts.force => true,
-        None => true,
-        Some(r) => opts.retry_failed && r.status != Status::Ok || r.status == Status::Interrupted,
-    };
-    let todo: Vec<_> = mine
+    let todo: Vec<&suite::Cell> = mine
         .iter()
         .copied()
-        .filter(|c| needs_run(existing.iter().find(|r| r.cell.id == c.id)))
+        .filter(|c| needs_run(opts, existing.iter().find(|r| r.cell.id == c.id)))
         .collect();
-    summary.skipped = mine.len() - todo.len();
-
-    let mp = MultiProgress::with_draw_target(if opts.progress {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    });
-    let cells_bar = mp.add(ProgressBar::new(todo.len() as u64));
-    cells_bar.set_style(
-        ProgressStyle::with_template("{prefix:>6} [{bar:30}] {pos}/{len} cells  {elapsed_precise}")
-            .expect("template")
-            .progress_chars("=> "),
-    );
-    cells_bar.set_prefix(suite.name.clone());
-    let steps_bar = mp.add(ProgressBar::new(0));
-    steps_bar.set_style(
-        ProgressStyle::with_template("{prefix:>6} [{bar:30}] {pos}/{len} steps  {msg}")
-            .expect("template")
-            .progress_chars("=> "),
-    );
-    steps_bar.set_prefix("cell");
-    let say = |line: String| {
-        if opts.progress {
-            mp.println(line).ok();
-        } else {
-            eprintln!("{line}");
-        }
+    let mut run = Run {
+        suite_ref: SuiteRef {
+            name: suite.name.clone(),
+            file: path.display().to_string(),
+        },
+        results_dir: results_dir.clone(),
+        opts,
+        bars: Bars::new(opts.progress, &suite.name, todo.len()),
+        summary: RunSummary {
+            results_dir: results_dir.clone(),
+            report_dir: report_dir.clone(),
+            other_shards: cells.len() - mine.len(),
+            skipped: mine.len() - todo.len(),
+            ..Default::default()
+        },
     };
     for p in &problems {
-        say(format!("{}: unreadable ({}): its cell runs again", p.file.display(), p.message));
+        run.say(format!("{}: unreadable ({}): its cell runs again", p.file.display(), p.message));
     }
     if let Some(s) = opts.shard {
-        say(format!(
+        run.say(format!(
             "{}: shard {s}: {} of {} cells (balanced by estimated cost)",
             suite.name,
             mine.len(),
             cells.len()
         ));
     }
-    if summary.skipped > 0 {
-        say(format!(
+    if run.summary.skipped > 0 {
+        run.say(format!(
             "{}: {} of {} cells already recorded in {} (--force re-runs them)",
             suite.name,
-            summary.skipped,
+            run.summary.skipped,
             cells.len(),
             results_dir.display()
         ));
     }
-
     let total = todo.len();
     for (done, cell) in todo.into_iter().enumerate() {
-        if super::interrupted() {
-            summary.interrupted = true;
-            summary.left = total - done;
+        if super::interrupted() || run.cell(cell)? == Some(Status::Interrupted) {
+            run.summary.interrupted = true;
+            run.summary.left = total - done;
             break;
         }
+    }
+    run.bars.steps.finish_and_clear();
+    run.bars.cells.finish_and_clear();
+    crate::report::write_report(&[results_dir], &report_dir)?;
+    Ok(run.summary)
+}
+
+/// Whether a cell still needs running, given its record as last read (if any).
+fn needs_run(opts: &RunOptions, r: Option<&Record>) -> bool {
+    match r {
+        _ if opts.force => true,
+        None => true,
+        Some(r) => opts.retry_failed && r.status != Status::Ok || r.status == Status::Interrupted,
+    }
+}
+
+/// The progress bars: cells of the run, steps of the running cell (hidden off a terminal).
+struct Bars {
+    mp: MultiProgress,
+    cells: ProgressBar,
+    steps: ProgressBar,
+    shown: bool,
+}
+
+impl Bars {
+    fn new(shown: bool, suite: &str, cells: usize) -> Bars {
+        let mp = MultiProgress::with_draw_target(if shown {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        });
+        let style = |t: &str| ProgressStyle::with_template(t).expect("template").progress_chars("=> ");
+        let cells = mp.add(ProgressBar::new(cells as u64));
+        cells.set_style(style("{prefix:>6} [{bar:30}] {pos}/{len} cells  {elapsed_precise}"));
+        cells.set_prefix(suite.to_string());
+        let steps = mp.add(ProgressBar::new(0));
+        steps.set_style(style("{prefix:>6} [{bar:30}] {pos}/{len} steps  {msg}"));
+        steps.set_prefix("cell");
+        Bars { mp, cells, steps, shown }
+    }
+}
+
+/// A suite's run in progress.
+struct Run<'a> {
+    suite_ref: SuiteRef,
+    results_dir: PathBuf,
+    opts: &'a RunOptions,
+    bars: Bars,
+    summary: RunSummary,
+}
+
+impl Run<'_> {
+    fn say(&self, line: String) {
+        if self.bars.shown {
+            self.bars.mp.println(line).ok();
+        } else {
+            eprintln!("{line}");
+        }
+    }
+
+    /// Runs one cell unless another runner holds it or has recorded it meanwhile; its status.
+    fn cell(&mut self, cell: &suite::Cell) -> Result<Option<Status>> {
         // One runner per cell: take its lock, then look again (another runner may have
         // recorded it since this one read the folder).
-        let _lock = match try_lock(&results_dir, &cell.id)? {
+        let _lock = match try_lock(&self.results_dir, &cell.id)? {
             Lock::Taken(l) => l,
             Lock::HeldBy(who) => {
-                say(format!(
+                self.say(format!(
                     "busy [{}] {}: running in another runner ({who}); skipped",
                     cell.id, cell.label
                 ));
-                summary.busy += 1;
-                cells_bar.inc(1);
-                continue;
+                self.summary.busy += 1;
+                self.bars.cells.inc(1);
+                return Ok(None);
             }
         };
-        let file = record_path(&results_dir, &cell.id);
-        if file.exists() && !needs_run(read_record(&file).ok().as_ref()) {
-            say(format!("done [{}] {}: recorded meanwhile by another runner", cell.id, cell.label));
-            summary.skipped += 1;
-            cells_bar.inc(1);
-            continue;
+        let file = record_path(&self.results_dir, &cell.id);
+        if file.exists() && !needs_run(self.opts, read_record(&file).ok().as_ref()) {
+            self.say(format!("done [{}] {}: recorded meanwhile by another runner", cell.id, cell.label));
+            self.summary.skipped += 1;
+            self.bars.cells.inc(1);
+            return Ok(None);
         }
-        steps_bar.set_length(cell.knobs.steps as u64);
-        steps_bar.set_position(0);
-        steps_bar.set_message(cell.label.clone());
-        let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-        let log_rel = format!("logs/{}.stderr.log", cell.id);
-        let adapter_rel = format!("adapters/{}", cell.id);
-        // Made before the run, so the prediction cannot lean on the measurement.
-        let estimate = super::cell_estimate::estimate_cell(cell);
-        let others_at_start = cells_running_here(&results_dir).len();
-        let job = CellJob {
-            cell: cell.clone(),
-            adapter_dir: Some(results_dir.join(&adapter_rel)),
-        };
-        let outcome = run_child(&opts.exe, &job, Some(&results_dir.join(&log_rel)), |e| {
-            if let Event::Step { step, loss, .. } = e {
-                steps_bar.set_position(*step as u64);
-                steps_bar.set_message(format!("{}  loss {loss:.4}", cell.label));
-            }
-        })?;
-        let mut record = record_of(
-            SuiteRef {
-                name: suite.name.clone(),
-                file: path.display().to_string(),
-            },
-            cell,
-            started_at,
-            &outcome,
-            Some(log_rel),
-            Some(adapter_rel),
-        );
-        record.estimate = estimate;
-        let concurrent = others_at_start.max(cells_running_here(&results_dir).len());
-        record.conditions.concurrent_cells = Some(concurrent as u32);
+        let record = self.measure(cell)?;
         if let Err(e) = write_atomic(&file, &record) {
             // The measurement is not lost: it goes to the runner's own output, whole.
-            say(one_line(&record));
+            self.say(one_line(&record));
             eprintln!(
                 "the record of cell {} could not be written; here it is:\n{}",
                 cell.id,
@@ -193,27 +197,52 @@ pub fn run_suite(path: &Path, opts: &RunOptions) -> Result<RunSummary> {
             );
             return Err(e.context(format!(
                 "free space in (or fix the permissions of) {} and run the suite again: cells already recorded are kept, this one runs again",
-                results_dir.display()
+                self.results_dir.display()
             )));
         }
-        say(one_line(&record));
-        if record.status == Status::Interrupted {
-            summary.interrupted = true;
-            summary.left = total - done;
-            break;
+        self.say(one_line(&record));
+        if record.status != Status::Interrupted {
+            self.summary.ran += 1;
+            if record.status == Status::Ok {
+                self.summary.ok += 1;
+            } else {
+                self.summary.failed += 1;
+            }
+            self.bars.cells.inc(1);
         }
-        summary.ran += 1;
-        if record.status == Status::Ok {
-            summary.ok += 1;
-        } else {
-            summary.failed += 1;
-        }
-        cells_bar.inc(1);
+        Ok(Some(record.status))
     }
-    steps_bar.finish_and_clear();
-    cells_bar.finish_and_clear();
-    crate::report::write_report(&[results_dir], &report_dir)?;
-    Ok(summary)
+
+    /// The cell's process, watched, and its record.
+    fn measure(&self, cell: &suite::Cell) -> Result<Record> {
+        let steps = &self.bars.steps;
+        steps.set_length(cell.knobs.steps as u64);
+        steps.set_position(0);
+        steps.set_message(cell.label.clone());
+        let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        let log_rel = format!("logs/{}.stderr.log", cell.id);
+        let adapter_rel = format!("adapters/{}", cell.id);
+        // Made before the run, so the prediction cannot lean on the measurement.
+        let estimate = super::cell_estimate::estimate_cell(cell);
+        let others_at_start = cells_running_here(&self.results_dir).len();
+        let job = CellJob {
+            cell: cell.clone(),
+            adapter_dir: Some(self.results_dir.join(&adapter_rel)),
+        };
+        let outcome = run_child(&self.opts.exe, &job, Some(&self.results_dir.join(&log_rel)), |e| {
+            if let Event::Step { step, loss, .. } = e {
+                steps.set_position(*step as u64);
+                steps.set_message(format!("{}  loss {loss:.4}", cell.label));
+            }
+        })?;
+        let mut record = record_of(self.suite_ref.clone(), cell, started_at, &outcome, Some(log_rel), Some(adapter_rel));
+        // The cell's own estimate (at the batches it trains on) when it made one; the runner's
+        // (at the most a batch can hold) for a cell that failed before.
+        record.estimate = record.estimate.take().or(estimate);
+        let concurrent = others_at_start.max(cells_running_here(&self.results_dir).len());
+        record.conditions.concurrent_cells = Some(concurrent as u32);
+        Ok(record)
+    }
 }
 
 /// One line per finished cell, with the conditions of its numbers.

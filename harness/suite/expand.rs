@@ -1,71 +1,76 @@
 //! Grid expansion: the cartesian product of the axes, less the excluded cells, each resolved
 //! to a full configuration with a stable id.
 
-use super::knobs::{IdKnobs, Knobs, Point};
+use super::cell::Cell;
+use super::knobs::{Knobs, Point};
 use super::schema::Suite;
-use crate::method::Method;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-
-/// One fully resolved configuration of the grid: what one child process runs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Cell {
-    /// Stable id: a hash of everything below but `label` (same config, same id, in any suite).
-    pub id: String,
-    /// The values of the axes that vary in this suite, for people.
-    pub label: String,
-    pub model: String,
-    pub method: Method,
-    pub hardware: String,
-    pub seed: u64,
-    pub knobs: Knobs,
-}
-
-/// The parts of a cell that its id hashes, in a fixed order.
-#[derive(Serialize)]
-struct Identity<'a> {
-    model: &'a str,
-    method: Method,
-    hardware: &'a str,
-    seed: u64,
-    knobs: IdKnobs<'a>,
-}
-
-impl Cell {
-    fn compute_id(&self) -> String {
-        let identity = Identity {
-            model: &self.model,
-            method: self.method,
-            hardware: &self.hardware,
-            seed: self.seed,
-            knobs: IdKnobs(&self.knobs),
-        };
-        let bytes = serde_json::to_vec(&identity).expect("cell identity serializes");
-        let digest = Sha256::digest(&bytes);
-        digest[..8].iter().map(|b| format!("{b:02x}")).collect()
-    }
-}
-
-impl Cell {
-    /// The id this ftbench computes for the cell's configuration as it reads it: `id` itself for
-    /// a record of this ftbench; for a record of another version, the configuration with every
-    /// knob the record predates at the value that ftbench ran with (`Knobs::before_added`) and
-    /// the knobs its method does not read reset. `compare` matches records by it, so a cell is
-    /// matched across ftbench versions exactly when the two ran the same configuration.
-    pub fn configuration_id(&self) -> String {
-        let mut c = self.clone();
-        c.knobs.normalize_for(c.method);
-        c.compute_id()
-    }
-}
 
 type KeyError = (String, String);
 
+type Axes = Vec<(String, Vec<Point>)>;
+
 /// Expands the suite into its cells. Errors are (key path, message).
 pub fn expand(suite: &Suite) -> Result<Vec<Cell>, KeyError> {
+    let axes = axes(suite)?;
+    let owner = owners(&axes)?;
+    check_size(suite, &axes)?;
+    for (field, axis) in [("model", "models"), ("method", "methods")] {
+        if !owner.contains_key(field) {
+            return Err((
+                format!("grid.{axis}"),
+                format!("missing: list at least one {field} (or set `{field}` in a together axis)"),
+            ));
+        }
+    }
+    for (i, p) in suite.exclude.iter().enumerate() {
+        if p.names().is_empty() {
+            return Err((format!("exclude[{i}]"), "an empty pattern would exclude every cell".into()));
+        }
+    }
+    // Cartesian product, first axis outermost (seeds innermost).
+    let mut combos: Vec<Vec<usize>> = vec![vec![]];
+    for (_, points) in &axes {
+        combos = combos
+            .into_iter()
+            .flat_map(|c| (0..points.len()).map(move |i| [c.clone(), vec![i]].concat()))
+            .collect();
+    }
+    let mut cells = Vec::new();
+    let mut exclude_hits = vec![0usize; suite.exclude.len()];
+    let mut seen = std::collections::BTreeSet::new();
+    for combo in combos {
+        let cell = cell_of(suite, &axes, &combo);
+        let mut excluded = false;
+        for (j, pat) in suite.exclude.iter().enumerate() {
+            if matches(&cell, pat) {
+                exclude_hits[j] += 1;
+                excluded = true;
+            }
+        }
+        if excluded {
+            continue;
+        }
+        let cell = resolved(cell, &owner)?;
+        // Cells that differ only in knobs their method ignores run once (the first label names it).
+        if seen.insert(cell.id.clone()) {
+            cells.push(cell);
+        }
+    }
+    if let Some(j) = exclude_hits.iter().position(|&n| n == 0) {
+        return Err((format!("exclude[{j}]"), "this pattern matches no cell of the grid (a typo?)".into()));
+    }
+    if cells.is_empty() {
+        return Err(("exclude".into(), "every cell of the grid is excluded".into()));
+    }
+    Ok(cells)
+}
+
+/// Every axis of the grid as points, each checked: no empty list, model specs and hardware that
+/// parse, together points that set the same fields.
+fn axes(suite: &Suite) -> Result<Axes, KeyError> {
     let g = &suite.grid;
-    let mut axes: Vec<(String, Vec<Point>)> = Vec::new();
+    let mut axes: Axes = Vec::new();
     let list = |key: &str, n: usize| -> Result<(), KeyError> {
         if n == 0 {
             return Err((format!("grid.{key}"), "expected at least one value, found an empty list".into()));
@@ -76,68 +81,32 @@ pub fn expand(suite: &Suite) -> Result<Vec<Cell>, KeyError> {
         for (i, m) in g.models.iter().enumerate() {
             crate::load::ModelSpec::parse(m).map_err(|e| (format!("grid.models[{i}]"), e))?;
         }
-        axes.push((
-            "models".into(),
-            g.models
-                .iter()
-                .map(|m| Point {
-                    model: Some(m.clone()),
-                    ..Default::default()
-                })
-                .collect(),
-        ));
+        let points = g.models.iter().map(|m| Point {
+            model: Some(m.clone()),
+            ..Default::default()
+        });
+        axes.push(("models".into(), points.collect()));
     }
     if !g.methods.is_empty() {
-        axes.push((
-            "methods".into(),
-            g.methods
-                .iter()
-                .map(|m| Point {
-                    method: Some(*m),
-                    ..Default::default()
-                })
-                .collect(),
-        ));
+        let points = g.methods.iter().map(|m| Point {
+            method: Some(*m),
+            ..Default::default()
+        });
+        axes.push(("methods".into(), points.collect()));
     }
     if !g.hardware.is_empty() {
         for (i, h) in g.hardware.iter().enumerate() {
             check_hardware(h).map_err(|e| (format!("grid.hardware[{i}]"), e))?;
         }
-        axes.push((
-            "hardware".into(),
-            g.hardware
-                .iter()
-                .map(|h| Point {
-                    hardware: Some(h.clone()),
-                    ..Default::default()
-                })
-                .collect(),
-        ));
+        let points = g.hardware.iter().map(|h| Point {
+            hardware: Some(h.clone()),
+            ..Default::default()
+        });
+        axes.push(("hardware".into(), points.collect()));
     }
     for (name, points) in &g.together {
-        let key = format!("grid.together.{name}");
         list(&format!("together.{name}"), points.len())?;
-        let fields = points[0].names();
-        if fields.is_empty() {
-            return Err((format!("{key}[0]"), "expected a point that sets at least one field".into()));
-        }
-        for (i, p) in points.iter().enumerate() {
-            if p.names() != fields {
-                return Err((
-                    format!("{key}[{i}]"),
-                    format!(
-                        "every point of a together axis must set the same fields; [0] sets {fields:?}, [{i}] sets {:?}",
-                        p.names()
-                    ),
-                ));
-            }
-            if let Some(m) = &p.model {
-                crate::load::ModelSpec::parse(m).map_err(|e| (format!("{key}[{i}].model"), e))?;
-            }
-            if let Some(h) = &p.hardware {
-                check_hardware(h).map_err(|e| (format!("{key}[{i}].hardware"), e))?;
-            }
-        }
+        check_together(name, points)?;
         axes.push((format!("together.{name}"), points.clone()));
     }
     for (name, points) in g.knob_axes() {
@@ -145,21 +114,47 @@ pub fn expand(suite: &Suite) -> Result<Vec<Cell>, KeyError> {
         axes.push((name.to_string(), points));
     }
     if !g.seeds.is_empty() {
-        axes.push((
-            "seeds".into(),
-            g.seeds
-                .iter()
-                .map(|s| Point {
-                    seed: Some(*s),
-                    ..Default::default()
-                })
-                .collect(),
-        ));
+        let points = g.seeds.iter().map(|s| Point {
+            seed: Some(*s),
+            ..Default::default()
+        });
+        axes.push(("seeds".into(), points.collect()));
     }
+    Ok(axes)
+}
 
-    // Each field comes from at most one axis; a list axis holds no value twice.
+/// A together axis: every point sets the same fields, at least one; its models and hardware parse.
+fn check_together(name: &str, points: &[Point]) -> Result<(), KeyError> {
+    let key = format!("grid.together.{name}");
+    let fields = points[0].names();
+    if fields.is_empty() {
+        return Err((format!("{key}[0]"), "expected a point that sets at least one field".into()));
+    }
+    for (i, p) in points.iter().enumerate() {
+        if p.names() != fields {
+            return Err((
+                format!("{key}[{i}]"),
+                format!(
+                    "every point of a together axis must set the same fields; [0] sets {fields:?}, [{i}] sets {:?}",
+                    p.names()
+                ),
+            ));
+        }
+        if let Some(m) = &p.model {
+            crate::load::ModelSpec::parse(m).map_err(|e| (format!("{key}[{i}].model"), e))?;
+        }
+        if let Some(h) = &p.hardware {
+            check_hardware(h).map_err(|e| (format!("{key}[{i}].hardware"), e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Which axis sets each field: each field comes from at most one axis, and a list axis holds no
+/// value twice.
+fn owners(axes: &Axes) -> Result<BTreeMap<&'static str, String>, KeyError> {
     let mut owner: BTreeMap<&'static str, String> = BTreeMap::new();
-    for (axis, points) in &axes {
+    for (axis, points) in axes {
         for field in points[0].names() {
             if let Some(prev) = owner.insert(field, axis.clone()) {
                 return Err((
@@ -179,7 +174,11 @@ pub fn expand(suite: &Suite) -> Result<Vec<Cell>, KeyError> {
             }
         }
     }
-    // The grid's size before anything is expanded.
+    Ok(owner)
+}
+
+/// The grid's size, checked against `max_cells` before anything is expanded.
+fn check_size(suite: &Suite, axes: &Axes) -> Result<(), KeyError> {
     let limit = suite.max_cells.unwrap_or(super::schema::DEFAULT_MAX_CELLS);
     let sizes: Vec<String> = axes.iter().map(|(a, p)| format!("{a} {}", p.len())).collect();
     let total = axes.iter().try_fold(1u64, |n, (_, p)| n.checked_mul(p.len() as u64));
@@ -193,91 +192,54 @@ pub fn expand(suite: &Suite) -> Result<Vec<Cell>, KeyError> {
             ),
         ));
     }
-    for (field, axis) in [("model", "models"), ("method", "methods")] {
-        if !owner.contains_key(field) {
-            return Err((
-                format!("grid.{axis}"),
-                format!("missing: list at least one {field} (or set `{field}` in a together axis)"),
-            ));
-        }
-    }
+    Ok(())
+}
 
-    // Cartesian product, first axis outermost (seeds innermost).
-    let mut combos: Vec<Vec<usize>> = vec![vec![]];
-    for (_, points) in &axes {
-        combos = combos
-            .into_iter()
-            .flat_map(|c| (0..points.len()).map(move |i| [c.clone(), vec![i]].concat()))
-            .collect();
+/// The cell of one point of the product (id and normalisation come in `resolved`).
+fn cell_of(suite: &Suite, axes: &Axes, combo: &[usize]) -> Cell {
+    let mut point = Point::default();
+    let mut label = Vec::new();
+    for ((axis, points), &i) in axes.iter().zip(combo) {
+        let p = &points[i];
+        merge(&mut point, p);
+        if points.len() > 1 {
+            label.push(describe(axis, p));
+        }
     }
+    let mut knobs = Knobs::default();
+    knobs.apply(&suite.defaults);
+    knobs.apply(&point.knobs());
+    let mut cell = Cell {
+        id: String::new(),
+        label: String::new(),
+        model: point.model.clone().expect("model axis checked above"),
+        method: point.method.expect("method axis checked above"),
+        hardware: point.hardware.clone().unwrap_or_else(|| "cpu".into()),
+        seed: point.seed.unwrap_or(0),
+        knobs,
+    };
+    cell.label = if label.is_empty() {
+        format!("{} · {}", cell.model, cell.method)
+    } else {
+        label.join(" · ")
+    };
+    cell
+}
 
-    let mut cells = Vec::new();
-    let mut exclude_hits = vec![0usize; suite.exclude.len()];
-    for (i, p) in suite.exclude.iter().enumerate() {
-        if p.names().is_empty() {
-            return Err((format!("exclude[{i}]"), "an empty pattern would exclude every cell".into()));
-        }
-    }
-    let mut seen = std::collections::BTreeSet::new();
-    for combo in combos {
-        let mut point = Point::default();
-        let mut label = Vec::new();
-        for ((axis, points), &i) in axes.iter().zip(&combo) {
-            let p = &points[i];
-            merge(&mut point, p);
-            if points.len() > 1 {
-                label.push(describe(axis, p));
-            }
-        }
-        let mut knobs = Knobs::default();
-        knobs.apply(&suite.defaults);
-        knobs.apply(&point.knobs());
-        let mut cell = Cell {
-            id: String::new(),
-            label: String::new(),
-            model: point.model.clone().expect("model axis checked above"),
-            method: point.method.expect("method axis checked above"),
-            hardware: point.hardware.clone().unwrap_or_else(|| "cpu".into()),
-            seed: point.seed.unwrap_or(0),
-            knobs,
+/// The cell checked through its plan (an error names the axis or default that set the knob),
+/// its knobs normalised for its method, its id computed.
+fn resolved(mut cell: Cell, owner: &BTreeMap<&'static str, String>) -> Result<Cell, KeyError> {
+    if let Err((knob, msg)) = cell.plan() {
+        let key = match owner.get(knob.as_str()) {
+            Some(axis) => format!("grid.{axis}"),
+            None if matches!(knob.as_str(), "model" | "hardware") => format!("grid.{knob}"),
+            None => format!("defaults.{knob}"),
         };
-        cell.label = if label.is_empty() {
-            format!("{} · {}", cell.model, cell.method)
-        } else {
-            label.join(" · ")
-        };
-        let mut excluded = false;
-        for (j, pat) in suite.exclude.iter().enumerate() {
-            if matches(&cell, pat) {
-                exclude_hits[j] += 1;
-                excluded = true;
-            }
-        }
-        if excluded {
-            continue;
-        }
-        if let Err((knob, msg)) = cell.knobs.check() {
-            let key = if owner.contains_key(knob) {
-                format!("grid.{}", owner[knob])
-            } else {
-                format!("defaults.{knob}")
-            };
-            return Err((key, format!("cell [{}]: {knob} {msg}", cell.label)));
-        }
-        cell.knobs.normalize_for(cell.method);
-        cell.id = cell.compute_id();
-        // Cells that differ only in knobs their method ignores run once (the first label names it).
-        if seen.insert(cell.id.clone()) {
-            cells.push(cell);
-        }
+        return Err((key, format!("cell [{}]: {knob} {msg}", cell.label)));
     }
-    if let Some(j) = exclude_hits.iter().position(|&n| n == 0) {
-        return Err((format!("exclude[{j}]"), "this pattern matches no cell of the grid (a typo?)".into()));
-    }
-    if cells.is_empty() {
-        return Err(("exclude".into(), "every cell of the grid is excluded".into()));
-    }
-    Ok(cells)
+    cell.knobs.normalize_for(cell.method);
+    cell.id = cell.compute_id();
+    Ok(cell)
 }
 
 fn check_hardware(h: &str) -> Result<(), String> {

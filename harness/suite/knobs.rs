@@ -1,11 +1,15 @@
 //! The knobs a suite can set: in `defaults`, as a grid axis, in a `together` point or an
 //! `exclude` pattern.
 //!
-//! One macro declares every knob with its type, default and meaning, so the places a knob
-//! can appear (and the resolved cell) can never disagree on its name or type.
+//! One macro declares every built-in knob with its type, default and meaning, so the places a
+//! knob can appear (and the resolved cell) can never disagree on its name or type. Knobs that a
+//! registry entry declares for itself (an optimizer's; `crate::knob`) sit beside them in `ext`,
+//! checked against their specs (declared.rs). This is the raw layer: values as written, hashed
+//! into ids; the plan (plan.rs) reads them into typed parts once.
 
 use crate::method::Method;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 macro_rules! knobs {
@@ -13,27 +17,32 @@ macro_rules! knobs {
         /// Every knob's resolved value for one cell. A record written before a knob existed
         /// reads it as [`Knobs::before_added`] says (what that ftbench ran with).
         #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-        #[serde(deny_unknown_fields, default = "Knobs::before_added")]
+        #[serde(default = "Knobs::before_added")]
         pub struct Knobs {
             $( $(#[doc = $doc])* pub $name: $ty, )*
+            /// Knobs declared by registry entries (`crate::knob`), by name; one that is not set
+            /// reads as its spec's default.
+            #[serde(flatten)]
+            pub ext: BTreeMap<String, Value>,
         }
 
         impl Default for Knobs {
             fn default() -> Self {
-                Knobs { $( $name: $default, )* }
+                Knobs { $( $name: $default, )* ext: BTreeMap::new() }
             }
         }
 
-        /// Knob values set by `defaults`, a `together` point or an `exclude` pattern.
-        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-        #[serde(deny_unknown_fields)]
+        /// Knob values set by `defaults`, a `together` point or an `exclude` pattern: built-in
+        /// knobs by field, declared knobs in `ext`; any other key is refused where it stands.
+        #[derive(Debug, Clone, Default, PartialEq, Serialize)]
         pub struct KnobOverrides {
             $( #[serde(default, skip_serializing_if = "Option::is_none")] pub $name: Option<$ty>, )*
+            #[serde(flatten)]
+            pub ext: BTreeMap<String, Value>,
         }
 
         /// The grid: the four fixed axes, every knob as an optional axis, and `together` axes.
-        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-        #[serde(deny_unknown_fields)]
+        #[derive(Debug, Clone, PartialEq, Serialize)]
         pub struct Grid {
             /// Model specs: `preset:NAME`, `hf:DIR`, `gguf:FILE` (or set `model` in a together axis).
             #[serde(default)]
@@ -52,11 +61,13 @@ macro_rules! knobs {
             #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
             pub together: BTreeMap<String, Vec<Point>>,
             $( #[serde(default, skip_serializing_if = "Option::is_none")] pub $name: Option<Vec<$ty>>, )*
+            /// Axes of declared knobs, by name: each a list of values.
+            #[serde(flatten)]
+            pub ext: BTreeMap<String, Value>,
         }
 
         /// A partial cell: a `together` point or an `exclude` pattern. Unset fields match anything.
-        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-        #[serde(deny_unknown_fields)]
+        #[derive(Debug, Clone, Default, PartialEq, Serialize)]
         pub struct Point {
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub model: Option<String>,
@@ -67,6 +78,120 @@ macro_rules! knobs {
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub seed: Option<u64>,
             $( #[serde(default, skip_serializing_if = "Option::is_none")] pub $name: Option<$ty>, )*
+            #[serde(flatten)]
+            pub ext: BTreeMap<String, Value>,
+        }
+
+        // Reading a suite: every key a field, a built-in knob or a declared one; any other key is
+        // refused as it is read, so the YAML parser puts its line and column on the error.
+        impl<'de> Deserialize<'de> for KnobOverrides {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = KnobOverrides;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str("a map of knobs")
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<KnobOverrides, A::Error> {
+                        let mut o = KnobOverrides::default();
+                        let mut seen = std::collections::HashSet::new();
+                        while let Some(key) = m.next_key::<String>()? {
+                            if !seen.insert(key.clone()) {
+                                return Err(duplicate(&key));
+                            }
+                            match key.as_str() {
+                                $( stringify!($name) => o.$name = Some(m.next_value()?), )*
+                                k if super::declared::spec(k).is_some() => {
+                                    let v: Value = m.next_value()?;
+                                    o.ext.insert(key, v);
+                                }
+                                _ => return Err(unknown(&key, &[])),
+                            }
+                        }
+                        Ok(o)
+                    }
+                }
+                d.deserialize_map(V)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for Grid {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = Grid;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str("the grid: axes by name")
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Grid, A::Error> {
+                        let mut g = Grid {
+                            models: Vec::new(),
+                            methods: Vec::new(),
+                            hardware: default_hardware(),
+                            seeds: default_seeds(),
+                            together: BTreeMap::new(),
+                            $( $name: None, )*
+                            ext: BTreeMap::new(),
+                        };
+                        let mut seen = std::collections::HashSet::new();
+                        while let Some(key) = m.next_key::<String>()? {
+                            if !seen.insert(key.clone()) {
+                                return Err(duplicate(&key));
+                            }
+                            match key.as_str() {
+                                "models" => g.models = m.next_value()?,
+                                "methods" => g.methods = m.next_value()?,
+                                "hardware" => g.hardware = m.next_value()?,
+                                "seeds" => g.seeds = m.next_value()?,
+                                "together" => g.together = m.next_value()?,
+                                $( stringify!($name) => g.$name = Some(m.next_value()?), )*
+                                k if super::declared::spec(k).is_some() => {
+                                    let v: Vec<Value> = m.next_value()?;
+                                    g.ext.insert(key, Value::Array(v));
+                                }
+                                _ => return Err(unknown(&key, &["models", "methods", "hardware", "seeds", "together"])),
+                            }
+                        }
+                        Ok(g)
+                    }
+                }
+                d.deserialize_map(V)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for Point {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = Point;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str("a point: fields of a cell by name")
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Point, A::Error> {
+                        let mut p = Point::default();
+                        let mut seen = std::collections::HashSet::new();
+                        while let Some(key) = m.next_key::<String>()? {
+                            if !seen.insert(key.clone()) {
+                                return Err(duplicate(&key));
+                            }
+                            match key.as_str() {
+                                "model" => p.model = Some(m.next_value()?),
+                                "method" => p.method = Some(m.next_value()?),
+                                "hardware" => p.hardware = Some(m.next_value()?),
+                                "seed" => p.seed = Some(m.next_value()?),
+                                $( stringify!($name) => p.$name = Some(m.next_value()?), )*
+                                k if super::declared::spec(k).is_some() => {
+                                    let v: Value = m.next_value()?;
+                                    p.ext.insert(key, v);
+                                }
+                                _ => return Err(unknown(&key, &["model", "method", "hardware", "seed"])),
+                            }
+                        }
+                        Ok(p)
+                    }
+                }
+                d.deserialize_map(V)
+            }
         }
 
         impl Knobs {
@@ -79,6 +204,7 @@ macro_rules! knobs {
             /// Applies every value `o` sets.
             pub fn apply(&mut self, o: &KnobOverrides) {
                 $( if let Some(v) = &o.$name { self.$name = v.clone(); } )*
+                self.ext.extend(o.ext.iter().map(|(k, v)| (k.clone(), v.clone())));
             }
 
             /// Sets the knob called `name` to its value in `from` (an unknown name: nothing).
@@ -89,17 +215,21 @@ macro_rules! knobs {
                 }
             }
 
-            /// Whether every value `o` sets equals this cell's.
+            /// Whether every value `o` sets equals this cell's (a declared knob the cell does
+            /// not set compares as its default).
             pub fn matches(&self, o: &KnobOverrides) -> bool {
                 true $( && o.$name.as_ref().map_or(true, |v| *v == self.$name) )*
+                    && o.ext.iter().all(|(k, v)| self.ext_value(k).as_ref() == Some(v))
             }
         }
 
         impl KnobOverrides {
-            /// Names of the knobs this sets.
+            /// Names of the knobs this sets (declared knobs by their spec's name; an undeclared
+            /// key, refused before expansion, is left out).
             pub fn names(&self) -> Vec<&'static str> {
                 let mut v = Vec::new();
                 $( if self.$name.is_some() { v.push(stringify!($name)); } )*
+                v.extend(self.ext.keys().filter_map(|k| super::declared::spec(k)).map(|s| s.name));
                 v
             }
         }
@@ -113,6 +243,13 @@ macro_rules! knobs {
                         $name: Some(x.clone()), ..Default::default()
                     }).collect()));
                 } )*
+                // Declared knobs' axes (checked to be lists of declared knobs before expansion).
+                for (k, values) in &self.ext {
+                    let (Some(spec), Some(values)) = (super::declared::spec(k), values.as_array()) else { continue };
+                    v.push((spec.name, values.iter().map(|x| Point {
+                        ext: BTreeMap::from([(k.clone(), x.clone())]), ..Default::default()
+                    }).collect()));
+                }
                 v
             }
         }
@@ -120,7 +257,7 @@ macro_rules! knobs {
         impl Point {
             /// The knob values this point sets.
             pub fn knobs(&self) -> KnobOverrides {
-                KnobOverrides { $( $name: self.$name.clone(), )* }
+                KnobOverrides { $( $name: self.$name.clone(), )* ext: self.ext.clone() }
             }
 
             /// Names of every field this point sets.
@@ -206,6 +343,8 @@ knobs! {
     lora_targets: Vec<String> = vec!["all-linear".to_string()];
     /// rsLoRA scaling α/√r instead of α/r: steadier updates at high rank.
     use_rslora: bool = false;
+    /// How adapters start (`ftbench list`; PEFT's init_lora_weights): `default` (A Kaiming-uniform, B zeros: the model starts as the base), `gaussian`, or an initialisation from the weight itself that changes what the base keeps.
+    lora_init: String = "default".to_string();
     /// NF4 bases (qlora, qdora): values per NF4 quantization block; smaller blocks = more accurate, more constants.
     nf4_block_size: u32 = 64;
     /// NF4 bases: quantize the per-block absmax constants to 8 bits too (saves ~0.37 bits/param).
@@ -214,6 +353,19 @@ knobs! {
     lora_plus_ratio: f64 = 16.0;
     /// Adapter methods: save the trained adapter in PEFT's layout under results/SUITE/adapters/CELL_ID.
     save_adapter: bool = false;
+}
+
+/// A key that is neither a field nor a knob: what was expected, every name.
+fn unknown<E: serde::de::Error>(key: &str, fields: &[&str]) -> E {
+    let mut known: Vec<&str> = fields.to_vec();
+    known.extend(Knobs::NAMES);
+    known.extend(super::declared::all().iter().map(|(s, _)| s.name));
+    let known: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+    E::custom(format_args!("unknown field `{key}`, expected one of {}", known.join(", ")))
+}
+
+fn duplicate<E: serde::de::Error>(key: &str) -> E {
+    E::custom(format_args!("duplicate field `{key}`"))
 }
 
 impl Knobs {
@@ -227,130 +379,6 @@ impl Knobs {
             optimizer: "adamw".to_string(),
             ..Default::default()
         }
-    }
-
-    /// Checks values no cell can run with. Errors are (knob, what was expected).
-    pub fn check(&self) -> Result<(), (&'static str, String)> {
-        let positive = [
-            ("steps", self.steps),
-            ("batch_size", self.batch_size),
-            ("grad_accum", self.grad_accum),
-            ("eval_examples", self.eval_examples),
-            ("timeout_s", self.timeout_s),
-        ];
-        for (name, v) in positive {
-            if v == 0 {
-                return Err((name, "must be at least 1, found 0".into()));
-            }
-        }
-        if self.seq_len < 8 {
-            return Err(("seq_len", format!("must be at least 8 tokens, found {}", self.seq_len)));
-        }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(("lr", format!("must be a positive number, found {}", self.lr)));
-        }
-        if self.warmup_steps > self.steps {
-            return Err((
-                "warmup_steps",
-                format!("must not exceed steps ({}), found {}", self.steps, self.warmup_steps),
-            ));
-        }
-        if self.timing_warmup_steps >= self.steps {
-            return Err((
-                "timing_warmup_steps",
-                format!(
-                    "must leave at least one timed step: below steps ({}), found {}",
-                    self.steps, self.timing_warmup_steps
-                ),
-            ));
-        }
-        for (name, v) in [
-            ("min_lr_ratio", self.min_lr_ratio),
-            ("adam_beta1", self.adam_beta1),
-            ("adam_beta2", self.adam_beta2),
-        ] {
-            if !(0.0..1.0).contains(&v) && !(name == "min_lr_ratio" && v == 1.0) {
-                return Err((name, format!("must be in [0, 1), found {v}")));
-            }
-        }
-        for (name, v) in [
-            ("weight_decay", self.weight_decay),
-            ("adam_eps", self.adam_eps),
-            ("max_grad_norm", self.max_grad_norm),
-        ] {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err((name, format!("must be a non-negative number, found {v}")));
-            }
-        }
-        // AdamW multiplies each weight by (1 − lr·weight_decay) every step.
-        if self.lr * self.weight_decay >= 1.0 {
-            return Err((
-                "weight_decay",
-                format!(
-                    "lr × weight_decay must be below 1 (each step scales the weights by 1 − lr·weight_decay), found {} × {}",
-                    self.lr, self.weight_decay
-                ),
-            ));
-        }
-        if self.threads > MAX_THREADS {
-            return Err((
-                "threads",
-                format!("must be at most {MAX_THREADS} (0 = every available core), found {}", self.threads),
-            ));
-        }
-        crate::train::optimizer_kind(&self.optimizer).map_err(|e| ("optimizer", e))?;
-        crate::model::precision(&self.precision).map_err(|e| ("precision", e))?;
-        crate::data::check_task(&self.task).map_err(|e| ("task", e))?;
-        for t in &self.also_eval {
-            crate::data::check_task(t).map_err(|e| ("also_eval", e))?;
-            if crate::data::is_synthetic(t) {
-                return Err((
-                    "also_eval",
-                    format!("`{t}` is synthetic; also_eval takes real tasks (olmo:NAME, jsonl:PATH, mc-jsonl:PATH, knowledge)"),
-                ));
-            }
-        }
-        if !matches!(self.prompt_format.as_str(), "plain" | "chat") {
-            return Err((
-                "prompt_format",
-                format!("expected `plain` or `chat`, found `{}`", self.prompt_format),
-            ));
-        }
-        if self.max_new_tokens == 0 {
-            return Err(("max_new_tokens", "must be at least 1, found 0".into()));
-        }
-        if self.curve_examples == 0 {
-            return Err(("curve_examples", "must be at least 1, found 0".into()));
-        }
-        if !self.target.is_empty() {
-            Target::parse(&self.target).map_err(|e| ("target", e))?;
-            if self.eval_every == 0 {
-                return Err((
-                    "target",
-                    "needs eval_every > 0: the target is checked at the evaluation points".into(),
-                ));
-            }
-        }
-        if self.lora_rank == 0 {
-            return Err(("lora_rank", "must be at least 1, found 0".into()));
-        }
-        if !(self.lora_alpha.is_finite() && self.lora_alpha > 0.0) {
-            return Err(("lora_alpha", format!("must be a positive number, found {}", self.lora_alpha)));
-        }
-        if !(0.0..1.0).contains(&self.lora_dropout) {
-            return Err(("lora_dropout", format!("must be in [0, 1), found {}", self.lora_dropout)));
-        }
-        if let Err(e) = crate::method::LoraConfig::check_targets(&self.lora_targets) {
-            return Err(("lora_targets", e));
-        }
-        crate::method::check_block_size(self.nf4_block_size as u64).map_err(|e| ("nf4_block_size", e))?;
-        if !(self.lora_plus_ratio.is_finite() && self.lora_plus_ratio > 0.0) {
-            return Err((
-                "lora_plus_ratio",
-                format!("must be a positive number, found {}", self.lora_plus_ratio),
-            ));
-        }
-        Ok(())
     }
 
     /// Resets the knobs `method` does not read to their defaults, so cells that differ only in
@@ -375,8 +403,39 @@ impl Knobs {
                 self.copy_knob(k, &d);
             }
         }
+        // Declared knobs: kept only where their owner is in use and set to other than their
+        // default (an optimizer's knobs under another optimizer configure nothing).
+        let read = declared_read_by(self, method);
+        self.ext.retain(|k, v| read.iter().any(|s| s.name == k && s.default.value() != *v));
+    }
+
+    /// The value of the declared knob `name`: as set, or its spec's default; None for a name no
+    /// registry entry declares.
+    pub fn ext_value(&self, name: &str) -> Option<Value> {
+        let spec = super::declared::spec(name)?;
+        Some(self.ext.get(name).cloned().unwrap_or_else(|| spec.default.value()))
     }
 }
+
+/// The declared knobs a cell of `method` with `k` reads: its optimizer's (when it trains) and its
+/// LoRA initialisation's (when it has adapters). Unknown names (refused by the plan) read none.
+fn declared_read_by(k: &Knobs, method: Method) -> Vec<&'static crate::knob::KnobSpec> {
+    let mut v = Vec::new();
+    if method.trains() {
+        if let Ok(o) = crate::train::optimizer_kind(&k.optimizer) {
+            v.extend(o.knobs());
+        }
+    }
+    if method.has_adapters() {
+        if let Ok(i) = crate::method::Init::lookup(&k.lora_init) {
+            v.extend(i.knobs());
+        }
+    }
+    v
+}
+
+/// A knob and what was wrong with its value (the plan's checks).
+pub type KnobError = (String, String);
 
 /// The most compute threads a cell may ask for (`threads`).
 pub const MAX_THREADS: u32 = 1024;
@@ -401,11 +460,13 @@ pub const EVAL_KNOBS: &[&str] = &[
 /// them only when it is set to a value other than its default, so adding a knob whose default
 /// reproduces what ftbench did before leaves every id unchanged: existing records still match
 /// their cells, and `run` does not redo them. Every new knob is appended here.
-pub const ADDED_AFTER_IDS: &[&str] = &["optimizer", "lora_plus_ratio", "precision"];
+pub const ADDED_AFTER_IDS: &[&str] = &["optimizer", "lora_plus_ratio", "precision", "lora_init"];
 
 /// The knobs as a cell's id hashes them: every knob in declaration order, less those of
 /// [`ADDED_AFTER_IDS`] at the value ftbench ran before they existed ([`Knobs::before_added`]; a
-/// later change of such a knob's default then changes the ids, as any default change does).
+/// later change of such a knob's default then changes the ids, as any default change does);
+/// then the declared knobs set to other than their default, by name. A declared knob is new by
+/// construction: at its default it leaves every id as it was.
 pub struct IdKnobs<'a>(pub &'a Knobs);
 
 impl Serialize for IdKnobs<'_> {
@@ -420,50 +481,13 @@ impl Serialize for IdKnobs<'_> {
             }
             map.serialize_entry(name, &v[name])?;
         }
-        map.end()
-    }
-}
-
-/// A time-to-quality target: a held-out metric and the value it must reach.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Target {
-    /// `loss`, `acc` or `exact_match`.
-    pub metric: &'static str,
-    pub value: f64,
-    /// `loss` must fall to the value; the others must rise to it.
-    pub lower_is_better: bool,
-}
-
-impl Target {
-    /// Parses `loss<=X`, `acc>=X`, `exact_match>=X`.
-    pub fn parse(s: &str) -> Result<Target, String> {
-        let forms = [("loss", "<=", true), ("acc", ">=", false), ("exact_match", ">=", false)];
-        for (metric, op, lower) in forms {
-            if let Some(rest) = s.strip_prefix(metric).and_then(|r| r.trim_start().strip_prefix(op)) {
-                let value: f64 = rest
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("`{s}`: expected a number after `{metric}{op}`"))?;
-                if !value.is_finite() {
-                    return Err(format!("`{s}`: the value must be finite"));
-                }
-                return Ok(Target {
-                    metric,
-                    value,
-                    lower_is_better: lower,
-                });
+        for (name, value) in &self.0.ext {
+            let default = super::declared::spec(name).map(|s| s.default.value());
+            if default.as_ref() != Some(value) {
+                map.serialize_entry(name, value)?;
             }
         }
-        Err(format!("`{s}`: expected `loss<=X`, `acc>=X` or `exact_match>=X`"))
-    }
-
-    /// Whether `v` meets the target.
-    pub fn met(&self, v: f64) -> bool {
-        if self.lower_is_better {
-            v <= self.value
-        } else {
-            v >= self.value
-        }
+        map.end()
     }
 }
 
@@ -473,4 +497,21 @@ pub(crate) fn default_hardware() -> Vec<String> {
 
 pub(crate) fn default_seeds() -> Vec<u64> {
     Vec::new()
+}
+
+#[cfg(test)]
+mod declared_tests {
+    use super::super::declared::all;
+    use super::*;
+
+    #[test]
+    fn declared_knobs_are_unique_and_none_shadows_a_built_in_knob() {
+        let all = all();
+        for (i, (s, owner)) in all.iter().enumerate() {
+            assert!(!Knobs::NAMES.contains(&s.name), "{owner} declares `{}`, a built-in knob", s.name);
+            assert!(all[..i].iter().all(|(o, _)| o.name != s.name), "`{}` declared twice", s.name);
+            s.validate(&s.default.value())
+                .unwrap_or_else(|e| panic!("{owner}: `{}`'s default fails its check: {e}", s.name));
+        }
+    }
 }

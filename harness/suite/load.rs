@@ -1,7 +1,8 @@
 //! Reading and validating a suite file. Every error names the file and the line/column or the
 //! key path, and says what was expected.
 
-use super::expand::{expand, Cell};
+use super::cell::Cell;
+use super::expand::expand;
 use super::schema::{Suite, SUITE_SCHEMA_VERSION};
 use std::path::{Path, PathBuf};
 

@@ -1,7 +1,8 @@
 //! One optimizer update: forward and backward over each micro-batch, gradients summed,
 //! global-norm clipping, the optimizer's step.
 
-use super::optim::{AdamParams, Optimizer, OptimizerKind, OPTIMIZERS};
+use super::optim::{AdamParams, Optimizer, OptimizerSettings};
+use super::registry::default_optimizer;
 use super::{batch_loss, Schedule};
 use crate::data::Batch;
 use crate::method::Trainable;
@@ -14,9 +15,8 @@ pub struct TrainerConfig {
     pub schedule: Schedule,
     /// 0 disables clipping.
     pub max_grad_norm: f64,
-    /// Which optimizer (the registry's entry) and its hyper-parameters.
-    pub optimizer: &'static OptimizerKind,
-    pub adam: AdamParams,
+    /// Which optimizer (a registry entry's typed settings).
+    pub optimizer: std::sync::Arc<dyn OptimizerSettings>,
 }
 
 impl TrainerConfig {
@@ -26,13 +26,7 @@ impl TrainerConfig {
         TrainerConfig {
             schedule,
             max_grad_norm,
-            optimizer: &OPTIMIZERS[0],
-            adam: AdamParams {
-                beta1: 0.9,
-                beta2: 0.999,
-                eps: 1e-8,
-                weight_decay: 0.0,
-            },
+            optimizer: default_optimizer(AdamParams::default()),
         }
     }
 }
@@ -58,7 +52,7 @@ impl Trainer {
     /// A trainer over `params`; fails where the optimizer cannot hold their state (8-bit state
     /// off the CPU).
     pub fn new(params: Vec<Trainable>, cfg: TrainerConfig) -> Result<Self> {
-        let optim = (cfg.optimizer.build)(&params, cfg.adam)?;
+        let optim = cfg.optimizer.build(&params)?;
         Ok(Trainer {
             params,
             optim,

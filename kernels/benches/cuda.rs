@@ -66,7 +66,9 @@ fn bench(c: &mut Criterion) {
     g.warm_up_time(Duration::from_millis(500));
     g.measurement_time(Duration::from_secs(2));
     g.throughput(Throughput::Bytes((n / 2 + 2 * n) as u64));
-    g.bench_function("nf4_to_bf16", |b| b.iter_custom(|iters| timed(iters, &|| d.dense(DType::BF16).unwrap())));
+    g.bench_function("nf4_to_bf16", |b| {
+        b.iter_custom(|iters| timed(iters, &|| d.dense(DType::BF16).unwrap()))
+    });
     g.throughput(Throughput::Bytes((4 * n) as u64)); // read + write of the bf16 matrix
     g.bench_function("bf16_copy", |b| b.iter_custom(|iters| timed(iters, &|| dense.copy().unwrap())));
     g.finish();
@@ -81,8 +83,12 @@ fn bench(c: &mut Criterion) {
     g.warm_up_time(Duration::from_millis(500));
     g.measurement_time(Duration::from_secs(2));
     g.throughput(Throughput::Elements((2 * tokens * inp * out) as u64)); // FLOPs
-    g.bench_function("bf16_matmul", |b| b.iter_custom(|iters| timed(iters, &|| x.matmul(&dense.t().unwrap()).unwrap())));
-    g.bench_function("nf4_linear", |b| b.iter_custom(|iters| timed(iters, &|| frozen_linear(&x, &w).unwrap())));
+    g.bench_function("bf16_matmul", |b| {
+        b.iter_custom(|iters| timed(iters, &|| x.matmul(&dense.t().unwrap()).unwrap()))
+    });
+    g.bench_function("nf4_linear", |b| {
+        b.iter_custom(|iters| timed(iters, &|| frozen_linear(&x, &w).unwrap()))
+    });
     g.finish();
 }
 

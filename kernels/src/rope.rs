@@ -142,7 +142,14 @@ impl CustomOp1 for RopeHeads {
         if x.device().is_cuda() {
             let d = self.dims(x.shape())?;
             if dy.dims() != [d.b, d.heads, d.t, d.hd] {
-                candle_core::bail!("{NAME}: gradient {:?} for heads ({}, {}, {}, {})", dy.shape(), d.b, d.heads, d.t, d.hd);
+                candle_core::bail!(
+                    "{NAME}: gradient {:?} for heads ({}, {}, {}, {})",
+                    dy.shape(),
+                    d.b,
+                    d.heads,
+                    d.t,
+                    d.hd
+                );
             }
             let dy = dy.contiguous()?.to_dtype(x.dtype())?;
             let (g, l) = dy.storage_and_layout();

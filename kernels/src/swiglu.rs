@@ -82,7 +82,12 @@ impl CustomOp2 for SwiGlu {
         #[cfg(feature = "cuda")]
         if g.device().is_cuda() {
             if g.shape() != u.shape() || dy.shape() != g.shape() {
-                candle_core::bail!("{NAME}: gate {:?}, up {:?} and gradient {:?} differ in shape", g.shape(), u.shape(), dy.shape());
+                candle_core::bail!(
+                    "{NAME}: gate {:?}, up {:?} and gradient {:?} differ in shape",
+                    g.shape(),
+                    u.shape(),
+                    dy.shape()
+                );
             }
             let (dg, du) = crate::cuda::rows::swiglu_bwd(&g.contiguous()?, &u.contiguous()?, dy)?;
             return Ok((g.track_op().then_some(dg), u.track_op().then_some(du)));

@@ -29,13 +29,12 @@ macro_rules! marker {
 /// On real tasks the y axis is the task's own score (multiple-choice acc or exact match);
 /// where some configuration has none, held-out token accuracy for all.
 pub fn pareto(groups: &[GroupStats]) -> Result<Chart> {
-    let with_acc: Vec<&GroupStats> = groups
+    let pts: Vec<&GroupStats> = groups
         .iter()
         .filter(|g| g.ok > 0 && g.peak_rss_gb.median.is_some() && g.eval_token_accuracy.mean.is_some())
         .collect();
-    let scored = !with_acc.is_empty() && with_acc.iter().all(|g| g.eval_score.mean.is_some());
+    let scored = !pts.is_empty() && pts.iter().all(|g| g.eval_score.mean.is_some());
     let acc = |g: &GroupStats| if scored { g.eval_score } else { g.eval_token_accuracy };
-    let pts = with_acc;
     let mut models: Vec<String> = pts.iter().map(|g| g.model.clone()).collect();
     models.sort();
     models.dedup();
@@ -55,35 +54,26 @@ pub fn pareto(groups: &[GroupStats]) -> Result<Chart> {
             .y_label_area_size(70)
             .build_cartesian_2d((xs.0..xs.1).log_scale().with_key_points(log_ticks(xs.0, xs.1)), ys.0..ys.1)
             .map_err(err)?;
+        let y_desc = if scored {
+            "held-out task score (acc / exact match), %"
+        } else {
+            "held-out token accuracy, %"
+        };
         chart
             .configure_mesh()
             .x_desc("peak process RSS (CPU), GB — log scale; median over seeds")
-            .y_desc(if scored {
-                "held-out task score (acc / exact match), %"
-            } else {
-                "held-out token accuracy, %"
-            })
+            .y_desc(y_desc)
             .x_label_formatter(&|v| gb_label(*v))
             .y_label_formatter(&|v| format!("{v:.1}"))
             .light_line_style(WHITE)
             .house_style()
             .draw()
             .map_err(err)?;
-        // Pareto front: sorted by memory, each point more accurate than every cheaper one.
-        let mut sorted: Vec<(f64, f64)> = pts
-            .iter()
-            .filter_map(|g| Some((g.peak_rss_gb.median?, 100.0 * acc(g).mean?)))
-            .collect();
-        sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let mut front: Vec<(f64, f64)> = Vec::new();
-        for p in sorted {
-            if front.last().is_none_or(|l| p.1 > l.1) {
-                if let Some(l) = front.last().copied() {
-                    front.push((p.0, l.1));
-                }
-                front.push(p);
-            }
-        }
+        let front = pareto_front(
+            pts.iter()
+                .filter_map(|g| Some((g.peak_rss_gb.median?, 100.0 * acc(g).mean?)))
+                .collect(),
+        );
         if front.len() > 1 {
             chart
                 .draw_series(DashedLineSeries::new(front, 5, 4, GREY.stroke_width(1)))
@@ -92,33 +82,8 @@ pub fn pareto(groups: &[GroupStats]) -> Result<Chart> {
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], GREY));
         }
         for g in &pts {
-            let (Some(x), Some(y)) = (g.peak_rss_gb.median, acc(g).mean.map(|a| 100.0 * a)) else {
-                continue;
-            };
-            let color = method_color(&g.method);
-            let s = color.stroke_width(1);
-            if let (Some(lo), Some(hi)) = (acc(g).min, acc(g).max) {
-                chart
-                    .draw_series([PathElement::new(vec![(x, 100.0 * lo), (x, 100.0 * hi)], s)])
-                    .map_err(err)?;
-            }
-            if let (Some(lo), Some(hi)) = (g.peak_rss_gb.min, g.peak_rss_gb.max) {
-                chart.draw_series([PathElement::new(vec![(lo, y), (hi, y)], s)]).map_err(err)?;
-            }
             let shape = models.iter().position(|m| *m == g.model).unwrap_or(0);
-            marker!(chart, shape, (x, y), color.filled());
-            let label = if g.config.is_empty() {
-                g.method.clone()
-            } else {
-                format!("{} {}", g.method, g.config)
-            };
-            chart
-                .draw_series(std::iter::once(Text::new(
-                    label,
-                    (x, y),
-                    TextStyle::from((FONT, 11).into_font()).pos(Pos::new(HPos::Left, VPos::Bottom)),
-                )))
-                .map_err(err)?;
+            draw_point(&mut chart, g, acc(g), shape)?;
         }
         legend_entries(&mut chart, &pts.iter().map(|g| g.method.clone()).collect::<Vec<_>>(), &models)?;
         draw_legend(&mut chart, SeriesLabelPosition::LowerRight).map_err(err)
@@ -126,23 +91,79 @@ pub fn pareto(groups: &[GroupStats]) -> Result<Chart> {
     Ok(Chart {
         file: "pareto.svg".into(),
         title: "Accuracy against memory".into(),
-        caption: format!(
-            "{} (mean over seeds) against peak process RSS (median), one marker per configuration: colour = \
-             method, shape = model; bars = min–max over seeds. The dashed line is the Pareto front: no \
-             configuration left of it is more accurate.{}",
-            if scored {
-                "Held-out task score (multiple-choice acc or exact match)"
-            } else {
-                "Held-out token accuracy"
-            },
-            if scored {
-                " Configurations of different tasks share the axis: compare within a task (the Accuracy table)."
-            } else {
-                ""
-            }
-        ),
+        caption: pareto_caption(scored),
         svg,
     })
+}
+
+/// One configuration: its marker at (median memory, mean accuracy) with min–max bars both ways,
+/// and its label.
+fn draw_point<'a, 's: 'a, X, Y>(
+    chart: &mut ChartContext<'a, SVGBackend<'s>, Cartesian2d<X, Y>>,
+    g: &GroupStats,
+    acc: crate::report::frame::Stat,
+    shape: usize,
+) -> Result<()>
+where
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    let (Some(x), Some(y)) = (g.peak_rss_gb.median, acc.mean.map(|a| 100.0 * a)) else {
+        return Ok(());
+    };
+    let color = method_color(&g.method);
+    let s = color.stroke_width(1);
+    if let (Some(lo), Some(hi)) = (acc.min, acc.max) {
+        chart
+            .draw_series([PathElement::new(vec![(x, 100.0 * lo), (x, 100.0 * hi)], s)])
+            .map_err(err)?;
+    }
+    if let (Some(lo), Some(hi)) = (g.peak_rss_gb.min, g.peak_rss_gb.max) {
+        chart.draw_series([PathElement::new(vec![(lo, y), (hi, y)], s)]).map_err(err)?;
+    }
+    marker!(chart, shape, (x, y), color.filled());
+    let label = if g.config.is_empty() {
+        g.method.clone()
+    } else {
+        format!("{} {}", g.method, g.config)
+    };
+    let style = TextStyle::from((FONT, 11).into_font()).pos(Pos::new(HPos::Left, VPos::Bottom));
+    chart.draw_series(std::iter::once(Text::new(label, (x, y), style))).map_err(err)?;
+    Ok(())
+}
+
+/// The Pareto front of (memory, accuracy) points: sorted by memory, each point more accurate than
+/// every cheaper one, as a staircase.
+fn pareto_front(mut sorted: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
+    sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut front: Vec<(f64, f64)> = Vec::new();
+    for p in sorted {
+        if front.last().is_none_or(|l| p.1 > l.1) {
+            if let Some(l) = front.last().copied() {
+                front.push((p.0, l.1));
+            }
+            front.push(p);
+        }
+    }
+    front
+}
+
+fn pareto_caption(scored: bool) -> String {
+    format!(
+        "{} (mean over seeds) against peak process RSS (median), one marker per configuration: colour = \
+         method, shape = model; bars = min–max over seeds. The dashed line is the Pareto front: no \
+         configuration left of it is more accurate.{}",
+        if scored {
+            "Held-out task score (multiple-choice acc or exact match)"
+        } else {
+            "Held-out token accuracy"
+        },
+        if scored {
+            " Configurations of different tasks share the axis: compare within a task (the Accuracy table)."
+        } else {
+            ""
+        }
+    )
 }
 
 /// Legend entries: a coloured dot per method, a grey marker per model.

@@ -3,8 +3,8 @@
 //! these (probe/pool.rs); the benches raise the threshold as cells do, so that a timed loop
 //! measures kernels rather than the driver re-mapping memory freed at each synchronize.
 
-use candle_core::cuda_backend::cudarc::driver::{result, sys};
 use candle_core::backend::BackendDevice;
+use candle_core::cuda_backend::cudarc::driver::{result, sys};
 use candle_core::{CudaDevice, Result};
 
 fn pool(d: &CudaDevice) -> Result<sys::CUmemoryPool> {

@@ -94,7 +94,7 @@ pub fn report_failures() {
             file: None,
             key: None,
         };
-        write_line(&super::Event::Failed(f).to_line());
+        write_line(&super::events::Event::Failed(f).to_line());
         default(info);
     }));
 }
@@ -116,10 +116,10 @@ mod tests {
         for bytes in [0, 7, 8_589_934_592, usize::MAX] {
             let n = oom_line(bytes, &mut buf);
             let line = std::str::from_utf8(&buf[..n]).unwrap().trim();
-            let e: super::super::Event = serde_json::from_str(line).unwrap();
+            let e: super::super::events::Event = serde_json::from_str(line).unwrap();
             assert_eq!(
                 e,
-                super::super::Event::Failed(Failure {
+                super::super::events::Event::Failed(Failure {
                     kind: FailureKind::OutOfMemory,
                     message: format!("memory allocation of {bytes} bytes failed"),
                     file: None,

@@ -1,9 +1,22 @@
 //! The line protocol from a cell's process to the runner: one JSON object per stdout line.
+//! Written by the child (this module), read by the parent (runner/record_of.rs).
 
 use crate::eval::{EvalResult, TaskScore};
 use crate::probe::Environment;
-use crate::record::{Artifact, CurvePoint, Failure, InferenceSpeed, ModelInfo, Ran};
+use crate::record::{Artifact, CurvePoint, Failure, InferenceSpeed, ModelInfo, Ran, RecordEstimate};
 use serde::{Deserialize, Serialize};
+
+/// Where in a run the CUDA pool was read.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum GpuPhase {
+    /// After the model, method and optimizer were set up (with the peak of loading).
+    Load,
+    /// After the first update.
+    FirstStep,
+    /// Over training, counted from after load.
+    Train,
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -13,6 +26,9 @@ pub enum Event {
         environment: Environment,
         baseline_rss_bytes: Option<u64>,
     },
+    /// The memory estimate at the shapes the cell will train on (its task prepared, its batches
+    /// known), made before the model is built.
+    Estimated { estimate: RecordEstimate },
     /// Model, method and optimizer are set up; `ran` says what will actually run.
     Loaded {
         model: ModelInfo,
@@ -43,10 +59,8 @@ pub enum Event {
     Artifact { artifact: Artifact },
     /// The trained adapter was written (PEFT layout).
     AdapterSaved { dir: String },
-    /// The CUDA memory pool at a point of the run (`load`: after the model, method and optimizer
-    /// were set up, with the peak of loading; `first_step`; `train`: the peak over training,
-    /// counted from after load). CUDA cells only.
-    Gpu { at: String, pool: crate::probe::PoolReading },
+    /// The CUDA memory pool at a point of the run. CUDA cells only.
+    Gpu { at: GpuPhase, pool: crate::probe::PoolReading },
     /// Everything finished.
     Done { peak_rss_bytes: Option<u64> },
     /// The cell failed: what kind of failure, in the child's words, and for bad input the file

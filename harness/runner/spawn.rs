@@ -1,8 +1,7 @@
 //! Spawning a cell's process and watching it: events as they arrive, a wall-clock limit,
 //! and the exit status and peak RSS from wait4 (which a crashed or killed child still has).
 
-use super::cell::CellJob;
-use super::events::Event;
+use crate::child::{CellJob, Event};
 use anyhow::{Context, Result};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
@@ -76,70 +75,29 @@ pub use crate::probe::{PARK_AT_ONCE, THREAD_COUNT_VARS};
 /// Runs `exe cell` for `cell`, calling `on_event` for each event as it arrives. The child's
 /// whole stderr is copied to `log` when given.
 pub fn run_child(exe: &Path, job: &CellJob, log: Option<&Path>, mut on_event: impl FnMut(&Event)) -> Result<ChildOutcome> {
-    let cell = &job.cell;
-    let mut cmd = Command::new(exe);
-    cmd.arg("cell").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    for (var, value) in PARK_AT_ONCE {
-        if std::env::var_os(var).is_none() {
-            cmd.env(var, value);
-        }
-    }
-    if cell.knobs.threads > 0 {
-        // One thread count for every pool, so they don't oversubscribe the cores.
-        for var in THREAD_COUNT_VARS {
-            cmd.env(var, cell.knobs.threads.to_string());
-        }
-    }
+    // A cell whose plan cannot be made still runs: its process reports why, as a failure.
+    let plan = job.cell.plan().ok();
+    let threads = plan.as_ref().map_or(0, |p| p.threads);
+    let timeout_s = plan.as_ref().map_or(job.cell.knobs.timeout_s, |p| p.timeout_s);
     let kills_before = oom_kills();
     // The device's view of a GPU cell, sampled from here: this process never touches CUDA.
-    let mut nvml = match crate::model::DeviceSpec::parse(&cell.hardware) {
-        Ok(crate::model::DeviceSpec::Cuda(n)) => Some(crate::probe::NvmlSampler::start(n)),
+    let mut nvml = match plan.as_ref().map(|p| p.device) {
+        Some(crate::model::DeviceSpec::Cuda(n)) => Some(crate::probe::NvmlSampler::start(n)),
         _ => None,
     };
     let start = Instant::now();
-    let mut child = cmd.spawn().with_context(|| format!("cannot start {}", exe.display()))?;
+    let mut child = command(exe, threads)
+        .spawn()
+        .with_context(|| format!("cannot start {}", exe.display()))?;
     let pid = child.id() as libc::pid_t;
     {
         let mut stdin = child.stdin.take().expect("piped");
         // A child that dies at once closes its stdin: that shows up in its exit status below.
         let _ = stdin.write_all(serde_json::to_string(job)?.as_bytes());
     }
-
-    let (tx, rx) = mpsc::channel::<Result<Event, String>>();
-    let stdout = child.stdout.take().expect("piped");
-    let out_thread = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let parsed = serde_json::from_str::<Event>(&line).map_err(|_| line);
-            if tx.send(parsed).is_err() {
-                break;
-            }
-        }
-    });
-    let stderr = child.stderr.take().expect("piped");
-    let mut log_file = match log {
-        Some(p) => {
-            if let Some(d) = p.parent() {
-                std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
-            }
-            Some(std::fs::File::create(p).with_context(|| format!("cannot create log {}", p.display()))?)
-        }
-        None => None,
-    };
-    let err_thread = std::thread::spawn(move || {
-        let mut tail = VecDeque::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(f) = log_file.as_mut() {
-                let _ = writeln!(f, "{line}");
-            }
-            if tail.len() == TAIL_LINES {
-                tail.pop_front();
-            }
-            tail.push_back(line);
-        }
-        Vec::from(tail)
-    });
-
-    let deadline = start + Duration::from_secs(cell.knobs.timeout_s as u64);
+    let (rx, out_thread) = read_events(child.stdout.take().expect("piped"));
+    let err_thread = read_stderr(child.stderr.take().expect("piped"), log)?;
+    let deadline = start + Duration::from_secs(timeout_s as u64);
     let (mut events, mut stray) = (Vec::new(), Vec::new());
     let mut handle = |msg: Result<Event, String>, events: &mut Vec<Event>, stray: &mut Vec<String>| match msg {
         Ok(e) => {
@@ -157,22 +115,15 @@ pub fn run_child(exe: &Path, job: &CellJob, log: Option<&Path>, mut on_event: im
     };
     let (mut timed_out, mut stopped) = (false, false);
     let (status, rusage) = loop {
-        match rx.recv_timeout(Duration::from_millis(50)) {
-            Ok(msg) => handle(msg, &mut events, &mut stray),
-            Err(mpsc::RecvTimeoutError::Timeout) | Err(mpsc::RecvTimeoutError::Disconnected) => {}
+        if let Ok(msg) = rx.recv_timeout(Duration::from_millis(50)) {
+            handle(msg, &mut events, &mut stray);
         }
         if let Some(done) = wait4(pid, false)? {
             break done;
         }
-        if Instant::now() >= deadline && !timed_out {
-            timed_out = true;
+        (timed_out, stopped) = (Instant::now() >= deadline, interrupted());
+        if timed_out || stopped {
             // SAFETY: plain syscall on the child's pid, which is not reaped yet.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            break wait4(pid, true)?.expect("blocking wait4 returns the child");
-        }
-        if interrupted() {
-            stopped = true;
-            // SAFETY: as above.
             unsafe { libc::kill(pid, libc::SIGKILL) };
             break wait4(pid, true)?.expect("blocking wait4 returns the child");
         }
@@ -192,17 +143,76 @@ pub fn run_child(exe: &Path, job: &CellJob, log: Option<&Path>, mut on_event: im
     } else {
         ChildExit::Code(libc::WEXITSTATUS(status))
     };
-    let peak = (rusage.ru_maxrss > 0).then(|| rusage.ru_maxrss as u64 * 1024);
     Ok(ChildOutcome {
         events,
         exit,
-        peak_rss_bytes: peak,
+        peak_rss_bytes: (rusage.ru_maxrss > 0).then(|| rusage.ru_maxrss as u64 * 1024),
         stderr_tail,
         stray_stdout: stray,
         wall_s: start.elapsed().as_secs_f64(),
         oom_kills: oom_kills().zip(kills_before).map(|(a, b)| a.saturating_sub(b)),
         nvml: nvml.map(crate::probe::NvmlSampler::finish),
     })
+}
+
+/// `exe cell`, piped, with the thread settings of the cell.
+fn command(exe: &Path, threads: u32) -> Command {
+    let mut cmd = Command::new(exe);
+    cmd.arg("cell").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    for (var, value) in PARK_AT_ONCE {
+        if std::env::var_os(var).is_none() {
+            cmd.env(var, value);
+        }
+    }
+    if threads > 0 {
+        // One thread count for every pool, so they don't oversubscribe the cores.
+        for var in THREAD_COUNT_VARS {
+            cmd.env(var, threads.to_string());
+        }
+    }
+    cmd
+}
+
+type Lines = mpsc::Receiver<Result<Event, String>>;
+
+/// The child's stdout, line by line: its events, or the line itself when it is not one.
+fn read_events(stdout: std::process::ChildStdout) -> (Lines, std::thread::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel::<Result<Event, String>>();
+    let t = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let parsed = serde_json::from_str::<Event>(&line).map_err(|_| line);
+            if tx.send(parsed).is_err() {
+                break;
+            }
+        }
+    });
+    (rx, t)
+}
+
+/// The child's stderr: copied whole to `log` (a log, appended as it comes), its last lines kept.
+fn read_stderr(stderr: std::process::ChildStderr, log: Option<&Path>) -> Result<std::thread::JoinHandle<Vec<String>>> {
+    let mut log_file = match log {
+        Some(p) => {
+            if let Some(d) = p.parent() {
+                std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+            }
+            Some(std::fs::File::create(p).with_context(|| format!("cannot create log {}", p.display()))?)
+        }
+        None => None,
+    };
+    Ok(std::thread::spawn(move || {
+        let mut tail = VecDeque::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(f) = log_file.as_mut() {
+                let _ = writeln!(f, "{line}");
+            }
+            if tail.len() == TAIL_LINES {
+                tail.pop_front();
+            }
+            tail.push_back(line);
+        }
+        Vec::from(tail)
+    }))
 }
 
 /// wait4 on one pid: `Some((status, rusage))` once it has exited.

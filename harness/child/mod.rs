@@ -1,0 +1,65 @@
+//! What a cell's process does (`ftbench cell`, spawned by the runner): the cell's plan as a
+//! pipeline of small named steps — open (device, model files, task), estimate (at the shapes it
+//! will train on), build (model, method, optimizer), train, evaluate, measure inference, save —
+//! each reporting as an event line on stdout (events.rs), and a failure of any as a typed
+//! `failed` event (failure.rs).
+
+mod build;
+mod device;
+mod emit;
+mod estimate;
+mod evaluate;
+pub mod events;
+pub mod failure;
+mod flops;
+mod inference;
+mod open;
+mod save;
+mod train;
+
+pub use emit::Emitter;
+pub use estimate::{estimate_at_training_shapes, estimate_upper_bound};
+pub use events::{Event, GpuPhase};
+pub use flops::train_flops_per_token;
+
+use crate::probe::{current_rss_bytes, peak_rss_bytes, Environment};
+use crate::suite::Cell;
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::PathBuf;
+
+/// What the runner hands a cell's process on stdin.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CellJob {
+    pub cell: Cell,
+    /// Where to save the trained adapter (when the cell's `save_adapter` is on).
+    pub adapter_dir: Option<PathBuf>,
+}
+
+/// Runs one cell in this process, writing events to `out`.
+pub fn run_cell(job: &CellJob, out: &mut impl Write) -> Result<()> {
+    let mut emit = Emitter::new(out);
+    let allocator = crate::probe::keep_freed_memory();
+    emit.send(Event::Started {
+        environment: Environment::detect(&allocator),
+        baseline_rss_bytes: current_rss_bytes(),
+    })?;
+    let plan = job.cell.plan().map_err(|(k, e)| anyhow::anyhow!("knob `{k}`: {e}"))?;
+    let opened = open::open(&plan)?;
+    if let Some(estimate) = estimate_at_training_shapes(&plan, &opened.cfg, &opened.task) {
+        emit.send(Event::Estimated { estimate })?;
+    }
+    let mut cell = build::build(&plan, opened, &mut emit)?;
+    train::train(&plan, &mut cell, &mut emit)?;
+    let model = evaluate::evaluate(&plan, &cell, &mut emit)?;
+    if plan.eval.inference_speed {
+        emit.send(Event::Inference {
+            speed: inference::speed(&model, plan.method.method)?,
+        })?;
+    }
+    save::save(&plan, &cell, job, &mut emit)?;
+    emit.send(Event::Done {
+        peak_rss_bytes: peak_rss_bytes(),
+    })
+}
