@@ -84,8 +84,12 @@ pub fn method_knobs() -> Vec<&'static str> {
     v
 }
 
-/// Every initialisation a suite can name; the first is the default.
-pub static LORA_INITS: &[&dyn LoraInit] = &[&Kaiming, &Gaussian];
+/// Every initialisation a suite can name; the first is the default. One entry per line.
+#[rustfmt::skip]
+pub static LORA_INITS: &[&dyn LoraInit] = &[
+    &Kaiming,
+    &Gaussian,
+];
 
 impl Init {
     /// The registered initialisation called `name`; the error lists every name.

@@ -5,8 +5,13 @@ use super::optim::{AdamParams, OptimizerKind, OptimizerSettings};
 use crate::knob::KnobValues;
 use std::sync::Arc;
 
-/// Every optimizer a suite can name; the first is the default.
-pub static OPTIMIZERS: &[&dyn OptimizerKind] = &[&super::adamw::ADAMW, &super::adamw::ADAMW_BF16, &super::adamw::ADAMW_8BIT];
+/// Every optimizer a suite can name; the first is the default. One entry per line.
+#[rustfmt::skip]
+pub static OPTIMIZERS: &[&dyn OptimizerKind] = &[
+    &super::adamw::ADAMW,
+    &super::adamw::ADAMW_BF16,
+    &super::adamw::ADAMW_8BIT,
+];
 
 /// The registered optimizer called `name`; the error lists every name.
 pub fn optimizer_kind(name: &str) -> std::result::Result<&'static dyn OptimizerKind, String> {
