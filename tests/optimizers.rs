@@ -27,6 +27,11 @@ fn cfg() -> LlamaConfig {
 /// Losses of `steps` full fine-tuning updates with `optimizer`, and the optimizer's state bytes
 /// and dtype.
 fn run(optimizer: &str, steps: u32) -> (Vec<f64>, usize, String) {
+    run_with(optimizer, &Default::default(), steps)
+}
+
+/// The same with the optimizer's own knobs set as in `own`.
+fn run_with(optimizer: &str, own: &std::collections::BTreeMap<String, serde_json::Value>, steps: u32) -> (Vec<f64>, usize, String) {
     let c = cfg();
     let b = method::build(
         &c,
@@ -45,7 +50,7 @@ fn run(optimizer: &str, steps: u32) -> (Vec<f64>, usize, String) {
     let mut tc = TrainerConfig::adamw(schedule, 1.0);
     tc.optimizer = optimizer_kind(optimizer)
         .unwrap()
-        .settings(Default::default(), KnobValues(&Default::default()))
+        .settings(Default::default(), KnobValues(own))
         .unwrap();
     let mut t = Trainer::new(b.trainable.clone(), tc).unwrap();
     let task = Task::new(TaskKind::Reverse, 24, c.vocab_size).unwrap();
@@ -103,4 +108,39 @@ fn low_precision_state_follows_f32_adamw_in_a_fraction_of_the_bytes() {
         *f32_loss.last().unwrap() < 0.7 * f32_loss[0],
         "f32 AdamW did not learn: {f32_loss:?}"
     );
+}
+
+/// GaLore (train/galore.rs; its update is checked against galore-torch there): on a real run
+/// it learns with rank-r moments, in a fraction of AdamW's state; in a suite its own knobs are
+/// read, checked where they stand, hashed into the cell's id only off their default, and
+/// dropped from cells whose optimizer is another.
+#[test]
+fn galore_learns_in_a_fraction_of_the_state_and_its_knobs_are_a_suites() {
+    let own = std::collections::BTreeMap::from([("galore_rank".to_string(), serde_json::json!(8))]);
+    let (loss, bytes, dtype) = run_with("galore", &own, 30);
+    let (_, f32_bytes, _) = run("adamw", 1);
+    eprintln!("galore rank 8: loss {:.3} -> {:.3}; state {bytes} B vs {f32_bytes} B ({dtype})", loss[0], loss[29]);
+    assert!(*loss.last().unwrap() < 0.7 * loss[0], "galore did not learn: {loss:?}");
+    assert!((bytes as f64) < 0.75 * f32_bytes as f64, "{bytes} B of state");
+    assert!(dtype.contains("rank 8"), "{dtype}");
+
+    // Full fine-tuning with GaLore beside LoRA with AdamW; `defaults` adds to both.
+    let suite = |defaults: &str| {
+        format!(
+            "schema: 1\nname: g\ndefaults: {{{defaults}}}\ngrid:\n  models: [preset:tiny]\n  together:\n    run:\n      - {{method: full, optimizer: galore}}\n      - {{method: lora, optimizer: adamw}}\n"
+        )
+    };
+    let parse = |y: &str| ftbench::suite::parse(y, std::path::Path::new("g.yaml"));
+    let (_, a) = parse(&suite("")).unwrap();
+    let (_, b) = parse(&suite("galore_rank: 8")).unwrap();
+    assert_ne!(a[0].id, b[0].id, "a declared knob off its default is part of the configuration");
+    assert_eq!(b[0].knobs.ext.get("galore_rank"), Some(&serde_json::json!(8)));
+    assert!(b[1].knobs.ext.is_empty(), "under AdamW, galore's knobs are dropped");
+    assert_eq!(a[1].id, b[1].id, "and configure nothing");
+    let (_, c) = parse(&suite("galore_rank: 128")).unwrap();
+    assert_eq!(a[0].id, c[0].id, "at its default, a declared knob leaves the id as it was");
+    let e = parse(&suite("galore_rank: 0")).unwrap_err().to_string();
+    assert!(e.contains("defaults.galore_rank") && e.contains("at least 1"), "{e}");
+    let e = parse(&suite("galore_rnak: 8")).unwrap_err().to_string();
+    assert!(e.contains("unknown field `galore_rnak`") && e.contains("`galore_rank`") && e.contains("line 3"), "{e}");
 }

@@ -2,6 +2,7 @@
 //! cosine schedule, gradient clipping and accumulation.
 
 mod adamw;
+mod galore;
 mod loss;
 mod optim;
 mod registry;

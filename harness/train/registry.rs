@@ -11,6 +11,7 @@ pub static OPTIMIZERS: &[&dyn OptimizerKind] = &[
     &super::adamw::ADAMW,
     &super::adamw::ADAMW_BF16,
     &super::adamw::ADAMW_8BIT,
+    &super::galore::GaLore,
 ];
 
 /// The registered optimizer called `name`; the error lists every name.
