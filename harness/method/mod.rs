@@ -25,6 +25,7 @@ mod lora_init;
 mod lora_plus;
 mod merge;
 mod nf4;
+mod pissa;
 mod qdora;
 mod qlora;
 mod registry;

@@ -89,6 +89,7 @@ pub fn method_knobs() -> Vec<&'static str> {
 pub static LORA_INITS: &[&dyn LoraInit] = &[
     &Kaiming,
     &Gaussian,
+    &super::pissa::Pissa,
 ];
 
 impl Init {
