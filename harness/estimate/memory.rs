@@ -443,9 +443,12 @@ fn runtime_overhead(x: &EstimateInput, c: &mut Vec<Component>) -> u64 {
     let (bytes, note) = match (x.gpu, x.implementation) {
         // CUDA context + cuBLAS workspace; no caching-allocator reserve.
         (true, _) => (600_000_000, "CUDA context and library workspaces (device-used view only)"),
+        // What a cell's process holds beyond tensors (thread pools' stacks, allocator arenas,
+        // code pages touched): 5.2-5.5 MB of RSS above the start-up baseline on the tiny preset,
+        // whose tensors are 2-3 MB (quickstart, 2026-12-05, the cell's own VmHWM).
         (false, Implementation::Ftbench | Implementation::FtbenchComposed) => (
-            8_000_000,
-            "compute threads' stacks and allocator arenas (ftbench's RSS above its start-up baseline)",
+            5_500_000,
+            "compute threads' stacks, allocator arenas, code (ftbench's RSS above its start-up baseline beyond tensors)",
         ),
         (false, Implementation::Pytorch) => (400_000_000, "libtorch and its allocator (process RSS view only)"),
     };

@@ -1,5 +1,8 @@
-//! Resident set size of this process, from procfs (Linux). The peak of a child process is
-//! taken by the runner from wait4's rusage instead (it survives the child's death).
+//! Resident set size of this process, from procfs (Linux). A cell reports its own peak (VmHWM,
+//! the high-water mark of its memory map, which starts at its exec); the runner's wait4 rusage
+//! is the fallback for a cell that died before reporting — it survives the death, but Linux
+//! carries the parent's RSS at the fork into it (exec keeps the old map's peak in the process's
+//! maxrss), so it overstates a small cell by the runner's own size.
 
 /// Current resident set size (VmRSS), in bytes; `None` where procfs is absent.
 pub fn current_rss_bytes() -> Option<u64> {

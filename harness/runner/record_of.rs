@@ -131,7 +131,11 @@ impl Fold {
             Event::Artifact { artifact } => self.artifact = Some(artifact.clone()),
             Event::Done { peak_rss_bytes } => {
                 self.done = true;
-                self.memory.peak_rss_bytes = self.memory.peak_rss_bytes.or(*peak_rss_bytes);
+                // The cell's own high-water mark (VmHWM of its memory map) first: wait4's
+                // ru_maxrss also holds the runner's RSS at the fork (Linux carries the old
+                // map's peak across exec), which is most of a tiny cell's peak. wait4's stays
+                // for a process that died before reporting.
+                self.memory.peak_rss_bytes = peak_rss_bytes.or(self.memory.peak_rss_bytes);
             }
             Event::Gpu { at, pool } => {
                 let g = self.gpu.get_or_insert_with(GpuMemory::default);
