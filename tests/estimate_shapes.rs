@@ -16,7 +16,10 @@ fn estimates_at_the_training_shapes_are_within_10_percent_of_the_accuracy_study_
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let model = root.join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
     if !model.exists() || !root.join("data/olmo").exists() {
-        assert!(std::env::var_os("CI").is_none(), "CI is set and the real model or data is missing (scripts/fetch-*.sh)");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set and the real model or data is missing (scripts/fetch-*.sh)"
+        );
         eprintln!("no real model or data here: nothing to check");
         return;
     }

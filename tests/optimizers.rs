@@ -119,7 +119,10 @@ fn galore_learns_in_a_fraction_of_the_state_and_its_knobs_are_a_suites() {
     let own = std::collections::BTreeMap::from([("galore_rank".to_string(), serde_json::json!(8))]);
     let (loss, bytes, dtype) = run_with("galore", &own, 30);
     let (_, f32_bytes, _) = run("adamw", 1);
-    eprintln!("galore rank 8: loss {:.3} -> {:.3}; state {bytes} B vs {f32_bytes} B ({dtype})", loss[0], loss[29]);
+    eprintln!(
+        "galore rank 8: loss {:.3} -> {:.3}; state {bytes} B vs {f32_bytes} B ({dtype})",
+        loss[0], loss[29]
+    );
     assert!(*loss.last().unwrap() < 0.7 * loss[0], "galore did not learn: {loss:?}");
     assert!((bytes as f64) < 0.75 * f32_bytes as f64, "{bytes} B of state");
     assert!(dtype.contains("rank 8"), "{dtype}");
@@ -142,5 +145,8 @@ fn galore_learns_in_a_fraction_of_the_state_and_its_knobs_are_a_suites() {
     let e = parse(&suite("galore_rank: 0")).unwrap_err().to_string();
     assert!(e.contains("defaults.galore_rank") && e.contains("at least 1"), "{e}");
     let e = parse(&suite("galore_rnak: 8")).unwrap_err().to_string();
-    assert!(e.contains("unknown field `galore_rnak`") && e.contains("`galore_rank`") && e.contains("line 3"), "{e}");
+    assert!(
+        e.contains("unknown field `galore_rnak`") && e.contains("`galore_rank`") && e.contains("line 3"),
+        "{e}"
+    );
 }

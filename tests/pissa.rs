@@ -39,7 +39,11 @@ fn pissa_starts_as_peft_starts() {
         assert!(max_diff(&i.b.matmul(&i.a).unwrap(), &pb.matmul(pa).unwrap()) < 1e-5, "{tag}B·A");
         for k in 0..4 {
             let (a, peft_a) = (i.a.get(k).unwrap(), pa.get(k).unwrap());
-            let sign = if (&a * &peft_a).unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap() < 0.0 { -1.0 } else { 1.0 };
+            let sign = if (&a * &peft_a).unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap() < 0.0 {
+                -1.0
+            } else {
+                1.0
+            };
             assert!(max_diff(&(a * sign).unwrap(), &peft_a) < 1e-5, "{tag}A row {k}");
             let (b, peft_b) = (i.b.narrow(1, k, 1).unwrap(), pb.narrow(1, k, 1).unwrap());
             assert!(max_diff(&(b * sign).unwrap(), &peft_b) < 1e-5, "{tag}B column {k}");
@@ -68,7 +72,11 @@ fn logits(method: &str, init: &str) -> Tensor {
 fn the_model_starts_as_the_base_and_qpissa_quantizes_less_of_it() {
     let base = logits("base", "default");
     let lora = logits("lora", "pissa");
-    assert!(max_diff(&lora, &base) < 1e-4, "PiSSA starts as the base: {}", max_diff(&lora, &base));
+    assert!(
+        max_diff(&lora, &base) < 1e-4,
+        "PiSSA starts as the base: {}",
+        max_diff(&lora, &base)
+    );
     let qlora = max_diff(&logits("qlora", "default"), &base);
     let qpissa = max_diff(&logits("qlora", "pissa"), &base);
     eprintln!("max logit error against the f32 model at init: QLoRA {qlora:.4}, QPiSSA {qpissa:.4}");
@@ -96,6 +104,9 @@ fn peft_loads_ftbenchs_pissa_adapter_and_gives_the_same_logits() {
     let dec = &m.built.decoder;
     let got = dec.logits(&dec.hidden_states(&ids).unwrap()).unwrap().squeeze(0).unwrap();
     let diff = max_diff(&got, &want["logits"]);
-    assert!(diff < 1e-4, "ftbench's logits with its PiSSA adapter differ from PEFT's by {diff:e}");
+    assert!(
+        diff < 1e-4,
+        "ftbench's logits with its PiSSA adapter differ from PEFT's by {diff:e}"
+    );
     assert!(max_diff(&got, &want["base_logits"]) > 0.1, "the trained adapter changes the model");
 }

@@ -31,7 +31,11 @@ impl LoraInit for Pissa {
         let w = x.weight.to_dtype(DType::F32)?.to_device(&Device::Cpu)?;
         let (out, inp) = w.dims2()?;
         if x.rank > out.min(inp) {
-            anyhow::bail!("PiSSA takes the {} leading singular components of a {out} × {inp} weight, which has {}", x.rank, out.min(inp));
+            anyhow::bail!(
+                "PiSSA takes the {} leading singular components of a {out} × {inp} weight, which has {}",
+                x.rank,
+                out.min(inp)
+            );
         }
         let t = crate::nn::top_singular(&w, x.rank)?;
         let r = t.s.len();

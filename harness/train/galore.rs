@@ -80,15 +80,15 @@ impl OptimizerSettings for GaLoreSettings {
     fn kind(&self) -> &'static dyn OptimizerKind {
         &GaLore
     }
+    /// The state is allocated here, at its full size (the projectors are filled at the first
+    /// update), so the bytes a record reports after loading are what training holds.
     fn build(&self, params: &[Trainable]) -> Result<Box<dyn Optimizer>> {
-        let states = params
-            .iter()
-            .map(|p| State {
-                projected: projected(&p.name, p.var.dims()),
-                ..State::default()
-            })
-            .collect();
-        Ok(Box::new(GaLoreOptimizer { s: *self, states }))
+        let states = params.iter().map(|p| State::new(p, self.rank)).collect::<Result<_>>()?;
+        Ok(Box::new(GaLoreOptimizer {
+            s: *self,
+            states,
+            piece: PIECE,
+        }))
     }
     /// f32 moments; a projected m × n weight keeps its projector (r·min(m, n)) and two moments of
     /// r·max(m, n) values.
@@ -103,7 +103,10 @@ impl OptimizerSettings for GaLoreSettings {
         4.0 * (r * small + 2 * r * large) as f64
     }
     fn describe(&self) -> String {
-        format!("rank {}, projector refreshed every {} updates, scale {}", self.rank, self.update_gap, self.scale)
+        format!(
+            "rank {}, projector refreshed every {} updates, scale {}",
+            self.rank, self.update_gap, self.scale
+        )
     }
 }
 
@@ -119,7 +122,11 @@ impl Projector {
     fn of(g: &Tensor, rank: usize) -> Result<Projector> {
         let (m, n) = g.dims2()?;
         let t = crate::nn::top_singular(g, rank)?;
-        Ok(if m >= n { Projector::Right(t.v.t()?.contiguous()?) } else { Projector::Left(t.u) })
+        Ok(if m >= n {
+            Projector::Right(t.v.t()?.contiguous()?)
+        } else {
+            Projector::Left(t.u)
+        })
     }
     fn project(&self, g: &Tensor) -> Result<Tensor> {
         match self {
@@ -140,7 +147,7 @@ impl Projector {
     }
 }
 
-/// One parameter's state, allocated at its first update.
+/// One parameter's state.
 #[derive(Debug, Default)]
 struct State {
     projected: bool,
@@ -151,46 +158,102 @@ struct State {
     step: u64,
 }
 
+impl State {
+    /// Zero moments (and, for a projected weight, a zero projector) of the shapes training uses:
+    /// an m × n weight projected from the right (m ≥ n) keeps Vᵣᵀ (r × n) and m × r moments, from
+    /// the left Uᵣ (m × r) and r × n moments; r at most min(m, n).
+    fn new(p: &Trainable, rank: usize) -> Result<State> {
+        let t = p.var.as_tensor();
+        let zeros = |shape: (usize, usize)| Tensor::zeros(shape, DType::F32, t.device());
+        let (projector, moments) = match t.dims() {
+            &[m, n] if projected(&p.name, t.dims()) => {
+                let r = rank.min(m).min(n);
+                if m >= n {
+                    (Some(Projector::Right(zeros((r, n))?)), zeros((m, r))?)
+                } else {
+                    (Some(Projector::Left(zeros((m, r))?)), zeros((r, n))?)
+                }
+            }
+            _ => (None, Tensor::zeros(t.shape(), DType::F32, t.device())?),
+        };
+        Ok(State {
+            projected: projector.is_some(),
+            projector,
+            v: Some(moments.zeros_like()?),
+            m: Some(moments),
+            step: 0,
+        })
+    }
+}
+
 pub struct GaLoreOptimizer {
     s: GaLoreSettings,
     states: Vec<State>,
+    /// Values per piece of an unprojected update ([`PIECE`]).
+    piece: usize,
 }
+
+/// Values per piece of an unprojected tensor's update: its temporaries (a handful of tensors of
+/// this size) stay bounded whatever the tensor (an embedding has tens of millions of values).
+const PIECE: usize = 1 << 22;
 
 impl GaLoreOptimizer {
     fn update(&self, st: &mut State, p: &Trainable, g: &Tensor, lr: f64, grad_scale: f64) -> Result<()> {
-        let (a, s) = (self.s.adam, &self.s);
         let g = (g.to_dtype(DType::F32)? * grad_scale)?;
         let r = if st.projected {
-            if st.projector.is_none() || st.step % s.update_gap == 0 {
-                st.projector = Some(Projector::of(&g, s.rank)?);
+            if st.step % self.s.update_gap == 0 {
+                st.projector = Some(Projector::of(&g, self.s.rank)?);
             }
             st.projector.as_ref().expect("set above").project(&g)?
         } else {
             g
         };
-        let m = match st.m.take() {
-            Some(m) => ((m * a.beta1)? + (&r * (1.0 - a.beta1))?)?,
-            None => (&r * (1.0 - a.beta1))?,
-        };
-        let v = match st.v.take() {
-            Some(v) => ((v * a.beta2)? + (r.sqr()? * (1.0 - a.beta2))?)?,
-            None => (r.sqr()? * (1.0 - a.beta2))?,
-        };
         st.step += 1;
-        let t = st.step as i32;
-        let step_size = lr * (1.0 - a.beta2.powi(t)).sqrt() / (1.0 - a.beta1.powi(t));
-        let mut n = (&m / (v.sqrt()? + a.eps)?)?;
-        if let Some(pr) = &st.projector {
-            n = (pr.back(&n)? * s.scale)?;
-        }
+        let (m, v) = (st.m.as_ref().expect("set above"), st.v.as_ref().expect("set above"));
         let w = p.var.as_tensor();
+        match &st.projector {
+            Some(pr) => {
+                let (m1, v1, n) = self.adam(m, v, &r)?;
+                let w1 = self.apply(w, &(pr.back(&n)? * self.s.scale)?, lr, st.step)?;
+                p.var.set(&w1)?;
+                (st.m, st.v) = (Some(m1), Some(v1));
+            }
+            // Unprojected: piece by piece along the first dimension, written back in place.
+            None => {
+                let rows = r.dim(0)?;
+                let per = (self.piece / (r.elem_count() / rows.max(1)).max(1)).max(1);
+                for a in (0..rows).step_by(per) {
+                    let k = per.min(rows - a);
+                    let (mc, vc, n) = self.adam(&m.narrow(0, a, k)?, &v.narrow(0, a, k)?, &r.narrow(0, a, k)?)?;
+                    m.slice_set(&mc, 0, a)?;
+                    v.slice_set(&vc, 0, a)?;
+                    w.slice_set(&self.apply(&w.narrow(0, a, k)?, &n, lr, st.step)?, 0, a)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Adam on the (projected) gradient `r`: the new moments and m / (√v + ε).
+    fn adam(&self, m: &Tensor, v: &Tensor, r: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
+        let a = self.s.adam;
+        let m1 = ((m * a.beta1)? + (r * (1.0 - a.beta1))?)?;
+        let v1 = ((v * a.beta2)? + (r.sqr()? * (1.0 - a.beta2))?)?;
+        let n = (&m1 / (v1.sqrt()? + a.eps)?)?;
+        Ok((m1, v1, n))
+    }
+
+    /// The weights after the step `n` (full size): W − lr·√(1−β₂ᵗ)/(1−β₁ᵗ)·n, then decoupled
+    /// weight decay W ← W − lr·λ·W, in f32, back in W's dtype.
+    fn apply(&self, w: &Tensor, n: &Tensor, lr: f64, step: u64) -> Result<Tensor> {
+        let a = self.s.adam;
+        let t = step as i32;
+        let step_size = lr * (1.0 - a.beta2.powi(t)).sqrt() / (1.0 - a.beta1.powi(t));
         let mut w32 = (w.to_dtype(DType::F32)? - (n * step_size)?)?;
         if a.weight_decay > 0.0 {
             w32 = (&w32 - (&w32 * (lr * a.weight_decay))?)?;
         }
-        p.var.set(&w32.to_dtype(w.dtype())?)?;
-        (st.m, st.v) = (Some(m), Some(v));
-        Ok(())
+        w32.to_dtype(w.dtype())
     }
 }
 
@@ -207,10 +270,17 @@ impl Optimizer for GaLoreOptimizer {
     }
     fn state_bytes(&self) -> usize {
         let t = |x: &Option<Tensor>| x.as_ref().map_or(0, |t| 4 * t.elem_count());
-        self.states.iter().map(|s| t(&s.m) + t(&s.v) + s.projector.as_ref().map_or(0, Projector::bytes)).sum()
+        self.states
+            .iter()
+            .map(|s| t(&s.m) + t(&s.v) + s.projector.as_ref().map_or(0, Projector::bytes))
+            .sum()
     }
     fn state_dtype(&self) -> String {
-        format!("f32, projected to rank {} ({} tensors)", self.s.rank, self.states.iter().filter(|s| s.projected).count())
+        format!(
+            "f32, projected to rank {} ({} tensors)",
+            self.s.rank,
+            self.states.iter().filter(|s| s.projected).count()
+        )
     }
 }
 
@@ -231,7 +301,11 @@ mod tests {
             .iter()
             .map(|n| Trainable {
                 // Names as the decoder's: the two matrices are linear weights, the vector is not.
-                name: if *n == "bias" { "model.norm.weight".into() } else { format!("model.layers.0.{n}_proj.weight") },
+                name: if *n == "bias" {
+                    "model.norm.weight".into()
+                } else {
+                    format!("model.layers.0.{n}_proj.weight")
+                },
                 var: Var::from_tensor(&d[&format!("{n}_0")]).unwrap(),
                 lr_scale: 1.0,
             })
@@ -249,21 +323,38 @@ mod tests {
             scale: 0.25,
         };
         let mut opt = s.build(&params).unwrap();
+        let allocated = opt.state_bytes();
         for step in 1..=3 {
             let grads: Vec<Tensor> = names.iter().map(|n| d[&format!("grad_{step}_{n}")].clone()).collect();
             opt.step(&params, &grads, 0.01, 1.0).unwrap();
             for (p, n) in params.iter().zip(names) {
                 let want = &d[&format!("{n}_{step}")];
-                let diff = (p.var.as_tensor() - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+                let diff = (p.var.as_tensor() - want)
+                    .unwrap()
+                    .abs()
+                    .unwrap()
+                    .max_all()
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap();
                 assert!(diff < 2e-6, "step {step}, {n}: differs from galore-torch by {diff}");
             }
         }
         // State: projector + two rank-4 moments per matrix, two full moments for the vector.
         assert_eq!(opt.state_bytes(), 4 * (12 * 4 + 2 * 4 * 20) * 2 + 4 * 2 * 12);
-        assert_eq!(opt.state_bytes() as f64, {
-            let dims = [(params[0].name.clone(), vec![12u64, 20]), (params[1].name.clone(), vec![20, 12]), (params[2].name.clone(), vec![12])];
-            dims.iter().map(|(n, d)| s.state_bytes(n, d, DType::F32)).sum::<f64>()
-        }, "the estimator's model counts what the optimizer holds");
+        assert_eq!(allocated, opt.state_bytes(), "allocated at build, as training holds it");
+        assert_eq!(
+            opt.state_bytes() as f64,
+            {
+                let dims = [
+                    (params[0].name.clone(), vec![12u64, 20]),
+                    (params[1].name.clone(), vec![20, 12]),
+                    (params[2].name.clone(), vec![12]),
+                ];
+                dims.iter().map(|(n, d)| s.state_bytes(n, d, DType::F32)).sum::<f64>()
+            },
+            "the estimator's model counts what the optimizer holds"
+        );
     }
 
     #[test]
@@ -282,10 +373,8 @@ mod tests {
         };
         let mut opt = GaLoreOptimizer {
             s,
-            states: vec![State {
-                projected: true,
-                ..State::default()
-            }],
+            states: vec![State::new(&p[0], 2).unwrap()],
+            piece: PIECE,
         };
         let grad = |k: usize| {
             let v: Vec<f32> = (0..60).map(|i| (((i * (7 + 2 * k)) % 13) as f32 - 6.0) / 3.0).collect();
@@ -302,5 +391,40 @@ mod tests {
         assert_ne!(proj(&opt), first, "refreshed from the third update's gradient");
         assert!(matches!(opt.states[0].projector, Some(Projector::Left(_))), "6 × 10: from the left");
         assert_eq!(opt.states[0].m.as_ref().unwrap().dims(), [2, 10]);
+    }
+
+    /// An unprojected tensor updated piece by piece (bounded temporaries) is updated exactly as
+    /// in one piece.
+    #[test]
+    fn a_piecewise_update_equals_the_whole() {
+        let values = |k: usize| -> Vec<f32> { (0..35 * 6).map(|i| (((i * (5 + k)) % 17) as f32 - 8.0) / 9.0).collect() };
+        let run = |piece: usize| {
+            let w = Var::from_tensor(&Tensor::from_vec(values(0), (35, 6), &Device::Cpu).unwrap()).unwrap();
+            let p = vec![Trainable {
+                name: "model.embed_tokens.weight".into(),
+                var: w,
+                lr_scale: 1.0,
+            }];
+            let s = GaLoreSettings {
+                adam: AdamParams {
+                    weight_decay: 0.1,
+                    ..AdamParams::default()
+                },
+                rank: 2,
+                update_gap: 2,
+                scale: 1.0,
+            };
+            let mut opt = GaLoreOptimizer {
+                s,
+                states: vec![State::new(&p[0], 2).unwrap()],
+                piece,
+            };
+            for k in 1..4 {
+                let g = Tensor::from_vec(values(k), (35, 6), &Device::Cpu).unwrap();
+                opt.step(&p, &[g], 1e-2, 0.5).unwrap();
+            }
+            p[0].var.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        };
+        assert_eq!(run(6 * 4), run(1 << 22), "7 pieces of 4 rows (and a short one) against one");
     }
 }
