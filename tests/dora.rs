@@ -6,6 +6,8 @@
 //! the gradients must equal PEFT's — and a finite difference of the formula with the norm frozen
 //! at its forward value.
 
+mod common;
+
 use candle_core::{DType, Device, Tensor, Var};
 use ftbench::data::{Batch, Task, TaskKind};
 use ftbench::method::{self, weight_norm, DoraLinear, LoraLinear, Method};
@@ -286,17 +288,8 @@ fn lora_plus_trains_b_at_ratio_times_the_learning_rate() {
 #[test]
 fn peft_loads_ftbenchs_dora_adapter_and_gives_the_same_logits() {
     let d = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/peft_dora");
-    let want = candle_core::safetensors::load(d.join("peft_logits.safetensors"), &Device::Cpu).unwrap();
-    let model = format!("hf:{}", d.join("base").display());
-    let m = ftbench::runner::load_for_inference(Some(&model), Some(&d.join("adapter")), false, &Device::Cpu).unwrap();
+    let (m, logits, want) = common::logits_with_adapter(&d.join("base"), &d.join("adapter"), &d.join("peft_logits.safetensors"));
     assert_eq!(m.method.as_str(), "dora", "the adapter's method is read back");
-    let ids: Vec<i64> = want["input_ids"].to_vec1().unwrap();
-    let ids = Tensor::new(ids.iter().map(|&i| i as u32).collect::<Vec<_>>(), &Device::Cpu)
-        .unwrap()
-        .unsqueeze(0)
-        .unwrap();
-    let dec = &m.built.decoder;
-    let logits = dec.logits(&dec.hidden_states(&ids).unwrap()).unwrap().squeeze(0).unwrap();
     let diff = max_diff(&logits, &want["logits"]);
     assert!(diff < 1e-4, "ftbench's logits with its DoRA adapter differ from PEFT's by {diff:e}");
 }

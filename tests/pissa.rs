@@ -2,6 +2,8 @@
 //! as the known answer, the model starting exactly where the base was, QPiSSA's smaller
 //! quantization error, and an adapter ftbench trained loading into PEFT with the same logits.
 
+mod common;
+
 use candle_core::{DType, Device, Tensor};
 use ftbench::method::{self, Init, InitInput, Method, MethodConfig};
 use ftbench::model::{preset, random_weights};
@@ -93,16 +95,8 @@ fn peft_loads_ftbenchs_pissa_adapter_and_gives_the_same_logits() {
     let dir = root.join("tests/data/peft_pissa/adapter");
     let info = method::load_adapter(&dir).unwrap();
     assert_eq!(info.lora.init.name(), "pissa", "the initialisation is read back");
-    let want = data("tests/data/peft_pissa/peft_logits.safetensors");
-    let model = format!("hf:{}", root.join("tests/data/peft_dora/base").display());
-    let m = ftbench::runner::load_for_inference(Some(&model), Some(&dir), false, &Device::Cpu).unwrap();
-    let ids: Vec<i64> = want["input_ids"].to_vec1().unwrap();
-    let ids = Tensor::new(ids.iter().map(|&i| i as u32).collect::<Vec<_>>(), &Device::Cpu)
-        .unwrap()
-        .unsqueeze(0)
-        .unwrap();
-    let dec = &m.built.decoder;
-    let got = dec.logits(&dec.hidden_states(&ids).unwrap()).unwrap().squeeze(0).unwrap();
+    let base = root.join("tests/data/peft_dora/base");
+    let (_, got, want) = common::logits_with_adapter(&base, &dir, &root.join("tests/data/peft_pissa/peft_logits.safetensors"));
     let diff = max_diff(&got, &want["logits"]);
     assert!(
         diff < 1e-4,

@@ -60,3 +60,29 @@ pub fn records(dir: &Path) -> Vec<serde_json::Value> {
         .map(|f| serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap())
         .collect()
 }
+
+/// What ftbench computes for PEFT's reference inputs (`input_ids` of a safetensors file written
+/// by a tests/scripts/peft_*.py) with `base` (an HF directory) and the adapter folder `adapter`:
+/// its logits (positions × vocab), and the file's tensors.
+pub fn logits_with_adapter(
+    base: &Path,
+    adapter: &Path,
+    reference: &Path,
+) -> (
+    ftbench::runner::InferenceModel,
+    candle_core::Tensor,
+    std::collections::HashMap<String, candle_core::Tensor>,
+) {
+    use candle_core::{Device, Tensor};
+    let want = candle_core::safetensors::load(reference, &Device::Cpu).unwrap();
+    let model = format!("hf:{}", base.display());
+    let m = ftbench::runner::load_for_inference(Some(&model), Some(adapter), false, &Device::Cpu).unwrap();
+    let ids: Vec<i64> = want["input_ids"].to_vec1().unwrap();
+    let ids = Tensor::new(ids.iter().map(|&i| i as u32).collect::<Vec<_>>(), &Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
+    let dec = &m.built.decoder;
+    let logits = dec.logits(&dec.hidden_states(&ids).unwrap()).unwrap().squeeze(0).unwrap();
+    (m, logits, want)
+}
