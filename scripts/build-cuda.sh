@@ -21,10 +21,18 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target-cuda}
 cargo build --release --locked --features cuda --bin ftbench
 # The CUDA-vs-CPU tests (tests/cuda_ops.rs) and the CUDA benches as binaries: the GPU machine
 # has no cargo. Each binary is stripped and xz-compressed (candle's PTX is text: ~10x smaller).
+# Only the named test/bench target's executable: cargo also reports the ftbench binary it builds
+# for the integration tests, which must not be packed in the tests' place.
+executable_of() {
+    python3 -c "import json,sys; [print(m['executable']) for m in map(json.loads, sys.stdin) if m.get('executable') and m['target']['name'] == sys.argv[1] and m['target']['kind'] == [sys.argv[2]]]" "$1" "$2"
+}
 cargo test --release --locked --features cuda --no-run --test cuda_ops --message-format=json 2>/dev/null \
-    | python3 -c "import json,sys; [print(m['executable']) for m in map(json.loads, sys.stdin) if m.get('executable')]" > /tmp/ftbench-cuda-tests.txt
+    | executable_of cuda_ops test > /tmp/ftbench-cuda-tests.txt
 cargo bench --locked --features cuda -p ftbench-kernels --bench cuda --no-run --message-format=json 2>/dev/null \
-    | python3 -c "import json,sys; [print(m['executable']) for m in map(json.loads, sys.stdin) if m.get('executable')]" > /tmp/ftbench-cuda-bench.txt
+    | executable_of cuda bench > /tmp/ftbench-cuda-bench.txt
+for f in /tmp/ftbench-cuda-tests.txt /tmp/ftbench-cuda-bench.txt; do
+    [ "$(wc -l < "$f")" = 1 ] || { echo "build-cuda.sh: expected one executable in $f, found: $(cat "$f")" >&2; exit 1; }
+done
 rm -rf .gpu && mkdir -p .gpu
 strip -o .gpu/ftbench "$CARGO_TARGET_DIR/release/ftbench"
 strip -o .gpu/cuda_ops "$(tail -1 /tmp/ftbench-cuda-tests.txt)"
