@@ -10,14 +10,14 @@ use candle_core::{DType, Device, Tensor, Var};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ftbench::data::{Batch, Task, TaskKind};
 use ftbench::method::{self, Built, MethodConfig};
-use ftbench::model::{preset, LlamaConfig, RandomInit};
+use ftbench::model::{preset, DecoderConfig, RandomInit};
 use ftbench::suite::Method;
 use ftbench::train::{Schedule, Trainer, TrainerConfig};
 use std::time::Duration;
 
 const SEQ: usize = 128;
 
-fn build(cfg: &LlamaConfig, method: Method) -> Built {
+fn build(cfg: &DecoderConfig, method: Method) -> Built {
     let dev = Device::Cpu;
     let mut src = RandomInit::new(cfg, 0);
     method::build(cfg, &mut src, &MethodConfig::defaults(method, 0), DType::F32, &dev).unwrap()

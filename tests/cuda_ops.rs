@@ -11,7 +11,7 @@
 use candle_core::{DType, Device, Tensor, Var};
 use ftbench::data::{Batch, Task, TaskKind};
 use ftbench::method::{self, MethodConfig};
-use ftbench::model::{preset, random_weights, LlamaConfig};
+use ftbench::model::{preset, random_weights, DecoderConfig};
 use ftbench::suite::Method;
 use ftbench::train::{Schedule, Trainer, TrainerConfig};
 use ftbench_kernels::{adamw, AdamState, AdamWHyper, DeviceMoments, FrozenWeight, Moments, Nf4Device, Nf4Tensor};
@@ -164,7 +164,7 @@ fn linear_ops_forward_and_backward_match_the_cpu() {
 
 /// Three training steps of `method` on the tiny preset, on `dev`, in f32: the losses.
 fn losses(method: &str, dev: &Device, precision: &str) -> Vec<f64> {
-    let cfg = LlamaConfig {
+    let cfg = DecoderConfig {
         vocab_size: 64,
         ..preset("tiny").unwrap()
     };
@@ -247,7 +247,8 @@ fn the_fused_row_ops_forward_and_backward_match_the_cpu() {
             .unwrap();
         vec![y, g.get(g0.as_tensor()).unwrap().clone(), g.get(u0.as_tensor()).unwrap().clone()]
     };
-    let softmax: &Run = &|d, dt| {
+    // Plain causal, and Gemma's local layers: a sliding window of 5 keys over T = 37 positions.
+    let softmax_in = |d: &Device, dt: DType, window: Option<usize>| {
         let n = B * KVH * REP * T * T;
         let s = Var::from_tensor(
             &Tensor::from_vec(values(n, 15), (B, KVH, REP * T, T), d)
@@ -256,7 +257,7 @@ fn the_fused_row_ops_forward_and_backward_match_the_cpu() {
                 .unwrap(),
         )
         .unwrap();
-        let p = ftbench_kernels::causal_softmax(s.as_tensor(), 0.125, T, 0).unwrap();
+        let p = ftbench_kernels::causal_softmax(s.as_tensor(), 0.125, T, 0, window).unwrap();
         let wts = Tensor::from_vec(values(n, 16), (B, KVH, REP * T, T), d)
             .unwrap()
             .to_dtype(DType::F32)
@@ -269,6 +270,8 @@ fn the_fused_row_ops_forward_and_backward_match_the_cpu() {
             .unwrap();
         vec![p, g.get(s.as_tensor()).unwrap().clone()]
     };
+    let softmax: &Run = &|d, dt| softmax_in(d, dt, None);
+    let softmax_window: &Run = &|d, dt| softmax_in(d, dt, Some(5));
     let rope: &Run = &|d, dt| {
         let (heads, hd, positions, start) = (KVH, 64, T + 5, 3);
         let x = Var::from_tensor(
@@ -297,7 +300,13 @@ fn the_fused_row_ops_forward_and_backward_match_the_cpu() {
             .unwrap();
         vec![y, g.get(x.as_tensor()).unwrap().clone()]
     };
-    for (name, run) in [("rms_norm", rms), ("swiglu", swiglu), ("causal_softmax", softmax), ("rope", rope)] {
+    for (name, run) in [
+        ("rms_norm", rms),
+        ("swiglu", swiglu),
+        ("causal_softmax", softmax),
+        ("sliding_window", softmax_window),
+        ("rope", rope),
+    ] {
         let cpu = run(&Device::Cpu, DType::F32);
         for (dt, tol) in [(DType::F32, 1e-4f32), (DType::BF16, 3e-2)] {
             let got = run(&dev, dt);
@@ -355,11 +364,11 @@ fn the_gpu_ops_refuse_what_the_cpu_ops_refuse_and_the_context_survives() {
         // Scores that do not hold the queries the op is told of.
         let s = on(values(3 * 5, 3), &[3, 5]);
         assert!(
-            ftbench_kernels::causal_softmax(&s, 1.0, 2, 0).is_err(),
+            ftbench_kernels::causal_softmax(&s, 1.0, 2, 0, None).is_err(),
             "{d:?}: 3 rows, groups of 2"
         );
         assert!(
-            ftbench_kernels::causal_softmax(&s, 1.0, 3, 3).is_err(),
+            ftbench_kernels::causal_softmax(&s, 1.0, 3, 3, None).is_err(),
             "{d:?}: positions 3..6 over 5 keys"
         );
         // An RMSNorm weight of the wrong width.

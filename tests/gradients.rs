@@ -7,7 +7,7 @@
 use candle_core::{DType, Device, Result, Tensor, Var};
 use ftbench::data::{Batch, Task, TaskKind};
 use ftbench::method::{self, MethodConfig};
-use ftbench::model::{ops, preset, random_weights, LlamaConfig};
+use ftbench::model::{ops, preset, random_weights, DecoderConfig};
 use ftbench::suite::Method;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
@@ -181,8 +181,8 @@ fn cross_entropy_gradient_and_value() {
     assert!((l.to_scalar::<f64>().unwrap() - 5f64.ln()).abs() < 1e-12);
 }
 
-fn tiny(tied: bool) -> LlamaConfig {
-    LlamaConfig {
+fn tiny(tied: bool) -> DecoderConfig {
+    DecoderConfig {
         tie_word_embeddings: tied,
         initializer_range: 0.3,
         num_hidden_layers: 2,
@@ -301,30 +301,68 @@ fn fused_rope_gradient_and_value() {
 
 #[test]
 fn fused_causal_attention_gradient_and_value() {
-    // 4 query heads reading 2 key/value heads; 5 queries at positions 0.. and 3 at 2.. (cached).
-    let f = |t: &[Tensor]| ops::fused_causal_attention_at(&t[0], &t[1], &t[2], 0);
-    check(
-        &[randn(&[2, 4, 5, 6], 25), randn(&[2, 2, 5, 6], 26), randn(&[2, 2, 5, 6], 27)],
-        f,
-        60,
-    );
-    let g = |t: &[Tensor]| ops::fused_causal_attention_at(&t[0], &t[1], &t[2], 2);
-    check(
-        &[randn(&[1, 4, 3, 6], 28), randn(&[1, 2, 5, 6], 29), randn(&[1, 2, 5, 6], 30)],
-        g,
-        60,
-    );
-    for (t, start) in [(5, 0), (3, 2)] {
+    // 4 query heads reading 2 key/value heads; 5 queries at positions 0.. and 3 at 2.. (cached);
+    // every key visible, or a sliding window of 2 (Mistral's and Gemma's local layers); a
+    // scale other than head_dim^-1/2 (Gemma's query_pre_attn_scalar).
+    let s = 1.0 / 6f64.sqrt();
+    for window in [None, Some(2)] {
+        let f = |t: &[Tensor]| ops::fused_causal_attention_at(&t[0], &t[1], &t[2], 0, s, window);
+        check(
+            &[randn(&[2, 4, 5, 6], 25), randn(&[2, 2, 5, 6], 26), randn(&[2, 2, 5, 6], 27)],
+            f,
+            60,
+        );
+        let g = |t: &[Tensor]| ops::fused_causal_attention_at(&t[0], &t[1], &t[2], 2, 0.3, window);
+        check(
+            &[randn(&[1, 4, 3, 6], 28), randn(&[1, 2, 5, 6], 29), randn(&[1, 2, 5, 6], 30)],
+            g,
+            60,
+        );
+    }
+    for (t, start, window) in [(5, 0, None), (3, 2, None), (5, 0, Some(2)), (3, 2, Some(3)), (4, 0, Some(1))] {
         let (q, k, v) = (
             randn(&[2, 4, t, 6], 31),
             randn(&[2, 2, start + t, 6], 32),
             randn(&[2, 2, start + t, 6], 33),
         );
         let d = max_diff(
-            &ops::fused_causal_attention_at(&q, &k, &v, start).unwrap(),
-            &ops::causal_attention_at(&q, &k, &v, start).unwrap(),
+            &ops::fused_causal_attention_at(&q, &k, &v, start, 0.3, window).unwrap(),
+            &ops::causal_attention_at(&q, &k, &v, start, 0.3, window, None).unwrap(),
         );
-        assert!(d < 1e-14, "start {start}: {d}");
+        assert!(d < 1e-14, "start {start}, window {window:?}: {d}");
+    }
+}
+
+#[test]
+fn windowed_and_soft_capped_attention_gradient() {
+    // The composed path Gemma 2 takes: a sliding window and scores capped at 2·tanh(s / 2).
+    check(
+        &[randn(&[2, 4, 5, 6], 40), randn(&[2, 2, 5, 6], 41), randn(&[2, 2, 5, 6], 42)],
+        |t| ops::causal_attention_at(&t[0], &t[1], &t[2], 0, 0.5, Some(3), Some(2.0)),
+        60,
+    );
+    // A window of 1 sees only its own position: the output is v itself.
+    let (q, k, v) = (randn(&[1, 2, 4, 6], 43), randn(&[1, 2, 4, 6], 44), randn(&[1, 2, 4, 6], 45));
+    let out = ops::causal_attention_at(&q, &k, &v, 0, 0.5, Some(1), None).unwrap();
+    assert!(max_diff(&out, &v) < 1e-15);
+}
+
+#[test]
+fn geglu_gradient_and_value() {
+    let (g, u) = (randn(&[3, 7], 46), randn(&[3, 7], 47));
+    check(&[g.clone(), u.clone()], |t| ops::geglu(&t[0], &t[1]), 21);
+    // transformers' gelu_pytorch_tanh at a few points (torch.nn.functional.gelu(x, approximate="tanh")).
+    let x = Tensor::new(&[-3.0f64, -1.0, 0.0, 0.5, 2.0], &Device::Cpu).unwrap();
+    let y = ops::geglu(&x, &x.ones_like().unwrap()).unwrap().to_vec1::<f64>().unwrap();
+    let torch = [
+        -0.0036373920817729943,
+        -0.15880800939172324,
+        0.0,
+        0.34571400982514394,
+        1.954597694087775,
+    ];
+    for (a, b) in y.iter().zip(torch) {
+        assert!((a - b).abs() < 1e-12, "{a} vs {b}");
     }
 }
 

@@ -12,7 +12,7 @@ use ftbench::load::ModelSpec;
 use ftbench::load::{gguf_name, llama_cpp_permute, llama_cpp_unpermute};
 use ftbench::method::{self, MethodConfig};
 use ftbench::model::generate::all_logits;
-use ftbench::model::{LlamaConfig, Weights};
+use ftbench::model::{DecoderConfig, Weights};
 use ftbench::suite::Method;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,7 +34,7 @@ fn logits_of(spec: &str) -> Result<Tensor, String> {
     Ok(all_logits(&b.decoder, &[5, 17, 3, 200, 42, 9, 11]).unwrap())
 }
 
-fn reference_logits(c: &LlamaConfig) -> Tensor {
+fn reference_logits(c: &DecoderConfig) -> Tensor {
     let mc = MethodConfig::defaults(Method::named("full"), 0);
     let b = method::build(c, &mut weights(c), &mc, DType::F32, &Device::Cpu).unwrap();
     all_logits(&b.decoder, &[5, 17, 3, 200, 42, 9, 11]).unwrap()
@@ -130,7 +130,7 @@ fn llama_cpp_permutation_is_undone() {
 }
 
 /// GGUF metadata for `c` (llama.cpp's keys) with the test tokenizer.
-fn gguf_metadata(c: &LlamaConfig) -> Vec<(String, Value)> {
+fn gguf_metadata(c: &DecoderConfig) -> Vec<(String, Value)> {
     let (tokens, merges) = vocab();
     let u = |x: usize| Value::U32(x as u32);
     let mut token_type = vec![Value::I32(1); tokens.len()];
@@ -166,7 +166,7 @@ fn gguf_metadata(c: &LlamaConfig) -> Vec<(String, Value)> {
 }
 
 /// Writes `w` for `c` as llama.cpp would (GGUF names, Q/K permuted, f32 tensors).
-fn write_gguf(path: &Path, c: &LlamaConfig, w: &Weights, meta: &[(String, Value)], dtype: GgmlDType) {
+fn write_gguf(path: &Path, c: &DecoderConfig, w: &Weights, meta: &[(String, Value)], dtype: GgmlDType) {
     let tensors: Vec<(String, QTensor)> = w
         .iter()
         .map(|(name, t)| {
@@ -186,7 +186,7 @@ fn write_gguf(path: &Path, c: &LlamaConfig, w: &Weights, meta: &[(String, Value)
     gguf_file::write(&mut f, &meta, &tensors).unwrap();
 }
 
-fn gguf_file(dir: &Path, c: &LlamaConfig) -> PathBuf {
+fn gguf_file(dir: &Path, c: &DecoderConfig) -> PathBuf {
     let p = dir.join("tiny.gguf");
     write_gguf(&p, c, &weights(c), &gguf_metadata(c), GgmlDType::F32);
     p
@@ -285,15 +285,24 @@ fn unsupported_architectures_are_named() {
     j["model_type"] = serde_json::json!("qwen2");
     std::fs::write(&cfg_path, j.to_string()).unwrap();
     let spec = format!("hf:{}", tmp.path().display());
+    // A Llama checkpoint relabelled Qwen2: the q/k/v biases Qwen2 has are missing, by name.
+    expect_err(&spec, &["model.safetensors: missing tensor `model.layers.0.self_attn.q_proj.bias`"]);
+    j["architectures"] = serde_json::json!(["GPT2LMHeadModel"]);
+    j["model_type"] = serde_json::json!("gpt2");
+    std::fs::write(&cfg_path, j.to_string()).unwrap();
     expect_err(
         &spec,
         &[
             "config.json",
-            "unsupported architecture `Qwen2ForCausalLM`",
-            "biases",
+            "unsupported architecture `GPT2LMHeadModel`",
             "LlamaForCausalLM",
+            "Gemma3ForCausalLM",
+            "Phi3ForCausalLM",
         ],
     );
+    j["architectures"] = serde_json::json!(["Gemma3ForConditionalGeneration"]);
+    std::fs::write(&cfg_path, j.to_string()).unwrap();
+    expect_err(&spec, &["multimodal", "Gemma3ForCausalLM"]);
     j["architectures"] = serde_json::json!(["LlamaForCausalLM"]);
     j["attention_bias"] = serde_json::json!(true);
     std::fs::write(&cfg_path, j.to_string()).unwrap();
@@ -402,7 +411,7 @@ fn broken_shard_index_is_named() {
 #[test]
 fn a_tokenizer_that_does_not_fit_the_vocabulary_is_an_error() {
     let tmp = tempfile::tempdir().unwrap();
-    let c = LlamaConfig {
+    let c = DecoderConfig {
         vocab_size: 260,
         ..cfg(false)
     };
@@ -442,7 +451,7 @@ fn ftbench(dir: &Path, args: &[&str]) -> std::process::Output {
 #[test]
 fn suites_train_hf_and_gguf_models_and_record_a_missing_file_as_an_error() {
     let tmp = tempfile::tempdir().unwrap();
-    let c = LlamaConfig {
+    let c = DecoderConfig {
         max_position_embeddings: 64,
         ..cfg(true)
     };

@@ -4,14 +4,14 @@
 use candle_core::{DType, Device, Tensor, Var};
 use ftbench::data::{Batch, Task, TaskKind};
 use ftbench::method::{self, Built, MethodConfig};
-use ftbench::model::{preset, random_weights, LlamaConfig};
+use ftbench::model::{preset, random_weights, DecoderConfig};
 use ftbench::suite::Method;
 use ftbench::train::{batch_loss, target_logits, Schedule, Trainer, TrainerConfig};
 use ftbench_kernels::{frozen_linear, DenseWeight, FrozenWeight};
 use std::sync::Arc;
 
-fn cfg() -> LlamaConfig {
-    LlamaConfig {
+fn cfg() -> DecoderConfig {
+    DecoderConfig {
         vocab_size: 32,
         hidden_size: 16,
         intermediate_size: 24,

@@ -6,14 +6,14 @@ use candle_core::{DType, Device};
 use ftbench::data::{Batch, Task, TaskKind};
 use ftbench::knob::KnobValues;
 use ftbench::method::{self, MethodConfig};
-use ftbench::model::{preset, random_weights, LlamaConfig};
+use ftbench::model::{preset, random_weights, DecoderConfig};
 use ftbench::suite::Method;
 use ftbench::train::{optimizer_kind, Schedule, Trainer, TrainerConfig, OPTIMIZERS};
 
-fn cfg() -> LlamaConfig {
+fn cfg() -> DecoderConfig {
     // Linears of 64×64 and more, an embedding of 128×64: 8-bit state for those, f32 for the
     // norms (bitsandbytes' 4096-value rule).
-    LlamaConfig {
+    DecoderConfig {
         vocab_size: 128,
         hidden_size: 64,
         intermediate_size: 128,

@@ -125,14 +125,14 @@ fn generate_command_prints_the_continuation() {
 fn cached_greedy_decoding_equals_full_recompute() {
     use ftbench::method::{self, MethodConfig};
     use ftbench::model::generate::{forward_cached, KvCache};
-    use ftbench::model::{preset, random_weights, LlamaConfig, RopeScaling};
+    use ftbench::model::{preset, random_weights, DecoderConfig, RopeScaling};
     use ftbench::suite::Method;
     let configs = [
-        LlamaConfig {
+        DecoderConfig {
             initializer_range: 0.3,
             ..preset("tiny").unwrap()
         },
-        LlamaConfig {
+        DecoderConfig {
             initializer_range: 0.3,
             tie_word_embeddings: true,
             num_key_value_heads: 1,

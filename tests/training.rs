@@ -3,12 +3,12 @@
 use candle_core::{DType, Device, Tensor};
 use ftbench::data::{Batch, Task, TaskKind};
 use ftbench::method::{self, MethodConfig, Trainable};
-use ftbench::model::{preset, random_weights, Decoder, LlamaConfig};
+use ftbench::model::{preset, random_weights, Decoder, DecoderConfig};
 use ftbench::suite::Method;
 use ftbench::train::{batch_loss, AdamParams, Schedule, Trainer, TrainerConfig};
 
-fn setup() -> (LlamaConfig, Decoder, Vec<Trainable>) {
-    let cfg = LlamaConfig {
+fn setup() -> (DecoderConfig, Decoder, Vec<Trainable>) {
+    let cfg = DecoderConfig {
         vocab_size: 32,
         hidden_size: 16,
         intermediate_size: 24,

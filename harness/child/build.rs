@@ -7,7 +7,7 @@ use super::open::{in_model, Opened};
 use crate::data::PreparedTask;
 use crate::load::Tokenizer;
 use crate::method::{self, Built};
-use crate::model::{dtype_name, LlamaConfig};
+use crate::model::{dtype_name, DecoderConfig};
 use crate::probe::current_rss_bytes;
 use crate::record::{ModelInfo, Ran};
 use crate::suite::Plan;
@@ -19,7 +19,7 @@ use std::io::Write;
 /// A cell ready to train.
 pub struct CellModel {
     pub device: Device,
-    pub cfg: LlamaConfig,
+    pub cfg: DecoderConfig,
     pub tokenizer: Option<Tokenizer>,
     pub eos: Vec<u32>,
     pub task: PreparedTask,
@@ -68,7 +68,7 @@ pub fn trainer_config(plan: &Plan) -> TrainerConfig {
     }
 }
 
-fn model_info(plan: &Plan, cfg: &LlamaConfig, built: &Built, trainer: &Trainer) -> ModelInfo {
+fn model_info(plan: &Plan, cfg: &DecoderConfig, built: &Built, trainer: &Trainer) -> ModelInfo {
     let params_trainable: u64 = built.trainable.iter().map(|p| p.var.elem_count() as u64).sum();
     let params_total = built.params_base + built.params_adapters;
     ModelInfo {

@@ -5,13 +5,13 @@
 
 use crate::data::PreparedTask;
 use crate::estimate::{estimate, EstimateInput, Shapes};
-use crate::model::LlamaConfig;
+use crate::model::DecoderConfig;
 use crate::record::RecordEstimate;
 use crate::suite::Plan;
 
 /// The estimate at the micro-batch whose estimated peak is the largest; None for a method that
 /// trains nothing (the estimator models a training step).
-pub fn estimate_at_training_shapes(plan: &Plan, cfg: &LlamaConfig, task: &PreparedTask) -> Option<RecordEstimate> {
+pub fn estimate_at_training_shapes(plan: &Plan, cfg: &DecoderConfig, task: &PreparedTask) -> Option<RecordEstimate> {
     if plan.train.steps == 0 {
         return None;
     }
@@ -38,7 +38,7 @@ pub fn estimate_at_training_shapes(plan: &Plan, cfg: &LlamaConfig, task: &Prepar
 
 /// The estimate before the cell runs, at the most a batch can hold (runner: shards, launch,
 /// and the record of a cell that fails before it reports its own).
-pub fn estimate_upper_bound(plan: &Plan, cfg: &LlamaConfig) -> Option<RecordEstimate> {
+pub fn estimate_upper_bound(plan: &Plan, cfg: &DecoderConfig) -> Option<RecordEstimate> {
     if plan.train.steps == 0 {
         return None;
     }

@@ -1,13 +1,13 @@
 //! Model FLOPs per trained token, for MFU.
 
 use crate::method::Built;
-use crate::model::LlamaConfig;
+use crate::model::DecoderConfig;
 
 /// Model FLOPs per trained token (PaLM's MFU convention: recompute not counted): the forward
 /// pass's matmuls (2 per weight), their input gradients (2 per weight), weight gradients (2 per
 /// trainable matmul weight), and causal attention's two matmuls forward and backward
 /// (6 · 2 · layers · seq · heads·head_dim, halved for the causal mask).
-pub fn train_flops_per_token(cfg: &LlamaConfig, built: &Built, seq: usize, trains_base: bool) -> f64 {
+pub fn train_flops_per_token(cfg: &DecoderConfig, built: &Built, seq: usize, trains_base: bool) -> f64 {
     let linears: f64 = cfg.linears().iter().map(|l| (l.out * l.inp) as f64).sum::<f64>() * cfg.num_hidden_layers as f64;
     let head = (cfg.vocab_size * cfg.hidden_size) as f64;
     let matmul = linears + head;

@@ -3,7 +3,7 @@
 
 use crate::data::{PreparedTask, TaskContext, TaskSpec};
 use crate::load::{ModelSpec, OpenModel, Tokenizer};
-use crate::model::LlamaConfig;
+use crate::model::DecoderConfig;
 use crate::suite::Plan;
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
@@ -12,7 +12,7 @@ use candle_core::Device;
 pub struct Opened {
     pub device: Device,
     pub files: OpenModel,
-    pub cfg: LlamaConfig,
+    pub cfg: DecoderConfig,
     pub tokenizer: Option<Tokenizer>,
     pub eos: Vec<u32>,
     pub task: PreparedTask,
@@ -71,7 +71,7 @@ pub fn prepare(
     plan: &Plan,
     task: &TaskSpec,
     examples: usize,
-    cfg: &LlamaConfig,
+    cfg: &DecoderConfig,
     tokenizer: Option<&Tokenizer>,
     eos: &[u32],
 ) -> Result<PreparedTask> {

@@ -2,7 +2,7 @@
 
 use super::{article_rows, estimate, load_profiles, Estimate, EstimateInput, Implementation, Profiles, Shapes};
 use crate::method::Method;
-use crate::model::LlamaConfig;
+use crate::model::DecoderConfig;
 use crate::suite::{Cell, Knobs, Plan};
 use anyhow::{Context, Result};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
@@ -94,7 +94,7 @@ fn parse_optimizer(s: &str) -> Result<String, String> {
 }
 
 /// A model's config from `preset:NAME`, `hf:DIR`, `gguf:FILE` (metadata only) or a config.json path.
-pub fn model_config(spec: &str) -> Result<LlamaConfig> {
+pub fn model_config(spec: &str) -> Result<DecoderConfig> {
     if spec.ends_with(".json") && !spec.contains(':') {
         let path = PathBuf::from(spec);
         let text = std::fs::read_to_string(&path).with_context(|| format!("{}: cannot read", path.display()))?;

@@ -20,7 +20,7 @@
 //! ends, so ftbench's peak is persistent state + gradients + activations + logits.
 
 use crate::method::{BaseFormat, Method};
-use crate::model::{LlamaConfig, Precision};
+use crate::model::{DecoderConfig, Precision};
 use crate::train::OptimizerSettings;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -121,7 +121,7 @@ struct Shapes {
     linears: Vec<(u64, u64, &'static str)>,
 }
 
-fn shapes(cfg: &LlamaConfig) -> Shapes {
+fn shapes(cfg: &DecoderConfig) -> Shapes {
     let (h, i, hd) = (cfg.hidden_size as u64, cfg.intermediate_size as u64, cfg.head_dim() as u64);
     let (q, kv) = (cfg.num_attention_heads as u64 * hd, cfg.num_key_value_heads as u64 * hd);
     let linears = cfg.linears().iter().map(|l| (l.out as u64, l.inp as u64, l.name)).collect();
@@ -138,7 +138,7 @@ fn shapes(cfg: &LlamaConfig) -> Shapes {
 }
 
 /// Parameters of `method`'s rank-`rank` adapters on the `targets` linears of every layer.
-pub fn adapter_params(cfg: &LlamaConfig, method: Method, rank: u64, targets: &[String]) -> u64 {
+pub fn adapter_params(cfg: &DecoderConfig, method: Method, rank: u64, targets: &[String]) -> u64 {
     let s = shapes(cfg);
     let targeted = |m: &str| targets.iter().any(|t| t == "all-linear" || t == m);
     s.layers
@@ -150,7 +150,7 @@ pub fn adapter_params(cfg: &LlamaConfig, method: Method, rank: u64, targets: &[S
 }
 
 /// Estimates the peak memory of one training step of `cfg` under `x`.
-pub fn estimate(cfg: &LlamaConfig, x: &EstimateInput) -> Result<Estimate, String> {
+pub fn estimate(cfg: &DecoderConfig, x: &EstimateInput) -> Result<Estimate, String> {
     check(cfg, x)?;
     let n = Counts::of(cfg, x);
     let mut c: Vec<Component> = Vec::new();
@@ -194,7 +194,7 @@ pub fn estimate(cfg: &LlamaConfig, x: &EstimateInput) -> Result<Estimate, String
 }
 
 /// Inputs no estimate can be made of.
-fn check(cfg: &LlamaConfig, x: &EstimateInput) -> Result<(), String> {
+fn check(cfg: &DecoderConfig, x: &EstimateInput) -> Result<(), String> {
     if x.batch == 0 || x.seq_len == 0 {
         return Err(format!(
             "batch and seq_len must be positive (found batch {}, seq_len {})",
@@ -251,7 +251,7 @@ struct Counts {
 }
 
 impl Counts {
-    fn of(cfg: &LlamaConfig, x: &EstimateInput) -> Counts {
+    fn of(cfg: &DecoderConfig, x: &EstimateInput) -> Counts {
         let s = shapes(cfg);
         let base = cfg.num_parameters() as u64;
         let linear = s.layers * s.linears.iter().map(|(o, i, _)| o * i).sum::<u64>();
@@ -343,7 +343,7 @@ fn model_states(n: &Counts, x: &EstimateInput, c: &mut Vec<Component>) {
 /// The optimizer's state, as its registry entry models it, over every trainable tensor: each
 /// weight under full fine-tuning (shapes matter to an optimizer that projects matrices), the
 /// adapters as one flat tensor otherwise.
-fn optimizer_states(cfg: &LlamaConfig, n: &Counts, x: &EstimateInput, c: &mut Vec<Component>) {
+fn optimizer_states(cfg: &DecoderConfig, n: &Counts, x: &EstimateInput, c: &mut Vec<Component>) {
     let tensors: Vec<(String, Vec<u64>)> = if n.full {
         crate::model::weight_shapes(cfg)
             .into_iter()

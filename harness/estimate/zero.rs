@@ -18,7 +18,7 @@
 //! parallel: every GPU runs its own batch), so N GPUs process N × batch per step.
 
 use super::memory::{estimate, Component, Estimate, EstimateInput};
-use crate::model::LlamaConfig;
+use crate::model::DecoderConfig;
 
 /// Model-state bytes per GPU for ZeRO `stage` over `gpus` GPUs, and how they were counted.
 pub fn zero_model_states(params: u64, largest_module: u64, gpus: u64, stage: u8) -> Result<(u64, String), String> {
@@ -52,14 +52,14 @@ pub fn zero_model_states(params: u64, largest_module: u64, gpus: u64, stage: u8)
 }
 
 /// The largest single module's parameters (the embedding or the LM head for Llama shapes).
-pub fn largest_module(cfg: &LlamaConfig) -> u64 {
+pub fn largest_module(cfg: &DecoderConfig) -> u64 {
     let h = cfg.hidden_size as u64;
     let linear = cfg.linears().iter().map(|l| (l.out * l.inp) as u64).max().unwrap_or(0);
     (cfg.vocab_size as u64 * h).max(linear)
 }
 
 /// The per-GPU estimate of full fine-tuning `x` (mixed precision) under ZeRO `stage` over `gpus`.
-pub fn estimate_zero(cfg: &LlamaConfig, x: &EstimateInput, gpus: u64, stage: u8) -> Result<Estimate, String> {
+pub fn estimate_zero(cfg: &DecoderConfig, x: &EstimateInput, gpus: u64, stage: u8) -> Result<Estimate, String> {
     if !x.method.trains_base() {
         return Err(format!(
             "ZeRO shards full fine-tuning's model states; `{}` trains adapters whose states are small (estimate it on one GPU)",

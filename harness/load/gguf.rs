@@ -5,7 +5,7 @@
 //! the metadata. The weight source (names, Q/K permutation) is in gguf_source.rs.
 
 use super::tokenizer::{byte_level_bpe, Tokenizer};
-use crate::model::config::{LlamaConfig, RopeScaling};
+use crate::model::config::{DecoderConfig, RopeScaling};
 use anyhow::{bail, Context, Result};
 use candle_core::quantized::gguf_file::{Content, Value};
 
@@ -68,7 +68,7 @@ impl GgufModel {
 
     /// The decoder configuration from the `llama.*` metadata (transformers' GGUF loader reads
     /// the same keys); the LM head is tied when the file has no `output.weight`.
-    pub fn config(&self) -> Result<LlamaConfig> {
+    pub fn config(&self) -> Result<DecoderConfig> {
         let arch = self.req_str("general.architecture")?;
         if arch != "llama" {
             bail!(
@@ -117,7 +117,7 @@ impl GgufModel {
                 key("rope.scaling.type")
             ),
         };
-        let cfg = LlamaConfig {
+        let cfg = DecoderConfig {
             vocab_size: vocab,
             hidden_size: hidden,
             intermediate_size: self.req_usize(&key("feed_forward_length"))?,
@@ -132,6 +132,7 @@ impl GgufModel {
             initializer_range: 0.02,
             rope_scaling,
             sliding_window: None,
+            ..DecoderConfig::llama()
         };
         cfg.check()
             .map_err(|e| anyhow::anyhow!("{}: metadata gives an invalid config: {e}", self.path.display()))?;

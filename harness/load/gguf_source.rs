@@ -8,7 +8,7 @@
 //! The decoder's RoPE is transformers' half-split `rotate_half`, so the loader inverts it.
 
 use super::gguf::GgufModel;
-use crate::model::config::LlamaConfig;
+use crate::model::config::DecoderConfig;
 use crate::model::init::WeightSource;
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
@@ -74,7 +74,7 @@ pub struct GgufSource {
 }
 
 impl GgufSource {
-    pub fn new(model: GgufModel, cfg: &LlamaConfig) -> Result<GgufSource> {
+    pub fn new(model: GgufModel, cfg: &DecoderConfig) -> Result<GgufSource> {
         let file = File::open(&model.path).with_context(|| format!("{}: cannot open", model.path.display()))?;
         Ok(GgufSource {
             file: BufReader::new(file),

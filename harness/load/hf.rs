@@ -5,7 +5,7 @@
 use super::hf_config::{config_json, parse_config};
 use super::safetensors_source::SafetensorsSource;
 use super::tokenizer::Tokenizer;
-use crate::model::config::LlamaConfig;
+use crate::model::config::DecoderConfig;
 use crate::model::init::Weights;
 use anyhow::{bail, Context, Result};
 use candle_core::Tensor;
@@ -42,7 +42,7 @@ impl HfDir {
         self.dir.join(CONFIG)
     }
 
-    pub fn config(&self) -> Result<LlamaConfig> {
+    pub fn config(&self) -> Result<DecoderConfig> {
         let p = self.config_path();
         let text = std::fs::read_to_string(&p).with_context(|| format!("{}: cannot read", p.display()))?;
         parse_config(&p, &text)
@@ -103,7 +103,7 @@ impl HfDir {
 
     /// A weight source over the weights for `cfg`; with an index, every tensor must be in the
     /// shard the index names.
-    pub fn weights(&self, cfg: &LlamaConfig) -> Result<SafetensorsSource> {
+    pub fn weights(&self, cfg: &DecoderConfig) -> Result<SafetensorsSource> {
         let files = self.weight_files()?;
         let ignore: &[&str] = if cfg.tie_word_embeddings { &["lm_head.weight"] } else { &[] };
         let src = SafetensorsSource::open(&files, ignore)?;
@@ -121,7 +121,7 @@ impl HfDir {
     }
 
     /// tokenizer.json, checked against the model's vocabulary.
-    pub fn tokenizer(&self, cfg: &LlamaConfig) -> Result<Tokenizer> {
+    pub fn tokenizer(&self, cfg: &DecoderConfig) -> Result<Tokenizer> {
         let p = self.dir.join(TOKENIZER);
         if !p.is_file() {
             bail!("{}: no {TOKENIZER} (needed to turn text into token ids)", self.dir.display());
@@ -163,7 +163,7 @@ impl HfDir {
 /// or — with `shard_bytes` — shards `model-0000i-of-0000n.safetensors` of at most that many
 /// bytes each (a tensor is never split) plus model.safetensors.index.json. Tensors are written
 /// in their own dtype.
-pub fn save_hf_dir(dir: &Path, cfg: &LlamaConfig, weights: &Weights, shard_bytes: Option<usize>, eos: Option<u32>) -> Result<()> {
+pub fn save_hf_dir(dir: &Path, cfg: &DecoderConfig, weights: &Weights, shard_bytes: Option<usize>, eos: Option<u32>) -> Result<()> {
     crate::atomic::write_json(&dir.join(CONFIG), &config_json(cfg, None, eos))?;
     let bytes = |t: &Tensor| t.elem_count() * t.dtype().size_in_bytes();
     let mut shards: Vec<Vec<(&String, &Tensor)>> = vec![Vec::new()];

@@ -8,7 +8,7 @@
 use super::gguf::GgufModel;
 use super::hf::HfDir;
 use super::tokenizer::Tokenizer;
-use crate::model::config::{preset, LlamaConfig, PRESETS};
+use crate::model::config::{preset, DecoderConfig, PRESETS};
 use crate::model::init::{RandomInit, WeightSource};
 use anyhow::{Context, Result};
 use std::fmt;
@@ -86,7 +86,7 @@ impl ModelSpec {
     }
 
     /// The model's configuration (opens its files; a preset's needs none).
-    pub fn config(&self) -> Result<LlamaConfig> {
+    pub fn config(&self) -> Result<DecoderConfig> {
         Ok(self.open()?.cfg)
     }
 }
@@ -94,7 +94,7 @@ impl ModelSpec {
 /// An opened model: its configuration, and its weights and tokenizer on demand.
 pub struct OpenModel {
     pub spec: ModelSpec,
-    pub cfg: LlamaConfig,
+    pub cfg: DecoderConfig,
     files: Files,
 }
 

@@ -49,7 +49,7 @@ pub fn save_adapter(dir: &Path, built: &Built, mc: &MethodConfig, base_model: &s
         "r": mc.lora.rank,
         "lora_alpha": mc.lora.alpha,
         "lora_dropout": mc.lora.dropout,
-        "target_modules": mc.lora.target_modules(),
+        "target_modules": mc.lora.target_modules(&built.decoder.cfg),
         "use_rslora": mc.lora.rslora,
         "bias": "none",
         "fan_in_fan_out": false,

@@ -3,8 +3,9 @@
 use super::kind::{AdaptCtx, BaseFormat, MethodConfig};
 use super::lora_init::InitInput;
 use super::{quantize_weight, Trainable};
+use crate::model::config::TensorRole;
 use crate::model::Precision;
-use crate::model::{Decoder, Layer, LlamaConfig, WeightSource};
+use crate::model::{Decoder, DecoderConfig, Layer, WeightSource};
 use crate::nn::{Dropout, Linear};
 use anyhow::{Context, Result};
 use candle_core::{Device, Tensor, Var};
@@ -52,7 +53,7 @@ pub struct Built {
 /// quantized on the host, where the values are, and only its codes and constants are copied:
 /// no weight makes the trip host → device → host.
 pub fn build(
-    cfg: &LlamaConfig,
+    cfg: &DecoderConfig,
     src: &mut dyn WeightSource,
     mc: &MethodConfig,
     precision: impl Into<Precision>,
@@ -70,22 +71,30 @@ pub fn build(
     };
     let h = cfg.hidden_size;
     let (embed, embed_var) = b.plain("model.embed_tokens.weight", &[cfg.vocab_size, h])?;
+    check_targets(cfg, mc)?;
+    let (block, norms, linears) = (cfg.block_tensors(), cfg.norms().len(), cfg.linears());
     let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
     for l in 0..cfg.num_hidden_layers {
         let p = format!("model.layers.{l}");
-        // In the weights' order (model::weight_shapes): the attention's linears, then the
-        // post-attention norm, then the MLP's.
-        let input_norm = b.plain(&format!("{p}.input_layernorm.weight"), &[h])?.0;
-        let mut linears = Vec::with_capacity(7);
-        let mut post_norm = None;
-        for (k, lin) in cfg.linears().into_iter().enumerate() {
-            if k == 4 {
-                post_norm = Some(b.plain(&format!("{p}.post_attention_layernorm.weight"), &[h])?.0);
+        let mut layer = (vec![None; norms], vec![None; linears.len()], vec![None; linears.len()]);
+        // In the weights' order (DecoderConfig::block_tensors).
+        for t in &block {
+            let name = format!("{p}.{}", t.name);
+            match t.role {
+                TensorRole::Norm(k) => layer.0[k] = Some(b.plain(&name, &t.shape)?.0),
+                TensorRole::Bias(k) => layer.2[k] = Some(b.plain(&name, &t.shape)?.0),
+                TensorRole::Linear(k) => {
+                    let lin = &linears[k];
+                    layer.1[k] = Some(b.linear(&format!("{p}.{}", lin.parent), lin.name, lin.out, lin.inp)?)
+                }
             }
-            linears.push(b.linear(&format!("{p}.{}", lin.parent), lin.name, lin.out, lin.inp)?);
         }
-        let linears: [Linear; 7] = linears.try_into().unwrap_or_else(|_| unreachable!("a block has seven linears"));
-        layers.push(Layer::new(input_norm, post_norm.expect("a block has an MLP"), linears));
+        let all = |what: &str| anyhow::anyhow!("block {l}: a {what} missing from DecoderConfig::block_tensors");
+        layers.push(Layer {
+            norms: layer.0.into_iter().map(|n| n.ok_or_else(|| all("norm"))).collect::<Result<_>>()?,
+            linears: layer.1.into_iter().map(|n| n.ok_or_else(|| all("linear"))).collect::<Result<_>>()?,
+            biases: layer.2,
+        });
     }
     let norm = b.plain("model.norm.weight", &[h])?.0;
     // The LM head stays dense (QLoRA quantizes only the decoder's linears, as bitsandbytes does).
@@ -112,6 +121,23 @@ pub fn build(
         params_base: cfg.num_parameters() as u64,
         params_adapters,
     })
+}
+
+/// Errors when the method's adapter targets name no linear of this family (Phi-3 fuses q, k, v
+/// into `qkv_proj` and gate, up into `gate_up_proj`: `q_proj` matches nothing there).
+fn check_targets(cfg: &DecoderConfig, mc: &MethodConfig) -> Result<()> {
+    if !mc.method.has_adapters() {
+        return Ok(());
+    }
+    let names: Vec<&str> = cfg.linears().iter().map(|l| l.name).collect();
+    if names.iter().any(|n| mc.lora.targets(n)) {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "lora.target_modules matches no linear of this {} model; its linears are: {}",
+        cfg.family.name(),
+        names.join(", ")
+    )
 }
 
 struct Builder<'a> {

@@ -28,10 +28,10 @@ impl LoraConfig {
         }
     }
 
-    /// The target module names, `all-linear` expanded.
-    pub fn target_modules(&self) -> Vec<String> {
+    /// The target module names, `all-linear` expanded to the linears of `cfg`'s blocks.
+    pub fn target_modules(&self, cfg: &crate::model::DecoderConfig) -> Vec<String> {
         if self.targets.iter().any(|t| t == "all-linear") {
-            LINEAR_MODULES.iter().map(|s| s.to_string()).collect()
+            cfg.linears().iter().map(|l| l.name.to_string()).collect()
         } else {
             self.targets.clone()
         }

@@ -3,6 +3,7 @@
 
 use crate::model::{Decoder, Layer};
 use anyhow::Result;
+use candle_core::Tensor;
 
 /// The decoder with every adapter merged into its layer's weight; None when some base is not
 /// dense (QLoRA's NF4) or there is nothing to merge.
@@ -42,7 +43,11 @@ pub fn frozen_copy(d: &Decoder) -> Result<Decoder> {
     let layers = d
         .layers
         .iter()
-        .map(|l| Layer::new(l.input_norm.detach(), l.post_norm.detach(), l.linears().map(|x| freeze(x))))
+        .map(|l| Layer {
+            norms: l.norms.iter().map(Tensor::detach).collect(),
+            linears: l.linears.iter().map(freeze).collect(),
+            biases: l.biases.iter().map(|b| b.as_ref().map(Tensor::detach)).collect(),
+        })
         .collect();
     // In the trained model's compute dtype: Decoder::new would take the embedding's (the f32
     // master under bf16-mixed) and evaluate a bf16-trained model in f32.

@@ -1,11 +1,121 @@
-//! The decoder's configuration, with Hugging Face `config.json` field names (Llama, Mistral,
-//! SmolLM2 and Qwen2-style fields), and the built-in shape presets.
+//! The decoder's configuration, with Hugging Face `config.json` field names, and the built-in
+//! shape presets. One decoder serves every family it reads (Llama, Mistral, Qwen2/2.5, Qwen3,
+//! Gemma 2/3, Phi-3): what differs between them is a handful of options here, each set by the
+//! loader from what the checkpoint's config says (load/hf_config.rs, load/gguf.rs).
 
 use serde::{Deserialize, Serialize};
 
-/// A Llama-family decoder configuration. Field names follow transformers' `LlamaConfig`.
+/// The architecture a checkpoint declares: it decides tensor names and how a checkpoint is
+/// written back; the options below decide the computation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    #[default]
+    Llama,
+    Mistral,
+    Qwen2,
+    Qwen3,
+    Gemma2,
+    Gemma3,
+    Phi3,
+}
+
+impl Family {
+    pub const ALL: [Family; 7] = [
+        Family::Llama,
+        Family::Mistral,
+        Family::Qwen2,
+        Family::Qwen3,
+        Family::Gemma2,
+        Family::Gemma3,
+        Family::Phi3,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Llama => "llama",
+            Family::Mistral => "mistral",
+            Family::Qwen2 => "qwen2",
+            Family::Qwen3 => "qwen3",
+            Family::Gemma2 => "gemma2",
+            Family::Gemma3 => "gemma3",
+            Family::Phi3 => "phi3",
+        }
+    }
+
+    /// transformers' class for it (config.json `architectures[0]`).
+    pub fn architecture(self) -> &'static str {
+        match self {
+            Family::Llama => "LlamaForCausalLM",
+            Family::Mistral => "MistralForCausalLM",
+            Family::Qwen2 => "Qwen2ForCausalLM",
+            Family::Qwen3 => "Qwen3ForCausalLM",
+            Family::Gemma2 => "Gemma2ForCausalLM",
+            Family::Gemma3 => "Gemma3ForCausalLM",
+            Family::Phi3 => "Phi3ForCausalLM",
+        }
+    }
+
+    /// config.json's `model_type` for it.
+    pub fn model_type(self) -> &'static str {
+        match self {
+            Family::Gemma3 => "gemma3_text",
+            f => f.name(),
+        }
+    }
+
+    /// The family of a transformers class or model type.
+    pub fn of_hf(architecture: Option<&str>, model_type: Option<&str>) -> Option<Family> {
+        Family::ALL
+            .into_iter()
+            .find(|f| architecture.map_or_else(|| model_type == Some(f.model_type()), |a| a == f.architecture()))
+    }
+
+    /// `cfg` with the options that come with the architecture itself rather than from its
+    /// config's fields (the loaders read the rest): Qwen2's q/k/v biases, Qwen3's and Gemma 3's
+    /// per-head q/k norms, Gemma's (1 + w) norms, scaled embeddings, GeGLU and sandwich norms,
+    /// Phi-3's fused projections.
+    pub fn configure(self, cfg: DecoderConfig) -> DecoderConfig {
+        let gemma = matches!(self, Family::Gemma2 | Family::Gemma3);
+        DecoderConfig {
+            family: self,
+            qkv_bias: self == Family::Qwen2,
+            qk_norm: matches!(self, Family::Qwen3 | Family::Gemma3),
+            norm_plus_one: gemma,
+            scale_embeddings: gemma,
+            activation: if gemma { Activation::GeluTanh } else { Activation::Silu },
+            sandwich_norms: gemma,
+            fused_projections: self == Family::Phi3,
+            ..cfg
+        }
+    }
+}
+
+/// The MLP's gate activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// SwiGLU: silu(gate) · up (Llama, Mistral, Qwen, Phi-3).
+    #[default]
+    Silu,
+    /// GeGLU with the tanh approximation of GELU (Gemma's `gelu_pytorch_tanh`).
+    GeluTanh,
+}
+
+/// How a layer attends (config.json's `layer_types` entries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LayerAttention {
+    /// Every earlier position.
+    #[serde(rename = "full_attention")]
+    Full,
+    /// The last `sliding_window` positions (itself included).
+    #[serde(rename = "sliding_attention")]
+    Sliding,
+}
+
+/// A decoder configuration. Field names follow transformers' configs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LlamaConfig {
+pub struct DecoderConfig {
     pub vocab_size: usize,
     pub hidden_size: usize,
     pub intermediate_size: usize,
@@ -28,10 +138,56 @@ pub struct LlamaConfig {
     /// RoPE frequency scaling (`linear`, `llama3`, `dynamic`); `None` for plain RoPE.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rope_scaling: Option<RopeScaling>,
-    /// Mistral-style sliding-window attention span; the decoder refuses longer sequences
-    /// (within the window, attention is plain causal attention).
+    /// Sliding-window attention span: a query sees the last `sliding_window` positions (itself
+    /// included) in the layers `layer_types` says slide (every layer when it is empty: Mistral,
+    /// Phi-3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sliding_window: Option<usize>,
+    /// The checkpoint's architecture (presets: llama).
+    #[serde(default)]
+    pub family: Family,
+    /// Biases on the q, k and v projections (Qwen2).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub qkv_bias: bool,
+    /// RMSNorm of q and k per head, before RoPE (Qwen3, Gemma 3).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub qk_norm: bool,
+    /// Norm weights are offsets from one: a norm scales by (1 + w) (Gemma).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub norm_plus_one: bool,
+    /// Token embeddings are multiplied by √hidden_size (Gemma).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub scale_embeddings: bool,
+    #[serde(default)]
+    pub activation: Activation,
+    /// Norms on the attention's output and the MLP's output before their residual adds, and a
+    /// pre-MLP norm named `pre_feedforward_layernorm` (Gemma 2/3).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub sandwich_norms: bool,
+    /// Attention scores scaled by query_pre_attn_scalar^-½ instead of head_dim^-½ (Gemma).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_pre_attn_scalar: Option<f64>,
+    /// Attention scores soft-capped to cap·tanh(s / cap) (Gemma 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attn_logit_softcapping: Option<f64>,
+    /// Output logits soft-capped likewise (Gemma 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_logit_softcapping: Option<f64>,
+    /// Per layer: full or sliding attention (Gemma 2/3). Empty: every layer slides when
+    /// `sliding_window` is set, else every layer is full.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layer_types: Vec<LayerAttention>,
+    /// RoPE base of the sliding layers (Gemma 3's local base); the global layers use
+    /// `rope_theta` and `rope_scaling`.
+    #[serde(default, rename = "rope_local_base_freq", skip_serializing_if = "Option::is_none")]
+    pub rope_local_theta: Option<f64>,
+    /// q, k, v as one `qkv_proj` and gate, up as one `gate_up_proj` (Phi-3).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub fused_projections: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
 }
 
 /// transformers' `rope_scaling` (rope_parameters) for the types the decoder implements.
@@ -55,10 +211,28 @@ pub struct RopeScaling {
 /// The RoPE scaling types the decoder implements.
 pub const ROPE_TYPES: &[&str] = &["default", "linear", "llama3", "dynamic"];
 
-/// The decoder's seven linear modules per block, by their Hugging Face names, in the order of
-/// [`LlamaConfig::linears`] and `Layer::linears`: the one list the weight shapes, the builder,
-/// the estimator and LoRA's targets read.
-pub const LINEAR_NAMES: [&str; 7] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+/// Every linear module name a block may have, by its Hugging Face name: the seven of Llama and
+/// most families, and Phi-3's fused `qkv_proj` and `gate_up_proj`. A configuration's own list,
+/// in block order, is [`DecoderConfig::linears`].
+pub const LINEAR_NAMES: [&str; 9] = [
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+    "qkv_proj",
+    "gate_up_proj",
+];
+
+/// One of a block's norms: its HF tensor name under the layer (without `.weight`), and whether
+/// it is per head (head_dim wide) or per token (hidden wide).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NormShape {
+    pub hf_name: &'static str,
+    pub per_head: bool,
+}
 
 /// One linear of a block: its HF name, the submodule it sits in and its shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,22 +244,139 @@ pub struct LinearShape {
     pub inp: usize,
 }
 
+/// What one of a block's tensors is: a norm, a linear's weight or a linear's bias (indices
+/// into [`DecoderConfig::norms`] and [`DecoderConfig::linears`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TensorRole {
+    Norm(usize),
+    Linear(usize),
+    Bias(usize),
+}
+
+/// One tensor of a block: its role, its HF name under the layer (`self_attn.q_proj.weight`) and
+/// its shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockTensor {
+    pub role: TensorRole,
+    pub name: String,
+    pub shape: Vec<usize>,
+}
+
 fn default_init() -> f64 {
     0.02
 }
 
-impl LlamaConfig {
-    /// The seven linears of one block with their shapes, in [`LINEAR_NAMES`] order.
-    pub fn linears(&self) -> [LinearShape; 7] {
+impl DecoderConfig {
+    /// The linears of one block with their shapes, in block order: q, k, v, o, gate, up,
+    /// down; with fused projections (Phi-3) qkv, o, gate_up, down.
+    pub fn linears(&self) -> Vec<LinearShape> {
         let (h, i, hd) = (self.hidden_size, self.intermediate_size, self.head_dim());
         let (q, kv) = (self.num_attention_heads * hd, self.num_key_value_heads * hd);
-        let shapes = [(q, h), (kv, h), (kv, h), (h, q), (i, h), (i, h), (h, i)];
-        std::array::from_fn(|k| LinearShape {
-            name: LINEAR_NAMES[k],
-            parent: if k < 4 { "self_attn" } else { "mlp" },
-            out: shapes[k].0,
-            inp: shapes[k].1,
-        })
+        let l = |name, parent, out, inp| LinearShape { name, parent, out, inp };
+        if self.fused_projections {
+            return vec![
+                l("qkv_proj", "self_attn", q + 2 * kv, h),
+                l("o_proj", "self_attn", h, q),
+                l("gate_up_proj", "mlp", 2 * i, h),
+                l("down_proj", "mlp", h, i),
+            ];
+        }
+        vec![
+            l("q_proj", "self_attn", q, h),
+            l("k_proj", "self_attn", kv, h),
+            l("v_proj", "self_attn", kv, h),
+            l("o_proj", "self_attn", h, q),
+            l("gate_proj", "mlp", i, h),
+            l("up_proj", "mlp", i, h),
+            l("down_proj", "mlp", h, i),
+        ]
+    }
+
+    /// Whether the linear `name` carries a bias (Qwen2's q, k, v).
+    pub fn has_bias(&self, name: &str) -> bool {
+        self.qkv_bias && matches!(name, "q_proj" | "k_proj" | "v_proj" | "qkv_proj")
+    }
+
+    /// A block's norms in `Layer::norms` order: input, pre-MLP (Llama's
+    /// `post_attention_layernorm`, Gemma's `pre_feedforward_layernorm`), then Gemma's norms of
+    /// the attention's and the MLP's outputs, then the per-head q and k norms.
+    pub fn norms(&self) -> Vec<NormShape> {
+        let n = |hf_name, per_head| NormShape { hf_name, per_head };
+        let mut v = vec![n("input_layernorm", false)];
+        if self.sandwich_norms {
+            v.push(n("pre_feedforward_layernorm", false));
+            v.push(n("post_attention_layernorm", false));
+            v.push(n("post_feedforward_layernorm", false));
+        } else {
+            v.push(n("post_attention_layernorm", false));
+        }
+        if self.qk_norm {
+            v.push(n("self_attn.q_norm", true));
+            v.push(n("self_attn.k_norm", true));
+        }
+        v
+    }
+
+    /// Every tensor of one block in build order (the order sources give them and random init
+    /// draws them): input norm, the attention's linears (each with its bias), q/k norms, the
+    /// norms around the MLP's input, the MLP's linears, the norm of its output.
+    pub fn block_tensors(&self) -> Vec<BlockTensor> {
+        let (norms, linears) = (self.norms(), self.linears());
+        let width = |n: &NormShape| if n.per_head { self.head_dim() } else { self.hidden_size };
+        let norm = |name: &str| {
+            let k = norms.iter().position(|n| n.hf_name == name).expect("a norm of this config");
+            BlockTensor {
+                role: TensorRole::Norm(k),
+                name: format!("{name}.weight"),
+                shape: vec![width(&norms[k])],
+            }
+        };
+        let mut v = vec![norm("input_layernorm")];
+        let linears_of = |v: &mut Vec<BlockTensor>, parent: &str| {
+            for (k, l) in linears.iter().enumerate().filter(|(_, l)| l.parent == parent) {
+                let name = format!("{}.{}", l.parent, l.name);
+                v.push(BlockTensor {
+                    role: TensorRole::Linear(k),
+                    name: format!("{name}.weight"),
+                    shape: vec![l.out, l.inp],
+                });
+                if self.has_bias(l.name) {
+                    v.push(BlockTensor {
+                        role: TensorRole::Bias(k),
+                        name: format!("{name}.bias"),
+                        shape: vec![l.out],
+                    });
+                }
+            }
+        };
+        linears_of(&mut v, "self_attn");
+        if self.qk_norm {
+            v.extend([norm("self_attn.q_norm"), norm("self_attn.k_norm")]);
+        }
+        v.push(norm("post_attention_layernorm"));
+        if self.sandwich_norms {
+            v.push(norm("pre_feedforward_layernorm"));
+        }
+        linears_of(&mut v, "mlp");
+        if self.sandwich_norms {
+            v.push(norm("post_feedforward_layernorm"));
+        }
+        v
+    }
+
+    /// The window of layer `i` when it slides; None when it attends to every earlier position.
+    pub fn layer_window(&self, i: usize) -> Option<usize> {
+        match self.layer_types.get(i) {
+            Some(LayerAttention::Full) => None,
+            Some(LayerAttention::Sliding) => self.sliding_window,
+            None if self.layer_types.is_empty() => self.sliding_window,
+            None => None,
+        }
+    }
+
+    /// The scale of attention scores.
+    pub fn attention_scale(&self) -> f64 {
+        1.0 / self.query_pre_attn_scalar.unwrap_or(self.head_dim() as f64).sqrt()
     }
 
     pub fn head_dim(&self) -> usize {
@@ -149,7 +440,39 @@ impl LlamaConfig {
         if self.sliding_window == Some(0) {
             return Err("sliding_window: must be positive, found 0".into());
         }
+        if !self.layer_types.is_empty() && self.layer_types.len() != self.num_hidden_layers {
+            return Err(format!(
+                "layer_types: expected one entry per layer ({}), found {}",
+                self.num_hidden_layers,
+                self.layer_types.len()
+            ));
+        }
+        if self.layer_types.contains(&LayerAttention::Sliding) && self.sliding_window.is_none() {
+            return Err("layer_types: sliding layers need sliding_window".into());
+        }
+        for (k, v) in [
+            ("query_pre_attn_scalar", self.query_pre_attn_scalar),
+            ("attn_logit_softcapping", self.attn_logit_softcapping),
+            ("final_logit_softcapping", self.final_logit_softcapping),
+            ("rope_local_base_freq", self.rope_local_theta),
+        ] {
+            if v.is_some_and(|x| !(x.is_finite() && x > 0.0)) {
+                return Err(format!("{k}: must be a positive number, found {}", v.unwrap_or(0.0)));
+            }
+        }
         Ok(())
+    }
+
+    /// RoPE inverse frequencies of layer `i`: the sliding layers' local base (plain) where the
+    /// config has one, else the global ones.
+    pub fn layer_rope_inv_freq(&self, i: usize) -> Vec<f64> {
+        match (self.layer_window(i), self.rope_local_theta) {
+            (Some(_), Some(theta)) => {
+                let d = self.head_dim();
+                (0..d / 2).map(|k| theta.powf(-2.0 * k as f64 / d as f64)).collect()
+            }
+            _ => self.rope_inv_freq(),
+        }
     }
 
     /// RoPE inverse frequencies (head_dim / 2 of them), with the config's scaling applied, as
@@ -163,17 +486,16 @@ impl LlamaConfig {
         }
     }
 
-    /// Parameter count by the shapes (embedding counted once when tied).
+    /// Parameter count by the shapes: linears, their biases, norms (embedding counted once
+    /// when tied).
     pub fn num_parameters(&self) -> usize {
-        let (h, i, hd) = (self.hidden_size, self.intermediate_size, self.head_dim());
-        let q = self.num_attention_heads * hd;
-        let kv = self.num_key_value_heads * hd;
-        let attn = h * q + 2 * h * kv + q * h;
-        let mlp = 3 * h * i;
-        let layer = attn + mlp + 2 * h;
+        let (h, hd) = (self.hidden_size, self.head_dim());
+        let bias = |l: &LinearShape| if self.has_bias(l.name) { l.out } else { 0 };
+        let linears: usize = self.linears().iter().map(|l| l.out * l.inp + bias(l)).sum();
+        let norms: usize = self.norms().iter().map(|n| if n.per_head { hd } else { h }).sum();
         let embed = self.vocab_size * h;
         let head = if self.tie_word_embeddings { 0 } else { embed };
-        embed + self.num_hidden_layers * layer + h + head
+        embed + self.num_hidden_layers * (linears + norms) + h + head
     }
 }
 
@@ -234,6 +556,42 @@ impl RopeScaling {
     }
 }
 
+impl DecoderConfig {
+    /// A Llama configuration with every family option off (the base of presets and tests);
+    /// its sizes are Llama-2-7B's.
+    pub fn llama() -> DecoderConfig {
+        DecoderConfig {
+            vocab_size: 32000,
+            hidden_size: 4096,
+            intermediate_size: 11008,
+            num_hidden_layers: 32,
+            num_attention_heads: 32,
+            num_key_value_heads: 32,
+            head_dim: None,
+            max_position_embeddings: 4096,
+            rms_norm_eps: 1e-5,
+            rope_theta: 10000.0,
+            tie_word_embeddings: false,
+            initializer_range: 0.02,
+            rope_scaling: None,
+            sliding_window: None,
+            family: Family::Llama,
+            qkv_bias: false,
+            qk_norm: false,
+            norm_plus_one: false,
+            scale_embeddings: false,
+            activation: Activation::Silu,
+            sandwich_norms: false,
+            query_pre_attn_scalar: None,
+            attn_logit_softcapping: None,
+            final_logit_softcapping: None,
+            layer_types: Vec::new(),
+            rope_local_theta: None,
+            fused_projections: false,
+        }
+    }
+}
+
 /// Built-in presets: (name, what it is).
 pub const PRESETS: &[(&str, &str)] = &[
     (
@@ -256,25 +614,10 @@ pub const PRESETS: &[(&str, &str)] = &[
 ];
 
 /// The configuration of a preset, or `None` for an unknown name.
-pub fn preset(name: &str) -> Option<LlamaConfig> {
-    let base = LlamaConfig {
-        vocab_size: 32000,
-        hidden_size: 4096,
-        intermediate_size: 11008,
-        num_hidden_layers: 32,
-        num_attention_heads: 32,
-        num_key_value_heads: 32,
-        head_dim: None,
-        max_position_embeddings: 4096,
-        rms_norm_eps: 1e-5,
-        rope_theta: 10000.0,
-        tie_word_embeddings: false,
-        initializer_range: 0.02,
-        rope_scaling: None,
-        sliding_window: None,
-    };
+pub fn preset(name: &str) -> Option<DecoderConfig> {
+    let base = DecoderConfig::llama();
     Some(match name {
-        "tiny" => LlamaConfig {
+        "tiny" => DecoderConfig {
             vocab_size: 256,
             hidden_size: 64,
             intermediate_size: 160,
@@ -284,7 +627,7 @@ pub fn preset(name: &str) -> Option<LlamaConfig> {
             max_position_embeddings: 512,
             ..base
         },
-        "smollm2-135m" => LlamaConfig {
+        "smollm2-135m" => DecoderConfig {
             vocab_size: 49152,
             hidden_size: 576,
             intermediate_size: 1536,
@@ -298,13 +641,13 @@ pub fn preset(name: &str) -> Option<LlamaConfig> {
             ..base
         },
         "llama2-7b" => base,
-        "mistral-7b" => LlamaConfig {
+        "mistral-7b" => DecoderConfig {
             intermediate_size: 14336,
             num_key_value_heads: 8,
             max_position_embeddings: 32768,
             ..base
         },
-        "llama3-8b" => LlamaConfig {
+        "llama3-8b" => DecoderConfig {
             vocab_size: 128256,
             intermediate_size: 14336,
             num_key_value_heads: 8,
@@ -337,7 +680,7 @@ mod tests {
     fn rope_scaling_follows_transformers() {
         let base = preset("llama3-8b").unwrap();
         let plain = base.rope_inv_freq();
-        let scaled = |rope_type: &str| LlamaConfig {
+        let scaled = |rope_type: &str| DecoderConfig {
             rope_scaling: Some(RopeScaling {
                 rope_type: rope_type.into(),
                 factor: 8.0,

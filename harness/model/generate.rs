@@ -4,7 +4,6 @@
 //! The training path stays cache-free.
 
 use super::decoder::Decoder;
-use super::ops;
 use candle_core::{Result, Tensor, D};
 
 /// Keys and values of every layer for the positions seen so far: (batch, kv_heads, len, head_dim).
@@ -88,14 +87,15 @@ fn cached_hidden(model: &Decoder, ids: &Tensor, cache: &mut KvCache) -> Result<T
     }
     let start = cache.len;
     model.check_len(start + t)?;
-    let mut x = ops::embedding(&model.embed, ids)?;
-    for (layer, slot) in model.layers.iter().zip(cache.layers.iter_mut()) {
-        let (q, k, v) = model.qkv(layer, &x, start)?;
+    let mut x = model.embed_tokens(ids)?;
+    // A sliding layer's cache keeps every position (its window masks the older ones).
+    for (i, (layer, slot)) in model.layers.iter().zip(cache.layers.iter_mut()).enumerate() {
+        let (q, k, v) = model.qkv(i, layer, &x, start)?;
         let (k, v) = match slot.take() {
             Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
             None => (k, v),
         };
-        let a = model.attention(&q, &k, &v, start)?;
+        let a = model.attention(i, &q, &k, &v, start)?;
         // Detached: with trainable adapters the graph of one step must not outlive it.
         *slot = Some((k.detach(), v.detach()));
         x = model.block_out(layer, &x, &a)?;

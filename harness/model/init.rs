@@ -6,7 +6,7 @@
 //! seeded by (seed, tensor name, chunk), so presets are reproducible across versions and
 //! thread counts.
 
-use super::config::LlamaConfig;
+use super::config::DecoderConfig;
 use candle_core::{DType, Device, Result, Tensor};
 use rand::{rngs::StdRng, SeedableRng};
 use rand_distr::{Distribution, Normal};
@@ -31,18 +31,12 @@ pub trait WeightSource {
 }
 
 /// (name, shape) of every tensor the config needs, in build order.
-pub fn weight_shapes(cfg: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
+pub fn weight_shapes(cfg: &DecoderConfig) -> Vec<(String, Vec<usize>)> {
     let h = cfg.hidden_size;
     let mut v = vec![("model.embed_tokens.weight".to_string(), vec![cfg.vocab_size, h])];
+    let block = cfg.block_tensors();
     for l in 0..cfg.num_hidden_layers {
-        let p = format!("model.layers.{l}");
-        v.push((format!("{p}.input_layernorm.weight"), vec![h]));
-        for (k, lin) in cfg.linears().into_iter().enumerate() {
-            if k == 4 {
-                v.push((format!("{p}.post_attention_layernorm.weight"), vec![h]));
-            }
-            v.push((format!("{p}.{}.{}.weight", lin.parent, lin.name), vec![lin.out, lin.inp]));
-        }
+        v.extend(block.iter().map(|t| (format!("model.layers.{l}.{}", t.name), t.shape.clone())));
     }
     v.push(("model.norm.weight".to_string(), vec![h]));
     if !cfg.tie_word_embeddings {
@@ -52,17 +46,21 @@ pub fn weight_shapes(cfg: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
 }
 
 /// Seeded random weights as transformers initialises them: normal(0, initializer_range) for
-/// embeddings and linears, ones for RMSNorm weights; f32, drawn in host memory.
+/// embeddings and linear weights, zeros for biases, RMSNorm weights at the identity (ones, or
+/// zeros where the family scales by 1 + w); f32, drawn in host memory.
 pub struct RandomInit {
     pub std: f64,
     pub seed: u64,
+    /// The value of an identity norm weight.
+    pub norm_identity: f32,
 }
 
 impl RandomInit {
-    pub fn new(cfg: &LlamaConfig, seed: u64) -> Self {
+    pub fn new(cfg: &DecoderConfig, seed: u64) -> Self {
         RandomInit {
             std: cfg.initializer_range,
             seed,
+            norm_identity: if cfg.norm_plus_one { 0.0 } else { 1.0 },
         }
     }
 }
@@ -87,7 +85,9 @@ impl WeightSource for RandomInit {
     fn take(&mut self, name: &str, shape: &[usize]) -> anyhow::Result<Tensor> {
         let n: usize = shape.iter().product();
         let data = if name.ends_with("norm.weight") {
-            vec![1.0f32; n]
+            vec![self.norm_identity; n]
+        } else if name.ends_with(".bias") {
+            vec![0.0f32; n]
         } else {
             seeded_values(self.seed, name, n, Normal::new(0.0f32, self.std as f32)?)
         };
@@ -112,7 +112,7 @@ impl WeightSource for Weights {
 }
 
 /// Every tensor of a random-init model at once, in `dtype` on `device` (tests and small models).
-pub fn random_weights(cfg: &LlamaConfig, seed: u64, dtype: DType, device: &Device) -> Result<Weights> {
+pub fn random_weights(cfg: &DecoderConfig, seed: u64, dtype: DType, device: &Device) -> Result<Weights> {
     let mut src = RandomInit::new(cfg, seed);
     weight_shapes(cfg)
         .into_iter()

@@ -12,7 +12,7 @@ pub mod init;
 pub mod ops;
 mod precision;
 
-pub use config::{preset, LinearShape, LlamaConfig, RopeScaling, LINEAR_NAMES, PRESETS, ROPE_TYPES};
+pub use config::{preset, DecoderConfig, LinearShape, RopeScaling, LINEAR_NAMES, PRESETS, ROPE_TYPES};
 pub use decoder::{Decoder, Layer};
 pub use device::DeviceSpec;
 pub use generate::{forward_cached, forward_cached_all, greedy, greedy_uncached, KvCache};

@@ -92,66 +92,99 @@ pub fn softmax(x: &Tensor) -> Result<Tensor> {
     candle_nn::ops::softmax(&widened(x)?, D::Minus1)?.to_dtype(x.dtype())
 }
 
-/// Causal grouped-query attention.
+/// Causal grouped-query attention with scores scaled by head_dim^-½.
 ///
 /// q: (batch, heads, seq, head_dim); k, v: (batch, kv_heads, seq, head_dim), heads a multiple
 /// of kv_heads (query head j reads key/value head j / (heads / kv_heads), as transformers'
 /// `repeat_kv`). The queries of one group are stacked along the sequence axis so each key and
 /// value is used in place, never copied per query head. Returns (batch, heads, seq, head_dim).
 pub fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
-    causal_attention_at(q, k, v, 0)
+    let scale = 1.0 / (q.dim(3)? as f64).sqrt();
+    causal_attention_at(q, k, v, 0, scale, None, None)
 }
 
-/// [`causal_attention`] for queries at positions start..start+seq over keys and values at
-/// positions 0..start+seq (decoding with a KV cache): k, v are (batch, kv_heads, start+seq, head_dim).
-pub fn causal_attention_at(q: &Tensor, k: &Tensor, v: &Tensor, start: usize) -> Result<Tensor> {
-    grouped_attention(q, k, v, |scores, rep, t, scale| {
-        let mask = causal_mask_at(rep, t, start, scores.dtype(), scores.device())?;
-        softmax(&(scores * scale)?.broadcast_add(&mask)?)
+/// Causal attention for queries at positions start..start+seq over keys and values at
+/// positions 0..start+seq (decoding with a KV cache: k, v are (batch, kv_heads, start+seq,
+/// head_dim)): scores times `scale`, soft-capped to cap·tanh(s / cap) when `softcap` is given
+/// (Gemma 2), each query seeing the last `window` positions (itself included) when a window is
+/// given, else every earlier one.
+pub fn causal_attention_at(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    start: usize,
+    scale: f64,
+    window: Option<usize>,
+    softcap: Option<f64>,
+) -> Result<Tensor> {
+    grouped_attention(q, k, v, |scores, rep, t| {
+        let mask = causal_mask_at(rep, t, start, window, scores.dtype(), scores.device())?;
+        let s = (scores * scale)?;
+        let s = match softcap {
+            Some(cap) => self::softcap(&s, cap)?,
+            None => s,
+        };
+        softmax(&s.broadcast_add(&mask)?)
     })
 }
 
-/// [`causal_attention_at`] with scale, mask and softmax as one fused op
-/// (`ftbench_kernels::causal_softmax`; f32/f64 on the CPU).
-pub fn fused_causal_attention_at(q: &Tensor, k: &Tensor, v: &Tensor, start: usize) -> Result<Tensor> {
-    grouped_attention(q, k, v, |scores, _, t, scale| {
-        ftbench_kernels::causal_softmax(scores, scale, t, start)
+/// [`causal_attention_at`] (without a soft cap) with scale, mask and softmax as one fused op
+/// (`ftbench_kernels::causal_softmax`).
+pub fn fused_causal_attention_at(q: &Tensor, k: &Tensor, v: &Tensor, start: usize, scale: f64, window: Option<usize>) -> Result<Tensor> {
+    grouped_attention(q, k, v, |scores, _, t| {
+        ftbench_kernels::causal_softmax(scores, scale, t, start, window)
     })
 }
 
-/// Grouped-query attention around `probs(raw scores (b, kv_heads, rep·t, keys), rep, t, scale)`.
-fn grouped_attention(q: &Tensor, k: &Tensor, v: &Tensor, probs: impl Fn(&Tensor, usize, usize, f64) -> Result<Tensor>) -> Result<Tensor> {
+/// Grouped-query attention around `probs(raw scores (b, kv_heads, rep·t, keys), rep, t)`.
+fn grouped_attention(q: &Tensor, k: &Tensor, v: &Tensor, probs: impl Fn(&Tensor, usize, usize) -> Result<Tensor>) -> Result<Tensor> {
     let (b, h, t, hd) = q.dims4()?;
     let kvh = k.dim(1)?;
     let rep = h / kvh;
     let q = q.reshape((b, kvh, rep * t, hd))?;
-    let scale = 1.0 / (hd as f64).sqrt();
-    let p = probs(&q.matmul(&k.t()?)?, rep, t, scale)?;
+    let p = probs(&q.matmul(&k.t()?)?, rep, t)?;
     p.matmul(v)?.reshape((b, h, t, hd))
 }
 
 /// Additive mask of shape (rep*seq, seq): row r is query position r % seq; 0 where the key
 /// position is ≤ the query position, -inf after it.
 pub fn causal_mask(rep: usize, t: usize, dtype: DType, device: &Device) -> Result<Tensor> {
-    causal_mask_at(rep, t, 0, dtype, device)
+    causal_mask_at(rep, t, 0, None, dtype, device)
 }
 
-/// [`causal_mask`] for queries at positions start..start+t over keys 0..start+t:
-/// shape (rep*t, start+t).
-pub fn causal_mask_at(rep: usize, t: usize, start: usize, dtype: DType, device: &Device) -> Result<Tensor> {
+/// [`causal_mask`] for queries at positions start..start+t over keys 0..start+t, shape
+/// (rep*t, start+t); with a window, a key more than `window - 1` positions before its query is
+/// masked too (transformers' sliding-window mask: key j visible to query i iff i − window < j ≤ i).
+pub fn causal_mask_at(rep: usize, t: usize, start: usize, window: Option<usize>, dtype: DType, device: &Device) -> Result<Tensor> {
     let n = start + t;
     let mut m = Vec::with_capacity(rep * t * n);
     for _ in 0..rep {
         for i in 0..t {
-            m.extend((0..n).map(|j| if j <= start + i { 0.0f32 } else { f32::NEG_INFINITY }));
+            let q = start + i;
+            let lo = window.map_or(0, |w| (q + 1).saturating_sub(w));
+            m.extend((0..n).map(|j| if j <= q && j >= lo { 0.0f32 } else { f32::NEG_INFINITY }));
         }
     }
     Tensor::from_vec(m, (rep * t, n), device)?.to_dtype(dtype)
 }
 
+/// cap·tanh(x / cap), differentiable (Gemma 2's soft-capping of scores and logits).
+pub fn softcap(x: &Tensor, cap: f64) -> Result<Tensor> {
+    (x / cap)?.tanh()? * cap
+}
+
 /// SwiGLU gate: silu(gate) * up.
 pub fn swiglu(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
     gate.silu()? * up
+}
+
+/// GeGLU gate: gelu(gate) * up with the tanh approximation of GELU (transformers'
+/// `gelu_pytorch_tanh`: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))), computed in f32 at least.
+pub fn geglu(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
+    let g = widened(gate)?;
+    let inner = ((&g + ((g.sqr()? * &g)? * 0.044715)?)? * (2.0 / std::f64::consts::PI).sqrt())?;
+    let act = ((g * 0.5)? * (inner.tanh()? + 1.0)?)?;
+    act.to_dtype(gate.dtype())? * up
 }
 
 /// Token embedding lookup: ids (batch, seq) u32 → (batch, seq, hidden). The backward pass

@@ -15,7 +15,7 @@ pub fn estimate_cell(cell: &Cell) -> Option<RecordEstimate> {
 }
 
 /// The full estimate of a cell (FLOPs per token included) at the most a batch can hold.
-pub fn cell_estimate(cell: &Cell, cfg: &crate::model::LlamaConfig) -> Option<Estimate> {
+pub fn cell_estimate(cell: &Cell, cfg: &crate::model::DecoderConfig) -> Option<Estimate> {
     let plan = cell.plan().ok()?;
     if plan.train.steps == 0 {
         return None;

@@ -41,7 +41,7 @@ impl std::fmt::Display for Shard {
 }
 
 /// The estimated compute of one cell, in FLOPs, given its model's config.
-pub fn cell_cost(cell: &Cell, cfg: &crate::model::LlamaConfig) -> f64 {
+pub fn cell_cost(cell: &Cell, cfg: &crate::model::DecoderConfig) -> f64 {
     let k = &cell.knobs;
     let n = cfg.num_parameters() as f64;
     let eval = 2.0 * n * k.eval_examples as f64 * k.seq_len as f64;
@@ -63,7 +63,7 @@ pub struct Partition {
 
 /// The partition of `cells` into `count` shards (each model's config read once).
 pub fn partition(cells: &[Cell], count: usize) -> Result<Partition> {
-    let mut configs: std::collections::HashMap<&str, crate::model::LlamaConfig> = std::collections::HashMap::new();
+    let mut configs: std::collections::HashMap<&str, crate::model::DecoderConfig> = std::collections::HashMap::new();
     let mut costs = Vec::with_capacity(cells.len());
     for c in cells {
         if !configs.contains_key(c.model.as_str()) {

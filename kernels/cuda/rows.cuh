@@ -66,17 +66,19 @@ __device__ void rms_norm_bwd(const T* x, const T* w, const T* dy, T* dx, float* 
     }
 }
 
-// Scores (rows, keys) per matrix, matrices back to back: row index = blockIdx.x.
+// Scores (rows, keys) per matrix, matrices back to back: row index = blockIdx.x. A row sees keys
+// [lo, visible): window = 0 is plain causal, otherwise the last `window` positions up to its own.
 template <typename T>
 __device__ void causal_softmax_fwd(const T* s, T* p, unsigned rows, unsigned keys, unsigned queries, unsigned start,
-                                   float scale) {
+                                   unsigned window, float scale) {
     size_t row = blockIdx.x;
     unsigned r = row % rows;
     unsigned visible = min(start + r % queries + 1, keys);
+    unsigned lo = (window == 0 || visible <= window) ? 0 : visible - window;
     const T* in = s + row * keys;
     T* out = p + row * keys;
     float m = -INFINITY;
-    for (unsigned j = threadIdx.x; j < visible; j += blockDim.x) m = fmaxf(m, to_f32(in[j]) * scale);
+    for (unsigned j = lo + threadIdx.x; j < visible; j += blockDim.x) m = fmaxf(m, to_f32(in[j]) * scale);
     // Block max via the shared sum helper's pattern: negate-free max reduction.
     __shared__ float red[32];
     for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffff, m, o));
@@ -86,11 +88,11 @@ __device__ void causal_softmax_fwd(const T* s, T* p, unsigned rows, unsigned key
     m = lane < (int)(blockDim.x >> 5) ? red[lane] : -INFINITY;
     for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffff, m, o));
     float sum = 0.0f;
-    for (unsigned j = threadIdx.x; j < visible; j += blockDim.x) sum += expf(to_f32(in[j]) * scale - m);
+    for (unsigned j = lo + threadIdx.x; j < visible; j += blockDim.x) sum += expf(to_f32(in[j]) * scale - m);
     sum = block_sum(sum);
     float inv = 1.0f / sum;
     for (unsigned j = threadIdx.x; j < keys; j += blockDim.x)
-        out[j] = from_f32<T>(j < visible ? expf(to_f32(in[j]) * scale - m) * inv : 0.0f);
+        out[j] = from_f32<T>(j >= lo && j < visible ? expf(to_f32(in[j]) * scale - m) * inv : 0.0f);
 }
 
 template <typename T>
@@ -142,8 +144,9 @@ __device__ void rope(const T* src, const T* cos, const T* sin, T* dst, unsigned 
         rms_norm_bwd<T>(x, w, dy, dx, dw, h, eps);                                                              \
     }                                                                                                           \
     extern "C" __global__ void causal_softmax_fwd_##SUF(const T* s, T* p, unsigned rows, unsigned keys,         \
-                                                        unsigned queries, unsigned start, float scale) {        \
-        causal_softmax_fwd<T>(s, p, rows, keys, queries, start, scale);                                         \
+                                                        unsigned queries, unsigned start, unsigned window,      \
+                                                        float scale) {                                          \
+        causal_softmax_fwd<T>(s, p, rows, keys, queries, start, window, scale);                                 \
     }                                                                                                           \
     extern "C" __global__ void causal_softmax_bwd_##SUF(const T* p, const T* dp, T* ds, unsigned keys,          \
                                                         float scale) {                                          \

@@ -8,7 +8,9 @@
 //!
 //! Rows are query positions: the scores are (..., rows, keys) with rows = groups × queries,
 //! row r being query position `start + r % queries` (grouped-query attention stacks the query
-//! heads of one key/value head along this axis); it sees keys 0..=that position.
+//! heads of one key/value head along this axis); it sees keys 0..=that position, or with a
+//! sliding window w (Mistral, Gemma 2/3's local layers) the last w of them: position − w < key
+//! ≤ position, the window transformers applies.
 
 use crate::elem::{self, per_float, Elem};
 use candle_core::backend::BackendStorage;
@@ -25,12 +27,15 @@ pub struct CausalSoftmax {
     pub queries: usize,
     /// Position of the first query (keys start at position 0).
     pub start: usize,
+    /// Keys a query sees counting itself (sliding-window attention); None sees all before it.
+    pub window: Option<usize>,
 }
 
 impl CausalSoftmax {
-    /// Keys visible to row `r` (counted within one (rows, keys) matrix).
-    fn visible(&self, r: usize, keys: usize) -> usize {
-        (self.start + r % self.queries + 1).min(keys)
+    /// Keys visible to row `r` (counted within one (rows, keys) matrix): the range lo..hi.
+    fn visible(&self, r: usize, keys: usize) -> std::ops::Range<usize> {
+        let hi = (self.start + r % self.queries + 1).min(keys);
+        self.window.map_or(0, |w| hi.saturating_sub(w))..hi
     }
 
     fn dims(&self, l: &Layout) -> Result<(usize, usize)> {
@@ -39,6 +44,9 @@ impl CausalSoftmax {
             candle_core::bail!("{NAME}: scores must be at least 2-D, found {:?}", dims);
         }
         let (rows, keys) = (dims[dims.len() - 2], dims[dims.len() - 1]);
+        if self.window == Some(0) {
+            candle_core::bail!("{NAME}: a sliding window of 0 keys sees nothing");
+        }
         if self.queries == 0 || rows % self.queries != 0 || self.start + self.queries > keys {
             candle_core::bail!(
                 "{NAME}: scores {:?} do not hold groups of {} queries at positions {}.. over their keys",
@@ -56,14 +64,14 @@ fn forward<T: Elem>(op: &CausalSoftmax, rows: usize, keys: usize, s: &[T]) -> Ve
     let mut p = vec![T::zero(); s.len()];
     p.par_chunks_mut(keys).zip(s.par_chunks(keys)).enumerate().for_each(|(i, (p, s))| {
         let n = op.visible(i % rows, keys);
-        let m = s[..n].iter().fold(T::neg_infinity(), |m, &v| m.maximum(v * scale));
+        let m = s[n.clone()].iter().fold(T::neg_infinity(), |m, &v| m.maximum(v * scale));
         let mut sum = T::zero();
-        for (p, &s) in p[..n].iter_mut().zip(&s[..n]) {
+        for (p, &s) in p[n.clone()].iter_mut().zip(&s[n.clone()]) {
             *p = (s * scale - m).exp();
             sum += *p;
         }
         let inv = T::one() / sum;
-        p[..n].iter_mut().for_each(|p| *p *= inv);
+        p[n].iter_mut().for_each(|p| *p *= inv);
     });
     p
 }
@@ -76,8 +84,8 @@ fn backward<T: Elem>(op: &CausalSoftmax, rows: usize, keys: usize, p: &[T], dp: 
         .enumerate()
         .for_each(|(i, (ds, (p, dp)))| {
             let n = op.visible(i % rows, keys);
-            let dot = p[..n].iter().zip(&dp[..n]).map(|(&p, &d)| p * d).sum::<T>();
-            for ((ds, &p), &d) in ds[..n].iter_mut().zip(&p[..n]).zip(&dp[..n]) {
+            let dot = p[n.clone()].iter().zip(&dp[n.clone()]).map(|(&p, &d)| p * d).sum::<T>();
+            for ((ds, &p), &d) in ds[n.clone()].iter_mut().zip(&p[n.clone()]).zip(&dp[n]) {
                 *ds = scale * p * (d - dot);
             }
         });
@@ -112,7 +120,7 @@ impl CustomOp1 for CausalSoftmax {
         // The CPU path's shape check: the kernel trusts rows, queries and start.
         self.dims(l)?;
         Ok((
-            crate::cuda::rows::causal_softmax_fwd((s, l), self.scale, self.queries, self.start)?,
+            crate::cuda::rows::causal_softmax_fwd((s, l), self.scale, self.queries, self.start, self.window.unwrap_or(0))?,
             l.shape().clone(),
         ))
     }
@@ -131,6 +139,11 @@ impl CustomOp1 for CausalSoftmax {
 }
 
 /// softmax(scale · scores + causal mask) over the last dimension (see [`CausalSoftmax`]).
-pub fn causal_softmax(scores: &Tensor, scale: f64, queries: usize, start: usize) -> Result<Tensor> {
-    scores.contiguous()?.apply_op1(CausalSoftmax { scale, queries, start })
+pub fn causal_softmax(scores: &Tensor, scale: f64, queries: usize, start: usize, window: Option<usize>) -> Result<Tensor> {
+    scores.contiguous()?.apply_op1(CausalSoftmax {
+        scale,
+        queries,
+        start,
+        window,
+    })
 }

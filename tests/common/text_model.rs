@@ -5,7 +5,7 @@
 use candle_core::{DType, Device};
 use ftbench::load::save_hf_dir;
 use ftbench::load::tokenizer::byte_level_bpe;
-use ftbench::model::{preset, random_weights, LlamaConfig, Weights};
+use ftbench::model::{preset, random_weights, DecoderConfig, Weights};
 use std::path::Path;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 
@@ -15,8 +15,8 @@ const MERGES: [(&str, &str); 6] = [("Ġ", "t"), ("h", "e"), ("Ġt", "he"), ("i",
 
 /// The tiny preset with a vocabulary that fits the test tokenizer (3 specials + 256 bytes +
 /// 6 merges = 265 tokens).
-pub fn cfg(tied: bool) -> LlamaConfig {
-    LlamaConfig {
+pub fn cfg(tied: bool) -> DecoderConfig {
+    DecoderConfig {
         vocab_size: 272,
         tie_word_embeddings: tied,
         ..preset("tiny").unwrap()
@@ -39,12 +39,12 @@ pub fn tokenizer() -> tokenizers::Tokenizer {
     byte_level_bpe(&tokens, &merges, "smollm", &[0, 1, 2]).unwrap()
 }
 
-pub fn weights(c: &LlamaConfig) -> Weights {
+pub fn weights(c: &DecoderConfig) -> Weights {
     random_weights(c, SEED, DType::F32, &Device::Cpu).unwrap()
 }
 
 /// Writes an HF directory for `c` (optionally sharded) with tokenizer and generation config.
-pub fn write_hf(dir: &Path, c: &LlamaConfig, w: &Weights, shard: Option<usize>) {
+pub fn write_hf(dir: &Path, c: &DecoderConfig, w: &Weights, shard: Option<usize>) {
     save_hf_dir(dir, c, w, shard, Some(2)).unwrap();
     tokenizer().save(dir.join("tokenizer.json"), false).unwrap();
     std::fs::write(dir.join("generation_config.json"), r#"{"eos_token_id": [2, 0]}"#).unwrap();

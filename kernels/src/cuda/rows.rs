@@ -170,7 +170,8 @@ pub fn rms_norm_bwd(
 }
 
 /// The probabilities of scores (..., rows, keys) (see softmax.rs).
-pub fn causal_softmax_fwd(s: In, scale: f64, queries: usize, start: usize) -> Result<CudaStorage> {
+/// `window` 0 is plain causal attention.
+pub fn causal_softmax_fwd(s: In, scale: f64, queries: usize, start: usize, window: usize) -> Result<CudaStorage> {
     let dims = s.1.shape().dims();
     if dims.len() < 2 {
         candle_core::bail!("ftbench-causal-softmax: scores must be at least 2-D");
@@ -181,7 +182,8 @@ pub fn causal_softmax_fwd(s: In, scale: f64, queries: usize, start: usize) -> Re
     let (ps, dev, dt) = storage_address(s.0, s.1, "scores")?;
     let name = format!("causal_softmax_fwd_{}", suffix(dt, "ftbench-causal-softmax")?);
     let (out, pp) = alloc(&dev, dt, n)?;
-    let (rows, keys, queries, start, scale) = (rows as u32, keys as u32, queries as u32, start as u32, scale as f32);
+    let (rows, keys, queries, start, window) = (rows as u32, keys as u32, queries as u32, start as u32, window as u32);
+    let scale = scale as f32;
     let f = func!(dev, &name)?;
     let mut b = f.builder();
     b.arg(&ps);
@@ -190,6 +192,7 @@ pub fn causal_softmax_fwd(s: In, scale: f64, queries: usize, start: usize) -> Re
     b.arg(&keys);
     b.arg(&queries);
     b.arg(&start);
+    b.arg(&window);
     b.arg(&scale);
     // SAFETY: arguments match rows.cuh; one block per row.
     unsafe { b.launch(per_row(all_rows)) }.w()?;
