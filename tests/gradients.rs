@@ -196,7 +196,11 @@ fn tiny(tied: bool) -> DecoderConfig {
 /// The whole decoder and the masked loss, against finite differences in its parameters, with
 /// the fused kernels or the composed ops, with or without activation recompute.
 fn decoder_gradient(tied: bool, fused: bool, recompute: bool) {
-    let cfg = tiny(tied);
+    decoder_gradient_of(&tiny(tied), fused, recompute);
+}
+
+fn decoder_gradient_of(cfg: &DecoderConfig, fused: bool, recompute: bool) {
+    let cfg = cfg.clone();
     let dev = Device::Cpu;
     let weights = random_weights(&cfg, 5, DType::F64, &dev).unwrap();
     let built = method::build(
@@ -213,7 +217,7 @@ fn decoder_gradient(tied: bool, fused: bool, recompute: bool) {
     let batch = Batch::new(&task.train_stream(1).take(2).collect::<Vec<_>>(), &dev).unwrap();
     let loss = || ftbench::train::batch_loss(&model, &batch).unwrap().to_scalar::<f64>().unwrap();
     let mut grads = ftbench::train::batch_loss(&model, &batch).unwrap().backward().unwrap();
-    assert_eq!(params.len(), 2 * 9 + 2 + usize::from(!tied));
+    assert_eq!(params.len(), ftbench::model::weight_shapes(&cfg).len(), "every tensor trains");
     for p in &params {
         let in_graph = grads.remove(p.var.as_tensor());
         let recomputed = model.take_recomputed_grad(p.var.as_tensor()).unwrap();
@@ -258,6 +262,32 @@ fn decoder_gradient_tied_head() {
 fn decoder_gradient_composed_ops() {
     decoder_gradient(false, false, false);
     decoder_gradient(true, false, false);
+}
+
+/// The tiny checkpoints' configurations of tests/data/families (transformers' own configs),
+/// with wide random weights.
+fn family(name: &str) -> DecoderConfig {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/families")
+        .join(name)
+        .join("config.json");
+    let cfg = ftbench::load::hf_config::parse_config(&path, &std::fs::read_to_string(&path).unwrap()).unwrap();
+    DecoderConfig {
+        initializer_range: 0.3,
+        ..cfg
+    }
+}
+
+#[test]
+fn decoder_gradient_of_every_family() {
+    // Biases (Qwen2), q/k norms (Qwen3, Gemma 3), sliding windows (Mistral, Gemma), soft caps
+    // and GeGLU (Gemma 2), a local RoPE base (Gemma 3), fused projections (Phi-3); the fused
+    // kernels where they apply, and the composed ops.
+    for name in ["mistral", "qwen2", "qwen3", "gemma2", "gemma3", "phi3"] {
+        let cfg = family(name);
+        decoder_gradient_of(&cfg, true, false);
+        decoder_gradient_of(&cfg, false, name == "gemma3");
+    }
 }
 
 #[test]

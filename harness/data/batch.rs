@@ -37,6 +37,12 @@ impl Batch {
         let mut n_tokens = 0;
         for (i, e) in examples.iter().enumerate() {
             let n = e.loss_mask.len();
+            if e.tokens.len() != n + 1 {
+                candle_core::bail!(
+                    "example {i}: {} tokens for {n} loss-mask positions (expected one token more than positions)",
+                    e.tokens.len()
+                );
+            }
             n_tokens += n;
             inputs.extend_from_slice(&e.tokens[..n]);
             inputs.resize((i + 1) * t, PAD);

@@ -1,0 +1,127 @@
+//! Every model family the decoder implements, against transformers: tiny random checkpoints
+//! saved by transformers' own classes (tests/scripts/families_known_answer.py writes them and
+//! their known answers into tests/data/families/) load through `hf:`, give transformers' logits
+//! (full sequence, and in two pieces through the KV cache), continue greedily as transformers
+//! does, train under every method, and save a checkpoint that loads back to the same logits.
+
+use candle_core::{DType, Device, Tensor};
+use ftbench::load::ModelSpec;
+use ftbench::method::{self, MethodConfig};
+use ftbench::model::{forward_cached_all, greedy, Decoder, KvCache};
+use ftbench::suite::Method;
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+const FAMILIES: [&str; 6] = ["mistral", "qwen2", "qwen3", "gemma2", "gemma3", "phi3"];
+
+fn dir(family: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/families").join(family)
+}
+
+fn known(family: &str) -> HashMap<String, Tensor> {
+    candle_core::safetensors::load(dir(family).join("known.safetensors"), &Device::Cpu).unwrap()
+}
+
+fn ids(t: &Tensor) -> Vec<u32> {
+    t.to_vec1::<i64>().unwrap().into_iter().map(|i| i as u32).collect()
+}
+
+/// The checkpoint built for `method` (f32, CPU).
+fn built(family: &str, method: &str) -> method::Built {
+    let open = ModelSpec::parse(&format!("hf:{}", dir(family).display())).unwrap().open().unwrap();
+    let cfg = open.cfg.clone();
+    let mut src = open.weights(0).unwrap();
+    let mut mc = MethodConfig::defaults(Method::named(method), 0);
+    mc.lora.targets = vec!["all-linear".into()];
+    mc.nf4_block_size = 16;
+    method::build(&cfg, src.as_mut(), &mc, DType::F32, &Device::Cpu).unwrap()
+}
+
+fn logits(d: &Decoder, ids: &[u32]) -> Tensor {
+    let x = Tensor::new(ids, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+    d.logits(&d.hidden_states(&x).unwrap()).unwrap().squeeze(0).unwrap()
+}
+
+fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar().unwrap()
+}
+
+#[test]
+fn every_family_reproduces_transformers_logits_and_greedy_decoding() {
+    for family in FAMILIES {
+        let want = known(family);
+        let input = ids(&want["input_ids"]);
+        for fused in [true, false] {
+            let mut d = built(family, "full").decoder;
+            d.fused = fused;
+            let got = logits(&d, &input);
+            let diff = max_diff(&got, &want["logits"]);
+            assert!(diff < 2e-4, "{family} (fused {fused}): logits differ from transformers by {diff}");
+            // The same positions through the KV cache, 5 then 7: the sliding windows and the
+            // per-layer RoPE bases must hold at positions past the first call.
+            let mut cache = KvCache::new(&d);
+            let piece = |r: std::ops::Range<usize>, cache: &mut KvCache| {
+                let x = Tensor::new(&input[r], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+                forward_cached_all(&d, &x, cache).unwrap().squeeze(0).unwrap()
+            };
+            let cached = Tensor::cat(&[piece(0..5, &mut cache), piece(5..input.len(), &mut cache)], 0).unwrap();
+            let diff = max_diff(&cached, &want["logits"]);
+            assert!(diff < 2e-4, "{family} (fused {fused}): cached logits differ by {diff}");
+        }
+        let d = built(family, "full").decoder;
+        let out = greedy(&d, &ids(&want["prompt"]), 10, &[]).unwrap();
+        assert_eq!(out, ids(&want["greedy"]), "{family}: greedy continuation");
+    }
+}
+
+#[test]
+fn every_method_trains_every_family() {
+    use ftbench::train::{Schedule, Trainer, TrainerConfig};
+    let batch = ftbench::data::Batch::new(
+        &[ftbench::data::Example {
+            tokens: vec![3, 17, 42, 5, 33, 60, 11, 8, 21, 7, 50, 2],
+            loss_mask: (0..11).map(|i| i >= 4).collect(),
+        }],
+        &Device::Cpu,
+    )
+    .unwrap();
+    for family in FAMILIES {
+        for method in ["full", "lora", "qlora", "dora"] {
+            let b = built(family, method);
+            let schedule = Schedule {
+                peak: 1e-2,
+                warmup_steps: 0,
+                total_steps: 8,
+                min_ratio: 1.0,
+            };
+            let mut t = Trainer::new(b.trainable.clone(), TrainerConfig::adamw(schedule, 1.0)).unwrap();
+            let first = t.step(&b.decoder, &[batch.clone()]).unwrap().loss;
+            let mut last = first;
+            for _ in 0..7 {
+                last = t.step(&b.decoder, &[batch.clone()]).unwrap().loss;
+            }
+            assert!(
+                last < 0.8 * first,
+                "{family} {method}: the loss of one repeated batch went {first} -> {last}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_full_fine_tuned_checkpoint_of_every_family_loads_back() {
+    for family in FAMILIES {
+        let b = built(family, "full");
+        let tmp = tempfile::tempdir().unwrap();
+        let weights: ftbench::model::Weights = b.trainable.iter().map(|t| (t.name.clone(), t.var.as_tensor().clone())).collect();
+        ftbench::load::save_hf_dir(tmp.path(), &b.decoder.cfg, &weights, None, None).unwrap();
+        let again = ModelSpec::parse(&format!("hf:{}", tmp.path().display())).unwrap().open().unwrap();
+        assert_eq!(again.cfg, b.decoder.cfg, "{family}: config.json round trip");
+        let cfg = again.cfg.clone();
+        let mut src = again.weights(0).unwrap();
+        let mc = MethodConfig::defaults(Method::named("full"), 0);
+        let d = method::build(&cfg, src.as_mut(), &mc, DType::F32, &Device::Cpu).unwrap().decoder;
+        let input = ids(&known(family)["input_ids"]);
+        assert_eq!(max_diff(&logits(&d, &input), &logits(&b.decoder, &input)), 0.0, "{family}");
+    }
+}
