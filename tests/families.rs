@@ -108,13 +108,19 @@ fn every_method_trains_every_family() {
     }
 }
 
+/// With FTBENCH_KEEP_CHECKPOINTS=DIR the saved checkpoints stay in DIR/<family>, for the peer
+/// check that transformers loads them to the same logits (tests/scripts/families_reload.py).
 #[test]
 fn a_full_fine_tuned_checkpoint_of_every_family_loads_back() {
+    let keep = std::env::var_os("FTBENCH_KEEP_CHECKPOINTS").map(PathBuf::from);
     for family in FAMILIES {
         let b = built(family, "full");
         let tmp = tempfile::tempdir().unwrap();
         let weights: ftbench::model::Weights = b.trainable.iter().map(|t| (t.name.clone(), t.var.as_tensor().clone())).collect();
         ftbench::load::save_hf_dir(tmp.path(), &b.decoder.cfg, &weights, None, None).unwrap();
+        if let Some(k) = &keep {
+            ftbench::load::save_hf_dir(&k.join(family), &b.decoder.cfg, &weights, None, None).unwrap();
+        }
         let again = ModelSpec::parse(&format!("hf:{}", tmp.path().display())).unwrap().open().unwrap();
         assert_eq!(again.cfg, b.decoder.cfg, "{family}: config.json round trip");
         let cfg = again.cfg.clone();

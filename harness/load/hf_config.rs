@@ -104,8 +104,9 @@ pub fn parse_config(path: &Path, text: &str) -> Result<DecoderConfig> {
         sliding_window,
         layer_types: layer_types(&f, family, layers)?,
         rope_local_theta: rope.local_theta,
+        pad_token_id: f.opt_usize("pad_token_id")?,
         query_pre_attn_scalar: if gemma {
-            Some(f.opt_f64("query_pre_attn_scalar")?.unwrap_or(256.0))
+            Some(f.opt_usize("query_pre_attn_scalar")?.unwrap_or(256))
         } else {
             None
         },
@@ -373,6 +374,8 @@ pub fn config_json(cfg: &DecoderConfig, bos: Option<u32>, eos: Option<u32>) -> V
             .collect();
         m.insert("layer_types".into(), json!(kinds));
     }
+    // Absent, transformers would take the family's default (Phi-3's is 32000).
+    m.entry("pad_token_id").or_insert(Value::Null);
     m.insert("torch_dtype".into(), json!("float32"));
     if let Some(b) = bos {
         m.insert("bos_token_id".into(), json!(b));

@@ -166,7 +166,7 @@ pub struct DecoderConfig {
     pub sandwich_norms: bool,
     /// Attention scores scaled by query_pre_attn_scalar^-½ instead of head_dim^-½ (Gemma).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub query_pre_attn_scalar: Option<f64>,
+    pub query_pre_attn_scalar: Option<usize>,
     /// Attention scores soft-capped to cap·tanh(s / cap) (Gemma 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attn_logit_softcapping: Option<f64>,
@@ -181,6 +181,11 @@ pub struct DecoderConfig {
     /// `rope_theta` and `rope_scaling`.
     #[serde(default, rename = "rope_local_base_freq", skip_serializing_if = "Option::is_none")]
     pub rope_local_theta: Option<f64>,
+    /// The padding token the checkpoint declares (carried into the config.json ftbench writes:
+    /// transformers' per-family defaults differ, and Phi-3's default 32000 lies outside a
+    /// smaller vocabulary). The decoder itself never reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pad_token_id: Option<usize>,
     /// q, k, v as one `qkv_proj` and gate, up as one `gate_up_proj` (Phi-3).
     #[serde(default, skip_serializing_if = "is_false")]
     pub fused_projections: bool,
@@ -376,7 +381,7 @@ impl DecoderConfig {
 
     /// The scale of attention scores.
     pub fn attention_scale(&self) -> f64 {
-        1.0 / self.query_pre_attn_scalar.unwrap_or(self.head_dim() as f64).sqrt()
+        1.0 / (self.query_pre_attn_scalar.unwrap_or(self.head_dim()) as f64).sqrt()
     }
 
     pub fn head_dim(&self) -> usize {
@@ -437,6 +442,9 @@ impl DecoderConfig {
         if let Some(r) = &self.rope_scaling {
             r.check().map_err(|e| format!("rope_scaling: {e}"))?;
         }
+        if self.query_pre_attn_scalar == Some(0) {
+            return Err("query_pre_attn_scalar: must be positive, found 0".into());
+        }
         if self.sliding_window == Some(0) {
             return Err("sliding_window: must be positive, found 0".into());
         }
@@ -451,7 +459,6 @@ impl DecoderConfig {
             return Err("layer_types: sliding layers need sliding_window".into());
         }
         for (k, v) in [
-            ("query_pre_attn_scalar", self.query_pre_attn_scalar),
             ("attn_logit_softcapping", self.attn_logit_softcapping),
             ("final_logit_softcapping", self.final_logit_softcapping),
             ("rope_local_base_freq", self.rope_local_theta),
@@ -587,6 +594,7 @@ impl DecoderConfig {
             final_logit_softcapping: None,
             layer_types: Vec::new(),
             rope_local_theta: None,
+            pad_token_id: None,
             fused_projections: false,
         }
     }
