@@ -7,7 +7,7 @@
 //! CI (`CI` set), where a missing model fails them.
 
 use candle_core::{DType, Device, Tensor};
-use ftbench::load::DEFAULT_REAL_MODEL;
+use ftbench::load::{DEFAULT_REAL_MODEL, GEMMA3_REAL_MODEL};
 use ftbench::model::generate::all_logits;
 use ftbench::model::{greedy, greedy_uncached};
 use ftbench::runner::{load_for_inference, InferenceModel};
@@ -97,6 +97,70 @@ fn smollm2_matches_transformers_tokens_logits_and_greedy_continuation() {
     assert!(m.eos.contains(&2), "eos ids {:?}", m.eos);
     assert_eq!(tok.encode("<|im_start|>user").unwrap()[0], 1);
     assert_eq!(tok.decode(&[504, 2]).unwrap(), "The");
+}
+
+/// Gemma-3-270M (GGUF Q4_K_M, dequantized to f32) against transformers' GGUF loader
+/// (tests/data/gemma3_270m_known.safetensors, tests/scripts/gemma3_known_answer.py): the
+/// tokenizer rebuilt from the metadata, the logits of every position (ids 0..4095 and each
+/// position's 64 best, and the log-sum-exp over all 262144), the greedy continuation.
+#[test]
+fn gemma3_270m_matches_transformers_tokens_logits_and_greedy_continuation() {
+    let Some(file) = common::fetched(GEMMA3_REAL_MODEL.trim_start_matches("gguf:"), "scripts/fetch-models.sh") else {
+        return;
+    };
+    let (t, meta) = {
+        let bytes = std::fs::read(root().join("tests/data/gemma3_270m_known.safetensors")).unwrap();
+        let (_, m) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+        let meta = m.metadata().clone().unwrap();
+        (candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).unwrap(), meta)
+    };
+    let ids = |k: &str| t[k].to_dtype(DType::U32).unwrap().to_vec1::<u32>().unwrap();
+    let m = load(&file);
+    let cfg = &m.built.decoder.cfg;
+    assert_eq!(
+        (
+            cfg.num_hidden_layers,
+            cfg.hidden_size,
+            cfg.head_dim(),
+            cfg.sliding_window,
+            cfg.layer_window(5)
+        ),
+        (18, 640, 256, Some(512), None)
+    );
+    let tok = m.tokenizer.as_ref().unwrap();
+    let texts: Vec<String> = serde_json::from_str(&meta["texts"]).unwrap();
+    for (i, text) in texts.iter().enumerate() {
+        assert_eq!(
+            tok.encode(text).unwrap(),
+            ids(&format!("text{i}_ids")),
+            "token ids of {text:?} (with BOS)"
+        );
+    }
+
+    let input = ids("input_ids");
+    let logits = all_logits(&m.built.decoder, &input).unwrap();
+    let vocab = Tensor::new(ids("vocab_ids"), &Device::Cpu).unwrap();
+    let diff = (logits.index_select(&vocab, 1).unwrap() - &t["logits"]).unwrap().abs().unwrap();
+    let max: f32 = diff.max_all().unwrap().to_scalar().unwrap();
+    let lse = logits.log_sum_exp(1).unwrap();
+    let lse_diff: f32 = (lse - &t["logsumexp"])
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar()
+        .unwrap();
+    eprintln!("Gemma-3-270M: max |logit - transformers| {max:.3e}, log-sum-exp {lse_diff:.3e}");
+    assert!(
+        max < 1e-3 && lse_diff < 1e-3,
+        "logits differ from transformers by {max}, log-sum-exp by {lse_diff}"
+    );
+
+    let want = ids("greedy_continuation");
+    let cont = greedy(&m.built.decoder, &input, want.len(), &m.eos).unwrap();
+    eprintln!("greedy continuation: {:?}", tok.decode(&cont).unwrap());
+    assert_eq!(cont, want, "greedy continuation");
 }
 
 #[test]

@@ -1,17 +1,21 @@
-//! GGUF models (llama.cpp's format, `general.architecture = llama`): metadata → config,
+//! GGUF models (llama.cpp's format; architectures llama, qwen2, qwen3, gemma2, gemma3, phi3):
+//! metadata → config,
 //! tensors dequantized to f32 one at a time (candle's `gguf_file` + `QTensor::dequantize`),
 //! llama.cpp's Q/K row permutation undone so the weights are in Hugging Face's layout (the
 //! decoder's RoPE is transformers' half-split `rotate_half`), and the tokenizer rebuilt from
 //! the metadata. The weight source (names, Q/K permutation) is in gguf_source.rs.
 
 use super::tokenizer::{byte_level_bpe, Tokenizer};
-use crate::model::config::{DecoderConfig, RopeScaling};
+use crate::model::config::{DecoderConfig, Family, LayerAttention, RopeScaling};
 use anyhow::{bail, Context, Result};
 use candle_core::quantized::gguf_file::{Content, Value};
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+
+/// `general.architecture` values the loader reads (Mistral's files say `llama`).
+pub const GGUF_ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3"];
 
 /// An opened GGUF file: its metadata and tensor directory (tensor data is read on demand).
 pub struct GgufModel {
@@ -66,21 +70,28 @@ impl GgufModel {
         v
     }
 
-    /// The decoder configuration from the `llama.*` metadata (transformers' GGUF loader reads
-    /// the same keys); the LM head is tied when the file has no `output.weight`.
+    /// The decoder configuration from the `<arch>.*` metadata (transformers' GGUF loader reads
+    /// the same keys); the LM head is tied when the file has no `output.weight`. What llama.cpp
+    /// does not write down but fixes per architecture is fixed here as llama.cpp does: Gemma 2's
+    /// alternating and Gemma 3's one-in-six global layers, Gemma 3's local RoPE base 10000, and
+    /// Gemma's attention scale (hidden / heads for the 27B models, head_dim otherwise).
     pub fn config(&self) -> Result<DecoderConfig> {
+        let p = self.path.display();
         let arch = self.req_str("general.architecture")?;
-        if arch != "llama" {
-            bail!(
-                "{}: metadata `general.architecture` = `{arch}` is not supported; expected `llama` (Llama, Mistral, SmolLM2)",
-                self.path.display()
-            );
-        }
+        let family = match arch {
+            "llama" => Family::Llama,
+            "qwen2" => Family::Qwen2,
+            "qwen3" => Family::Qwen3,
+            "gemma2" => Family::Gemma2,
+            "gemma3" => Family::Gemma3,
+            "phi3" => Family::Phi3,
+            other => bail!(
+                "{p}: metadata `general.architecture` = `{other}` is not supported; expected one of: {}",
+                GGUF_ARCHITECTURES.join(", ")
+            ),
+        };
         if self.content.tensor_infos.contains_key("rope_freqs.weight") {
-            bail!(
-                "{}: tensor `rope_freqs.weight` (llama3 RoPE frequency factors) is not supported",
-                self.path.display()
-            );
+            bail!("{p}: tensor `rope_freqs.weight` (RoPE frequency factors: llama3 or longrope scaling) is not supported");
         }
         let key = |k: &str| format!("{arch}.{k}");
         let hidden = self.req_usize(&key("embedding_length"))?;
@@ -91,8 +102,7 @@ impl GgufModel {
         if let Some(rot) = self.opt_usize(&key("rope.dimension_count"))? {
             if rot != hd {
                 bail!(
-                    "{}: metadata `{}` = {rot}: partial rotary embeddings are not supported (head_dim is {hd})",
-                    self.path.display(),
+                    "{p}: metadata `{}` = {rot}: partial rotary embeddings are not supported (head_dim is {hd})",
                     key("rope.dimension_count")
                 );
             }
@@ -112,34 +122,72 @@ impl GgufModel {
                 original_max_position_embeddings: self.opt_usize(&key("rope.scaling.original_context_length"))?,
             }),
             Some(other) => bail!(
-                "{}: metadata `{}` = `{other}` is not supported; expected none or linear",
-                self.path.display(),
+                "{p}: metadata `{}` = `{other}` is not supported; expected none or linear",
                 key("rope.scaling.type")
             ),
         };
+        let layers = self.req_usize(&key("block_count"))?;
+        let gemma = matches!(family, Family::Gemma2 | Family::Gemma3);
+        // llama.cpp's fixed patterns: Gemma 2 slides on even layers, Gemma 3 on five of six.
+        let global_every = match family {
+            Family::Gemma2 => Some(2),
+            Family::Gemma3 => Some(self.opt_usize(&key("attention.sliding_window_pattern"))?.unwrap_or(6).max(1)),
+            _ => None,
+        };
+        let layer_types = match global_every {
+            Some(every) => (0..layers)
+                .map(|i| {
+                    if (i + 1) % every != 0 {
+                        LayerAttention::Sliding
+                    } else {
+                        LayerAttention::Full
+                    }
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let big = matches!((family, layers), (Family::Gemma2, 46) | (Family::Gemma3, 62));
         let cfg = DecoderConfig {
             vocab_size: vocab,
             hidden_size: hidden,
             intermediate_size: self.req_usize(&key("feed_forward_length"))?,
-            num_hidden_layers: self.req_usize(&key("block_count"))?,
+            num_hidden_layers: layers,
             num_attention_heads: heads,
             num_key_value_heads: kv_heads,
             head_dim: head_dim.filter(|&d| hidden.checked_div(heads) != Some(d)),
             max_position_embeddings: self.req_usize(&key("context_length"))?,
-            rms_norm_eps: self.opt_f64(&key("attention.layer_norm_rms_epsilon"))?.unwrap_or(1e-5),
+            rms_norm_eps: self
+                .opt_f64(&key("attention.layer_norm_rms_epsilon"))?
+                .unwrap_or(if gemma { 1e-6 } else { 1e-5 }),
             rope_theta: self.opt_f64(&key("rope.freq_base"))?.unwrap_or(10000.0),
             tie_word_embeddings: !self.content.tensor_infos.contains_key("output.weight"),
             initializer_range: 0.02,
             rope_scaling,
-            sliding_window: None,
-            ..DecoderConfig::llama()
+            sliding_window: match family {
+                Family::Gemma2 | Family::Gemma3 | Family::Phi3 => self.opt_usize(&key("attention.sliding_window"))?,
+                _ => None,
+            },
+            layer_types,
+            rope_local_theta: (family == Family::Gemma3).then_some(10000.0),
+            query_pre_attn_scalar: gemma.then(|| if big { hidden / heads.max(1) } else { hd }),
+            attn_logit_softcapping: if family == Family::Gemma2 {
+                self.opt_f64(&key("attn_logit_softcapping"))?
+            } else {
+                None
+            },
+            final_logit_softcapping: if family == Family::Gemma2 {
+                self.opt_f64(&key("final_logit_softcapping"))?
+            } else {
+                None
+            },
+            pad_token_id: self.opt_usize("tokenizer.ggml.padding_token_id")?,
+            ..family.configure(DecoderConfig::llama())
         };
         cfg.check()
-            .map_err(|e| anyhow::anyhow!("{}: metadata gives an invalid config: {e}", self.path.display()))?;
+            .map_err(|e| anyhow::anyhow!("{p}: metadata gives an invalid config: {e}"))?;
         if embd != [cfg.vocab_size, cfg.hidden_size] {
             bail!(
-                "{}: tensor `token_embd.weight`: expected shape [{}, {}] (vocab_size, embedding_length), found {embd:?}",
-                self.path.display(),
+                "{p}: tensor `token_embd.weight`: expected shape [{}, {}] (vocab_size, embedding_length), found {embd:?}",
                 cfg.vocab_size,
                 cfg.hidden_size
             );
@@ -160,17 +208,46 @@ impl GgufModel {
         Ok(v)
     }
 
-    /// The tokenizer stored in the metadata (byte-level BPE, `tokenizer.ggml.model = gpt2`).
+    /// The tokenizer stored in the metadata: byte-level BPE (`tokenizer.ggml.model = gpt2`,
+    /// tokens and merges), or Gemma's SentencePiece-style BPE (`llama` in a gemma2/gemma3 file;
+    /// gemma_tokenizer.rs).
     pub fn tokenizer(&self) -> Result<Tokenizer> {
         let p = self.path.display();
         let model = self
             .opt_str("tokenizer.ggml.model")?
             .with_context(|| format!("{p}: has no tokenizer (metadata `tokenizer.ggml.model` is missing)"))?;
-        if model != "gpt2" {
-            bail!(
-                "{p}: metadata `tokenizer.ggml.model` = `{model}`: only byte-level BPE (`gpt2`) tokenizers are rebuilt from GGUF; use the model's tokenizer.json (an hf: directory) instead"
-            );
-        }
+        let arch = self.req_str("general.architecture")?;
+        let inner = match (model, arch) {
+            ("gpt2", _) => self.byte_level_tokenizer()?,
+            ("llama", "gemma2" | "gemma3") => {
+                let tokens = self.str_array("tokenizer.ggml.tokens")?;
+                let types = match self.value("tokenizer.ggml.token_type")? {
+                    Value::Array(v) => super::gemma_tokenizer::token_types(v, tokens.len()),
+                    _ => Err(anyhow::anyhow!("expected an array")),
+                }
+                .with_context(|| format!("{p}: metadata `tokenizer.ggml.token_type`"))?;
+                super::gemma_tokenizer::gemma_tokenizer(&tokens, &types).with_context(|| format!("{p}: tokenizer metadata"))?
+            }
+            _ => bail!(
+                "{p}: metadata `tokenizer.ggml.model` = `{model}` in a `{arch}` file: ftbench rebuilds byte-level BPE (`gpt2`) tokenizers and Gemma's; use the model's tokenizer.json (an hf: directory) instead"
+            ),
+        };
+        let add_bos = match self.metadata().get("tokenizer.ggml.add_bos_token") {
+            Some(Value::Bool(true)) => Some(
+                self.opt_usize("tokenizer.ggml.bos_token_id")?
+                    .with_context(|| format!("{p}: add_bos_token is set but `tokenizer.ggml.bos_token_id` is missing"))?
+                    as u32,
+            ),
+            _ => None,
+        };
+        let mut tok = Tokenizer::from_inner(inner, format!("{p} (GGUF metadata)"), add_bos);
+        tok.chat_template = self.opt_str("tokenizer.chat_template")?.map(str::to_string);
+        Ok(tok)
+    }
+
+    /// Byte-level BPE from the tokens and merges the file lists.
+    fn byte_level_tokenizer(&self) -> Result<tokenizers::Tokenizer> {
+        let p = self.path.display();
         let tokens = self.str_array("tokenizer.ggml.tokens")?;
         let merges = self
             .str_array("tokenizer.ggml.merges")?
@@ -192,18 +269,7 @@ impl GgufModel {
             _ => Vec::new(),
         };
         let pre = self.opt_str("tokenizer.ggml.pre")?.unwrap_or("default");
-        let inner = byte_level_bpe(&tokens, &merges, pre, &special).with_context(|| format!("{p}: tokenizer metadata"))?;
-        let add_bos = match self.metadata().get("tokenizer.ggml.add_bos_token") {
-            Some(Value::Bool(true)) => Some(
-                self.opt_usize("tokenizer.ggml.bos_token_id")?
-                    .with_context(|| format!("{p}: add_bos_token is set but `tokenizer.ggml.bos_token_id` is missing"))?
-                    as u32,
-            ),
-            _ => None,
-        };
-        let mut tok = Tokenizer::from_inner(inner, format!("{p} (GGUF metadata)"), add_bos);
-        tok.chat_template = self.opt_str("tokenizer.chat_template")?.map(str::to_string);
-        Ok(tok)
+        byte_level_bpe(&tokens, &merges, pre, &special).with_context(|| format!("{p}: tokenizer metadata"))
     }
 
     fn tensor_dims(&self, name: &str) -> Result<Vec<usize>> {
@@ -295,7 +361,7 @@ impl GgufModel {
     }
 }
 
-fn int_of(v: &Value) -> Option<i128> {
+pub(super) fn int_of(v: &Value) -> Option<i128> {
     Some(match v {
         Value::U8(x) => *x as i128,
         Value::I8(x) => *x as i128,

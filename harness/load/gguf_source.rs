@@ -1,6 +1,6 @@
 //! GGUF tensors by Hugging Face name: `blk.N.attn_q.weight` ↔
 //! `model.layers.N.self_attn.q_proj.weight`, dequantized to f32 one at a time, with
-//! llama.cpp's Q/K row permutation undone.
+//! llama.cpp's Q/K row permutation (Llama) and norm shift (Gemma) undone.
 //!
 //! llama.cpp's convert script stores q_proj/k_proj for interleaved (GPT-J style) RoPE:
 //! `w.reshape(n_head, 2, head_dim/2, in).swapaxes(1, 2).reshape(out, in)`, i.e. row
@@ -8,7 +8,7 @@
 //! The decoder's RoPE is transformers' half-split `rotate_half`, so the loader inverts it.
 
 use super::gguf::GgufModel;
-use crate::model::config::DecoderConfig;
+use crate::model::config::{DecoderConfig, Family};
 use crate::model::init::WeightSource;
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
@@ -17,8 +17,10 @@ use std::fs::File;
 use std::io::BufReader;
 
 /// The GGUF name of a Hugging Face tensor name (`model.layers.3.self_attn.q_proj.weight` →
-/// `blk.3.attn_q.weight`), for the tensors of a Llama-family decoder.
-pub fn gguf_name(hf: &str) -> Option<String> {
+/// `blk.3.attn_q.weight`) in a model of `cfg`'s family, as llama.cpp's converter names it.
+/// Gemma's four norms: `attn_norm` (input), `post_attention_norm`, `ffn_norm` (its
+/// pre-feedforward norm) and `post_ffw_norm`; elsewhere `ffn_norm` is the post-attention norm.
+pub fn gguf_name(hf: &str, cfg: &DecoderConfig) -> Option<String> {
     match hf {
         "model.embed_tokens.weight" => return Some("token_embd.weight".into()),
         "model.norm.weight" => return Some("output_norm.weight".into()),
@@ -28,19 +30,28 @@ pub fn gguf_name(hf: &str) -> Option<String> {
     let rest = hf.strip_prefix("model.layers.")?;
     let (layer, module) = rest.split_once('.')?;
     let layer: usize = layer.parse().ok()?;
+    let (module, kind) = module.rsplit_once('.')?;
     let g = match module {
-        "input_layernorm.weight" => "attn_norm",
-        "self_attn.q_proj.weight" => "attn_q",
-        "self_attn.k_proj.weight" => "attn_k",
-        "self_attn.v_proj.weight" => "attn_v",
-        "self_attn.o_proj.weight" => "attn_output",
-        "post_attention_layernorm.weight" => "ffn_norm",
-        "mlp.gate_proj.weight" => "ffn_gate",
-        "mlp.up_proj.weight" => "ffn_up",
-        "mlp.down_proj.weight" => "ffn_down",
+        "input_layernorm" => "attn_norm",
+        "self_attn.q_proj" => "attn_q",
+        "self_attn.k_proj" => "attn_k",
+        "self_attn.v_proj" => "attn_v",
+        "self_attn.qkv_proj" => "attn_qkv",
+        "self_attn.o_proj" => "attn_output",
+        "self_attn.q_norm" => "attn_q_norm",
+        "self_attn.k_norm" => "attn_k_norm",
+        "post_attention_layernorm" if cfg.sandwich_norms => "post_attention_norm",
+        "post_attention_layernorm" | "pre_feedforward_layernorm" => "ffn_norm",
+        "post_feedforward_layernorm" => "post_ffw_norm",
+        "mlp.gate_proj" => "ffn_gate",
+        "mlp.up_proj" | "mlp.gate_up_proj" => "ffn_up",
+        "mlp.down_proj" => "ffn_down",
         _ => return None,
     };
-    Some(format!("blk.{layer}.{g}.weight"))
+    if !matches!(kind, "weight" | "bias") {
+        return None;
+    }
+    Some(format!("blk.{layer}.{g}.{kind}"))
 }
 
 /// llama.cpp's permutation of a q_proj/k_proj weight (out, in) for interleaved RoPE:
@@ -64,12 +75,13 @@ pub fn llama_cpp_unpermute(w: &Tensor, n_head: usize) -> candle_core::Result<Ten
 }
 
 /// Hands out a GGUF file's tensors by Hugging Face name, dequantized to f32 in host memory one
-/// at a time, q/k un-permuted.
+/// at a time, in transformers' form: Llama's q/k un-permuted (llama.cpp permutes only the
+/// families whose RoPE it runs interleaved), Gemma's norms shifted back by one (llama.cpp
+/// stores 1 + w, the scale itself).
 pub struct GgufSource {
     model: GgufModel,
     file: BufReader<File>,
-    q_heads: usize,
-    kv_heads: usize,
+    cfg: DecoderConfig,
     taken: HashSet<String>,
 }
 
@@ -78,8 +90,7 @@ impl GgufSource {
         let file = File::open(&model.path).with_context(|| format!("{}: cannot open", model.path.display()))?;
         Ok(GgufSource {
             file: BufReader::new(file),
-            q_heads: cfg.num_attention_heads,
-            kv_heads: cfg.num_key_value_heads,
+            cfg: cfg.clone(),
             model,
             taken: HashSet::new(),
         })
@@ -89,7 +100,7 @@ impl GgufSource {
 impl WeightSource for GgufSource {
     fn take(&mut self, name: &str, shape: &[usize]) -> Result<Tensor> {
         let p = self.model.path.display();
-        let g = gguf_name(name).with_context(|| format!("{p}: no GGUF tensor name for `{name}`"))?;
+        let g = gguf_name(name, &self.cfg).with_context(|| format!("{p}: no GGUF tensor name for `{name}`"))?;
         let info = self
             .model
             .content
@@ -108,10 +119,13 @@ impl WeightSource for GgufSource {
         let mut t = q
             .dequantize(&Device::Cpu)
             .with_context(|| format!("{p}: cannot dequantize tensor `{g}`"))?;
-        if g.ends_with(".attn_q.weight") {
-            t = llama_cpp_unpermute(&t, self.q_heads)?;
-        } else if g.ends_with(".attn_k.weight") {
-            t = llama_cpp_unpermute(&t, self.kv_heads)?;
+        let permuted = self.cfg.family == Family::Llama;
+        if permuted && g.ends_with(".attn_q.weight") {
+            t = llama_cpp_unpermute(&t, self.cfg.num_attention_heads)?;
+        } else if permuted && g.ends_with(".attn_k.weight") {
+            t = llama_cpp_unpermute(&t, self.cfg.num_key_value_heads)?;
+        } else if self.cfg.norm_plus_one && g.ends_with("norm.weight") {
+            t = (t - 1.0)?;
         }
         self.taken.insert(g);
         Ok(t)

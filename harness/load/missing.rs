@@ -5,6 +5,9 @@ use std::path::Path;
 /// Where the default real model comes from (see scripts/fetch-models.sh).
 pub const DEFAULT_REAL_MODEL: &str = "gguf:models/SmolLM2-135M-Instruct.Q4_1.gguf";
 
+/// The second real model scripts/fetch-models.sh fetches: Gemma-3-270M (Gemma 3 family).
+pub const GEMMA3_REAL_MODEL: &str = "gguf:models/gemma-3-270m-q4_k_m.gguf";
+
 /// Checks that `path` is there and is a regular file (`dir: false`) or a directory
 /// (`dir: true`): a directory, a device (`/dev/zero`) or a FIFO where a file was expected is
 /// named as what it is, not as missing.
@@ -45,8 +48,8 @@ pub(crate) fn not_found(path: &Path, what: &str) -> anyhow::Error {
         path.display(),
         None,
         format!(
-            "no such {what}{cwd}. The default real model (SmolLM2-135M-Instruct, {DEFAULT_REAL_MODEL}) is fetched by \
-             running scripts/fetch-models.sh from the repository root; a Hugging Face model directory \
+            "no such {what}{cwd}. The real models (SmolLM2-135M-Instruct, {DEFAULT_REAL_MODEL}; Gemma-3-270M, \
+             {GEMMA3_REAL_MODEL}) are fetched by running scripts/fetch-models.sh from the repository root; a Hugging Face model directory \
              (config.json, *.safetensors, tokenizer.json) is named as hf:DIR"
         ),
     )

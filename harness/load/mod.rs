@@ -4,6 +4,7 @@
 //! writer of HF directories. Below the methods, above the decoder: loaders know the model's
 //! config and weight-source types, never the decoder.
 
+pub mod gemma_tokenizer;
 pub mod gguf;
 mod gguf_source;
 pub mod hf;
@@ -16,7 +17,7 @@ pub mod tokenizer;
 pub use gguf::GgufModel;
 pub use gguf_source::{gguf_name, llama_cpp_permute, llama_cpp_unpermute, GgufSource};
 pub use hf::{save_hf_dir, HfDir};
-pub use missing::DEFAULT_REAL_MODEL;
+pub use missing::{DEFAULT_REAL_MODEL, GEMMA3_REAL_MODEL};
 pub use safetensors_source::SafetensorsSource;
 pub use spec::{ModelSpec, OpenModel};
 pub use tokenizer::Tokenizer;
