@@ -131,3 +131,22 @@ fn a_full_fine_tuned_checkpoint_of_every_family_loads_back() {
         assert_eq!(max_diff(&logits(&d, &input), &logits(&b.decoder, &input)), 0.0, "{family}");
     }
 }
+
+#[test]
+fn gguf_files_of_qwen2_qwen3_and_phi3_give_the_checkpoints_logits() {
+    // llama.cpp's layout (tests/scripts/families_gguf.py, confirmed by transformers' GGUF loader):
+    // Qwen2's biases, Qwen3's q/k norms, Phi-3's fused attn_qkv and ffn_up, no q/k permutation.
+    for family in ["qwen2", "qwen3", "phi3"] {
+        let spec = format!("gguf:{}", dir(family).join("model.gguf").display());
+        let open = ModelSpec::parse(&spec).unwrap().open().unwrap();
+        let hf = ModelSpec::parse(&format!("hf:{}", dir(family).display())).unwrap().open().unwrap();
+        assert_eq!(open.cfg.family, hf.cfg.family, "{family}");
+        let cfg = open.cfg.clone();
+        let mut src = open.weights(0).unwrap();
+        let mc = MethodConfig::defaults(Method::named("full"), 0);
+        let d = method::build(&cfg, src.as_mut(), &mc, DType::F32, &Device::Cpu).unwrap().decoder;
+        let want = known(family);
+        let diff = max_diff(&logits(&d, &ids(&want["input_ids"])), &want["logits"]);
+        assert!(diff < 2e-4, "{family} (GGUF): logits differ from transformers by {diff}");
+    }
+}

@@ -121,12 +121,30 @@ fn llama_cpp_permutation_is_undone() {
     // Per head: GGUF row 2i + j is HF row j·hd/2 + i (interleaved pairs from the two halves).
     assert_eq!(rows, vec![0.0, 2.0, 1.0, 3.0, 4.0, 6.0, 5.0, 7.0]);
     assert_eq!(max_diff(&llama_cpp_unpermute(&p, 2).unwrap(), &w), 0.0);
+    let llama = cfg(false);
     assert_eq!(
-        gguf_name("model.layers.3.self_attn.q_proj.weight").as_deref(),
+        gguf_name("model.layers.3.self_attn.q_proj.weight", &llama).as_deref(),
         Some("blk.3.attn_q.weight")
     );
-    assert_eq!(gguf_name("model.embed_tokens.weight").as_deref(), Some("token_embd.weight"));
-    assert_eq!(gguf_name("model.layers.x.mlp.up_proj.weight"), None);
+    assert_eq!(gguf_name("model.embed_tokens.weight", &llama).as_deref(), Some("token_embd.weight"));
+    assert_eq!(gguf_name("model.layers.x.mlp.up_proj.weight", &llama), None);
+    // The norm after attention is `ffn_norm` in Llama's blocks, `post_attention_norm` in Gemma's
+    // (whose `ffn_norm` is the pre-feedforward one).
+    let gemma = ftbench::model::config::Family::Gemma3.configure(llama.clone());
+    let name = |hf: &str, c: &DecoderConfig| gguf_name(hf, c).unwrap();
+    assert_eq!(
+        name("model.layers.0.post_attention_layernorm.weight", &llama),
+        "blk.0.ffn_norm.weight"
+    );
+    assert_eq!(
+        name("model.layers.0.post_attention_layernorm.weight", &gemma),
+        "blk.0.post_attention_norm.weight"
+    );
+    assert_eq!(
+        name("model.layers.0.pre_feedforward_layernorm.weight", &gemma),
+        "blk.0.ffn_norm.weight"
+    );
+    assert_eq!(name("model.layers.2.self_attn.q_proj.bias", &llama), "blk.2.attn_q.bias");
 }
 
 /// GGUF metadata for `c` (llama.cpp's keys) with the test tokenizer.
@@ -177,7 +195,7 @@ fn write_gguf(path: &Path, c: &DecoderConfig, w: &Weights, meta: &[(String, Valu
                 t = llama_cpp_permute(&t, c.num_key_value_heads).unwrap();
             }
             let q = if t.rank() == 1 { GgmlDType::F32 } else { dtype };
-            (gguf_name(name).unwrap(), QTensor::quantize(&t, q).unwrap())
+            (gguf_name(name, c).unwrap(), QTensor::quantize(&t, q).unwrap())
         })
         .collect();
     let mut f = std::fs::File::create(path).unwrap();

@@ -7,7 +7,7 @@
 //! with real spaces and looked up as `▁`s. tests/real_model.rs checks the result against
 //! transformers' tokenizer of the same file.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use tokenizers::decoders::byte_fallback::ByteFallback;
 use tokenizers::decoders::fuse::Fuse;
 use tokenizers::decoders::sequence::Sequence as DecoderSequence;
@@ -105,21 +105,4 @@ pub fn gemma_tokenizer(tokens: &[String], types: &[i64]) -> Result<tokenizers::T
     tok.add_tokens(user)
         .map_err(|e| anyhow::anyhow!("cannot add the user-defined tokens: {e}"))?;
     Ok(tok)
-}
-
-/// Reads the types array: one integer per token.
-pub fn token_types(v: &[candle_core::quantized::gguf_file::Value], n: usize) -> Result<Vec<i64>> {
-    let types: Vec<i64> = v
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            super::gguf::int_of(t)
-                .map(|x| x as i64)
-                .with_context(|| format!("`tokenizer.ggml.token_type[{i}]`: expected an integer"))
-        })
-        .collect::<Result<_>>()?;
-    if types.len() != n {
-        anyhow::bail!("`tokenizer.ggml.token_type` has {} entries for {n} tokens", types.len());
-    }
-    Ok(types)
 }

@@ -77,19 +77,7 @@ impl GgufModel {
     /// Gemma's attention scale (hidden / heads for the 27B models, head_dim otherwise).
     pub fn config(&self) -> Result<DecoderConfig> {
         let p = self.path.display();
-        let arch = self.req_str("general.architecture")?;
-        let family = match arch {
-            "llama" => Family::Llama,
-            "qwen2" => Family::Qwen2,
-            "qwen3" => Family::Qwen3,
-            "gemma2" => Family::Gemma2,
-            "gemma3" => Family::Gemma3,
-            "phi3" => Family::Phi3,
-            other => bail!(
-                "{p}: metadata `general.architecture` = `{other}` is not supported; expected one of: {}",
-                GGUF_ARCHITECTURES.join(", ")
-            ),
-        };
+        let (arch, family) = self.family()?;
         if self.content.tensor_infos.contains_key("rope_freqs.weight") {
             bail!("{p}: tensor `rope_freqs.weight` (RoPE frequency factors: llama3 or longrope scaling) is not supported");
         }
@@ -98,54 +86,16 @@ impl GgufModel {
         let heads = self.req_usize(&key("attention.head_count"))?;
         let kv_heads = self.opt_usize(&key("attention.head_count_kv"))?.unwrap_or(heads);
         let head_dim = self.opt_usize(&key("attention.key_length"))?;
-        let hd = head_dim.unwrap_or(hidden.checked_div(heads).unwrap_or(0));
-        if let Some(rot) = self.opt_usize(&key("rope.dimension_count"))? {
-            if rot != hd {
-                bail!(
-                    "{p}: metadata `{}` = {rot}: partial rotary embeddings are not supported (head_dim is {hd})",
-                    key("rope.dimension_count")
-                );
-            }
-        }
+        let hd = self.check_rotary(arch, head_dim.unwrap_or(hidden.checked_div(heads).unwrap_or(0)))?;
         let embd = self.tensor_dims("token_embd.weight")?;
         let vocab = match self.opt_usize(&key("vocab_size"))? {
             Some(v) => v,
             None => embd.first().copied().unwrap_or(0),
         };
-        let rope_scaling = match self.opt_str(&key("rope.scaling.type"))? {
-            None | Some("none") => None,
-            Some("linear") => Some(RopeScaling {
-                rope_type: "linear".into(),
-                factor: self.opt_f64(&key("rope.scaling.factor"))?.unwrap_or(1.0),
-                low_freq_factor: None,
-                high_freq_factor: None,
-                original_max_position_embeddings: self.opt_usize(&key("rope.scaling.original_context_length"))?,
-            }),
-            Some(other) => bail!(
-                "{p}: metadata `{}` = `{other}` is not supported; expected none or linear",
-                key("rope.scaling.type")
-            ),
-        };
+        let rope_scaling = self.rope_scaling(arch)?;
         let layers = self.req_usize(&key("block_count"))?;
         let gemma = matches!(family, Family::Gemma2 | Family::Gemma3);
-        // llama.cpp's fixed patterns: Gemma 2 slides on even layers, Gemma 3 on five of six.
-        let global_every = match family {
-            Family::Gemma2 => Some(2),
-            Family::Gemma3 => Some(self.opt_usize(&key("attention.sliding_window_pattern"))?.unwrap_or(6).max(1)),
-            _ => None,
-        };
-        let layer_types = match global_every {
-            Some(every) => (0..layers)
-                .map(|i| {
-                    if (i + 1) % every != 0 {
-                        LayerAttention::Sliding
-                    } else {
-                        LayerAttention::Full
-                    }
-                })
-                .collect(),
-            None => Vec::new(),
-        };
+        let layer_types = self.layer_types(family, arch, layers)?;
         let big = matches!((family, layers), (Family::Gemma2, 46) | (Family::Gemma3, 62));
         let cfg = DecoderConfig {
             vocab_size: vocab,
@@ -170,16 +120,8 @@ impl GgufModel {
             layer_types,
             rope_local_theta: (family == Family::Gemma3).then_some(10000.0),
             query_pre_attn_scalar: gemma.then(|| if big { hidden / heads.max(1) } else { hd }),
-            attn_logit_softcapping: if family == Family::Gemma2 {
-                self.opt_f64(&key("attn_logit_softcapping"))?
-            } else {
-                None
-            },
-            final_logit_softcapping: if family == Family::Gemma2 {
-                self.opt_f64(&key("final_logit_softcapping"))?
-            } else {
-                None
-            },
+            attn_logit_softcapping: self.opt_f64(&key("attn_logit_softcapping"))?.filter(|_| family == Family::Gemma2),
+            final_logit_softcapping: self.opt_f64(&key("final_logit_softcapping"))?.filter(|_| family == Family::Gemma2),
             pad_token_id: self.opt_usize("tokenizer.ggml.padding_token_id")?,
             ..family.configure(DecoderConfig::llama())
         };
@@ -193,6 +135,79 @@ impl GgufModel {
             );
         }
         Ok(cfg)
+    }
+
+    /// `general.architecture` and the family it names.
+    fn family(&self) -> Result<(&str, Family)> {
+        let arch = self.req_str("general.architecture")?;
+        let family = match arch {
+            "llama" => Family::Llama,
+            "qwen2" => Family::Qwen2,
+            "qwen3" => Family::Qwen3,
+            "gemma2" => Family::Gemma2,
+            "gemma3" => Family::Gemma3,
+            "phi3" => Family::Phi3,
+            other => bail!(
+                "{}: metadata `general.architecture` = `{other}` is not supported; expected one of: {}",
+                self.path.display(),
+                GGUF_ARCHITECTURES.join(", ")
+            ),
+        };
+        Ok((arch, family))
+    }
+
+    /// `hd`, once `<arch>.rope.dimension_count` (when given) says RoPE covers the whole head.
+    fn check_rotary(&self, arch: &str, hd: usize) -> Result<usize> {
+        let key = format!("{arch}.rope.dimension_count");
+        match self.opt_usize(&key)? {
+            Some(rot) if rot != hd => bail!(
+                "{}: metadata `{key}` = {rot}: partial rotary embeddings are not supported (head_dim is {hd})",
+                self.path.display()
+            ),
+            _ => Ok(hd),
+        }
+    }
+
+    /// `<arch>.rope.scaling.*`: none or linear.
+    fn rope_scaling(&self, arch: &str) -> Result<Option<RopeScaling>> {
+        let key = |k: &str| format!("{arch}.{k}");
+        Ok(match self.opt_str(&key("rope.scaling.type"))? {
+            None | Some("none") => None,
+            Some("linear") => Some(RopeScaling {
+                rope_type: "linear".into(),
+                factor: self.opt_f64(&key("rope.scaling.factor"))?.unwrap_or(1.0),
+                low_freq_factor: None,
+                high_freq_factor: None,
+                original_max_position_embeddings: self.opt_usize(&key("rope.scaling.original_context_length"))?,
+            }),
+            Some(other) => bail!(
+                "{}: metadata `{}` = `{other}` is not supported; expected none or linear",
+                self.path.display(),
+                key("rope.scaling.type")
+            ),
+        })
+    }
+
+    /// llama.cpp's fixed layer patterns: Gemma 2 slides on even layers, Gemma 3 on five of six
+    /// (or every `attention.sliding_window_pattern`-th layer is global where a file says).
+    fn layer_types(&self, family: Family, arch: &str, layers: usize) -> Result<Vec<LayerAttention>> {
+        let every = match family {
+            Family::Gemma2 => 2,
+            Family::Gemma3 => self
+                .opt_usize(&format!("{arch}.attention.sliding_window_pattern"))?
+                .unwrap_or(6)
+                .max(1),
+            _ => return Ok(Vec::new()),
+        };
+        Ok((0..layers)
+            .map(|i| {
+                if (i + 1) % every != 0 {
+                    LayerAttention::Sliding
+                } else {
+                    LayerAttention::Full
+                }
+            })
+            .collect())
     }
 
     /// End-of-sequence ids: `tokenizer.ggml.eos_token_id` and `eot_token_id` when present.
@@ -221,11 +236,10 @@ impl GgufModel {
             ("gpt2", _) => self.byte_level_tokenizer()?,
             ("llama", "gemma2" | "gemma3") => {
                 let tokens = self.str_array("tokenizer.ggml.tokens")?;
-                let types = match self.value("tokenizer.ggml.token_type")? {
-                    Value::Array(v) => super::gemma_tokenizer::token_types(v, tokens.len()),
-                    _ => Err(anyhow::anyhow!("expected an array")),
+                let types = self.int_array("tokenizer.ggml.token_type")?;
+                if types.len() != tokens.len() {
+                    bail!("{p}: metadata `tokenizer.ggml.token_type` has {} entries for {} tokens", types.len(), tokens.len());
                 }
-                .with_context(|| format!("{p}: metadata `tokenizer.ggml.token_type`"))?;
                 super::gemma_tokenizer::gemma_tokenizer(&tokens, &types).with_context(|| format!("{p}: tokenizer metadata"))?
             }
             _ => bail!(
@@ -338,6 +352,22 @@ impl GgufModel {
             .with_context(|| format!("{}: missing metadata key `{key}`", self.path.display()))
     }
 
+    fn int_array(&self, key: &str) -> Result<Vec<i64>> {
+        let p = self.path.display();
+        match self.value(key)? {
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    int_of(v)
+                        .map(|x| x as i64)
+                        .with_context(|| format!("{p}: metadata `{key}[{i}]`: expected an integer"))
+                })
+                .collect(),
+            v => bail!("{p}: metadata `{key}`: expected an array of integers, found a {:?}", v.value_type()),
+        }
+    }
+
     fn str_array(&self, key: &str) -> Result<Vec<String>> {
         match self.value(key)? {
             Value::Array(items) => items
@@ -361,7 +391,7 @@ impl GgufModel {
     }
 }
 
-pub(super) fn int_of(v: &Value) -> Option<i128> {
+fn int_of(v: &Value) -> Option<i128> {
     Some(match v {
         Value::U8(x) => *x as i128,
         Value::I8(x) => *x as i128,
