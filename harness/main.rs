@@ -400,6 +400,10 @@ fn list() -> Result<()> {
         let cfg = model::preset(name).expect("listed preset");
         println!("  {name:<14} {:>8.1}M params  {what}", cfg.num_parameters() as f64 / 1e6);
     }
+    println!("\nArchitectures (hf: config.json `architectures`; gguf: `general.architecture`):");
+    for f in model::config::Family::ALL {
+        println!("  {:<20} gguf {:<7} {}", f.architecture(), f.gguf_architecture(), f.about());
+    }
     println!("\nTasks (knob `task`; also_eval takes the real ones):");
     for f in ftbench::data::FAMILIES {
         println!("  {:<14} {}", f.usage, f.about);

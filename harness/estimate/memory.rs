@@ -119,6 +119,14 @@ struct Shapes {
     vocab: u64,
     /// (out, in, module name) of each linear of one layer.
     linears: Vec<(u64, u64, &'static str)>,
+    /// What the family adds to a Llama block (model/config.rs options).
+    qkv_bias: bool,
+    qk_norm: bool,
+    sandwich_norms: bool,
+    geglu: bool,
+    fused_projections: bool,
+    attn_softcap: bool,
+    final_softcap: bool,
 }
 
 fn shapes(cfg: &DecoderConfig) -> Shapes {
@@ -134,6 +142,13 @@ fn shapes(cfg: &DecoderConfig) -> Shapes {
         layers: cfg.num_hidden_layers as u64,
         vocab: cfg.vocab_size as u64,
         linears,
+        qkv_bias: cfg.qkv_bias,
+        qk_norm: cfg.qk_norm,
+        sandwich_norms: cfg.sandwich_norms,
+        geglu: cfg.activation == crate::model::config::Activation::GeluTanh,
+        fused_projections: cfg.fused_projections,
+        attn_softcap: cfg.attn_logit_softcapping.is_some(),
+        final_softcap: cfg.final_logit_softcapping.is_some(),
     }
 }
 
@@ -378,6 +393,11 @@ fn optimizer_states(cfg: &DecoderConfig, n: &Counts, x: &EstimateInput, c: &mut 
 fn activations(n: &Counts, x: &EstimateInput, c: &mut Vec<Component>) -> (u64, u64) {
     let (s, t) = (&n.s, n.tokens);
     let (mut per_layer, mut layer_note) = layer_activations(s, x, t);
+    let (extra, extra_note) = family_activations(s, x, t);
+    if extra > 0 {
+        per_layer += extra;
+        layer_note += &format!(" + {extra_note}");
+    }
     // What the method keeps per output feature of each adapted linear (DoRA: its un-scaled output).
     let kept = x.method.kept_per_output();
     if kept > 0 {
@@ -416,6 +436,18 @@ fn activations(n: &Counts, x: &EstimateInput, c: &mut Vec<Component>) -> (u64, u
 /// autocast); ftbench's fused LM head + loss holds at most one chunk of logits and its gradient.
 fn logits(n: &Counts, x: &EstimateInput, c: &mut Vec<Component>) {
     let (lt, vocab) = (n.loss_tokens, n.s.vocab);
+    // Soft-capped logits (Gemma 2) take the composed path: the whole logits and the cap's three
+    // outputs (x / cap, tanh, · cap) beside the loss's own copies.
+    if n.s.final_softcap && x.implementation != Implementation::Pytorch {
+        let copies = 7;
+        push(
+            c,
+            "logits",
+            lt * vocab * 4 * copies,
+            format!("{lt} positions × vocab {vocab} × 4 B × {copies} copies (soft-capped logits: composed LM head and loss)"),
+        );
+        return;
+    }
     if x.implementation == Implementation::Ftbench {
         let chunk = (lt * vocab).min(CE_CHUNK_VALUES);
         push(
@@ -514,6 +546,44 @@ fn layer_activations(s: &Shapes, x: &EstimateInput, t: u64) -> (u64, String) {
     }
 }
 
+/// Elements kept per layer beyond a Llama block's, for t tokens, by what the family adds (each
+/// op output candle keeps until backward; counted from model/decoder.rs): q/k/v biases add
+/// their sums (q + 2·kv); per-head q/k norms their outputs (q + kv); Gemma's two extra norms
+/// 2·h; GeGLU, composed, nine i-wide outputs beyond SwiGLU's; fused gate_up the contiguous
+/// copies of its halves (i); soft-capped scores, composed, 3 + 4 score-sized outputs
+/// (cap, and the composed softmax in place of the fused one).
+fn family_activations(s: &Shapes, x: &EstimateInput, t: u64) -> (u64, String) {
+    let (h, q, kv, i) = (s.h, s.q, s.kv, s.i);
+    let scores = x.batch * s.heads * x.seq_len * x.seq_len;
+    let mut parts: Vec<(u64, &str)> = Vec::new();
+    match x.implementation {
+        Implementation::Ftbench | Implementation::FtbenchComposed => {
+            let composed = x.implementation == Implementation::FtbenchComposed;
+            parts.push((s.qkv_bias as u64 * t * (q + 2 * kv), "q/k/v biases: q + 2·kv"));
+            parts.push((s.qk_norm as u64 * t * (q + kv) * if composed { 3 } else { 1 }, "q/k norms"));
+            parts.push((
+                s.sandwich_norms as u64 * t * 2 * h * if composed { 3 } else { 1 },
+                "Gemma's output norms: 2·h",
+            ));
+            parts.push((s.geglu as u64 * t * 9 * i, "composed GeGLU: 9·i"));
+            parts.push((s.fused_projections as u64 * t * i, "gate_up halves: i"));
+            let capped = if composed { 3 } else { 7 };
+            parts.push((s.attn_softcap as u64 * capped * scores, "soft-capped scores, composed"));
+        }
+        Implementation::Pytorch => {
+            // Autograd keeps each op's inputs: the norms' inputs and outputs, eager attention's
+            // score tensors when scores are capped (SDPA cannot cap them).
+            parts.push((s.qk_norm as u64 * t * (q + kv), "q/k norms"));
+            parts.push((s.sandwich_norms as u64 * t * 4 * h, "Gemma's output norms: 4·h"));
+            parts.push((s.attn_softcap as u64 * 5 * scores, "eager soft-capped attention: 5·heads·seq²"));
+        }
+    }
+    parts.retain(|(n, _)| *n > 0);
+    let total = parts.iter().map(|(n, _)| n).sum();
+    let note = parts.iter().map(|(_, what)| *what).collect::<Vec<_>>().join(", ");
+    (total, note)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -536,6 +606,29 @@ mod tests {
             gpu: false,
             shapes: "test".into(),
         }
+    }
+
+    /// A Gemma 3 block keeps, beyond the same shapes as a Llama block: q/k norm outputs (q + kv),
+    /// its two extra norms (2·h) and the composed GeGLU's nine i-wide outputs, per token.
+    #[test]
+    fn family_options_add_their_activations() {
+        let gemma = preset("gemma3-270m").unwrap();
+        let llama = crate::model::config::Family::Llama.configure(gemma.clone());
+        let x = input(Method::named("lora"), "f32");
+        let act = |c: &DecoderConfig| estimate(c, &x).unwrap().get("activations");
+        let (t, h, i, q, kv) = (16u64, 640, 2048, 4 * 256, 256);
+        assert_eq!(act(&gemma) - act(&llama), 18 * t * (q + kv + 2 * h + 9 * i) * 4);
+        // Gemma 2's soft caps: the attention's scores take the composed path, the logits too.
+        let g2 = preset("gemma2-2b").unwrap();
+        let uncapped = DecoderConfig {
+            attn_logit_softcapping: None,
+            final_logit_softcapping: None,
+            ..g2.clone()
+        };
+        let scores = 2 * 8 * 8 * 8;
+        let e = |c: &DecoderConfig| estimate(c, &x).unwrap();
+        assert_eq!(e(&g2).get("activations") - e(&uncapped).get("activations"), 26 * 7 * scores * 4);
+        assert_eq!(e(&g2).get("logits"), 16 * 256000 * 4 * 7);
     }
 
     /// The tiny preset by hand: vocab 256, h 64, i 160, 2 layers, 4 heads of 16, 2 kv heads

@@ -15,7 +15,11 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 /// `general.architecture` values the loader reads (Mistral's files say `llama`).
-pub const GGUF_ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3"];
+pub fn gguf_architectures() -> Vec<&'static str> {
+    let mut v: Vec<&str> = Family::ALL.iter().map(|f| f.gguf_architecture()).collect();
+    v.dedup();
+    v
+}
 
 /// An opened GGUF file: its metadata and tensor directory (tensor data is read on demand).
 pub struct GgufModel {
@@ -140,20 +144,15 @@ impl GgufModel {
     /// `general.architecture` and the family it names.
     fn family(&self) -> Result<(&str, Family)> {
         let arch = self.req_str("general.architecture")?;
-        let family = match arch {
-            "llama" => Family::Llama,
-            "qwen2" => Family::Qwen2,
-            "qwen3" => Family::Qwen3,
-            "gemma2" => Family::Gemma2,
-            "gemma3" => Family::Gemma3,
-            "phi3" => Family::Phi3,
-            other => bail!(
-                "{}: metadata `general.architecture` = `{other}` is not supported; expected one of: {}",
+        // Mistral's files say `llama`: the first family with that name is Llama's, the same model.
+        match Family::ALL.into_iter().find(|f| f.gguf_architecture() == arch) {
+            Some(family) => Ok((arch, family)),
+            None => bail!(
+                "{}: metadata `general.architecture` = `{arch}` is not supported; expected one of: {}",
                 self.path.display(),
-                GGUF_ARCHITECTURES.join(", ")
+                gguf_architectures().join(", ")
             ),
-        };
-        Ok((arch, family))
+        }
     }
 
     /// `hd`, once `<arch>.rope.dimension_count` (when given) says RoPE covers the whole head.

@@ -11,6 +11,7 @@ pub mod generate;
 pub mod init;
 pub mod ops;
 mod precision;
+pub mod presets;
 
 pub use config::{preset, DecoderConfig, LinearShape, RopeScaling, LINEAR_NAMES, PRESETS, ROPE_TYPES};
 pub use decoder::{Decoder, Layer};
