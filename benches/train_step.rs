@@ -62,7 +62,7 @@ fn layer(c: &mut Criterion) {
         let name = if fused { "fused" } else { "composed" };
         g.bench_function(BenchmarkId::from_parameter(name), |b| {
             b.iter(|| {
-                let y = model.block(&model.layers[0], x.as_tensor()).unwrap();
+                let y = model.block(0, &model.layers[0], x.as_tensor()).unwrap();
                 (y * &r).unwrap().sum_all().unwrap().backward().unwrap()
             })
         });

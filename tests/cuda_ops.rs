@@ -238,17 +238,20 @@ fn the_fused_row_ops_forward_and_backward_match_the_cpu() {
             .unwrap();
         vec![y, g.get(x.as_tensor()).unwrap().clone(), g.get(w.as_tensor()).unwrap().clone()]
     };
-    let swiglu: &Run = &|d, dt| {
+    // SwiGLU (Llama, Qwen, Phi-3) and GeGLU (Gemma): one kernel, the activation an argument.
+    fn gated(d: &Device, dt: DType, act: fn(&Tensor, &Tensor) -> candle_core::Result<Tensor>) -> Vec<Tensor> {
         let g0 = Var::from_tensor(&Tensor::from_vec(values(T * H, 13), (T, H), d).unwrap().to_dtype(dt).unwrap()).unwrap();
         let u0 = Var::from_tensor(&Tensor::from_vec(values(T * H, 14), (T, H), d).unwrap().to_dtype(dt).unwrap()).unwrap();
-        let y = ftbench_kernels::swiglu(g0.as_tensor(), u0.as_tensor()).unwrap();
+        let y = act(g0.as_tensor(), u0.as_tensor()).unwrap();
         let g = (y.to_dtype(DType::F32).unwrap().sqr().unwrap().sum_all().unwrap())
             .backward()
             .unwrap();
         vec![y, g.get(g0.as_tensor()).unwrap().clone(), g.get(u0.as_tensor()).unwrap().clone()]
-    };
+    }
+    let swiglu: &Run = &|d, dt| gated(d, dt, ftbench_kernels::swiglu);
+    let geglu: &Run = &|d, dt| gated(d, dt, ftbench_kernels::geglu);
     // Plain causal, and Gemma's local layers: a sliding window of 5 keys over T = 37 positions.
-    let softmax_in = |d: &Device, dt: DType, window: Option<usize>| {
+    fn softmax_in(d: &Device, dt: DType, window: Option<usize>) -> Vec<Tensor> {
         let n = B * KVH * REP * T * T;
         let s = Var::from_tensor(
             &Tensor::from_vec(values(n, 15), (B, KVH, REP * T, T), d)
@@ -269,7 +272,7 @@ fn the_fused_row_ops_forward_and_backward_match_the_cpu() {
             .backward()
             .unwrap();
         vec![p, g.get(s.as_tensor()).unwrap().clone()]
-    };
+    }
     let softmax: &Run = &|d, dt| softmax_in(d, dt, None);
     let softmax_window: &Run = &|d, dt| softmax_in(d, dt, Some(5));
     let rope: &Run = &|d, dt| {
@@ -303,6 +306,7 @@ fn the_fused_row_ops_forward_and_backward_match_the_cpu() {
     for (name, run) in [
         ("rms_norm", rms),
         ("swiglu", swiglu),
+        ("geglu", geglu),
         ("causal_softmax", softmax),
         ("sliding_window", softmax_window),
         ("rope", rope),

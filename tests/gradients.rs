@@ -405,6 +405,17 @@ fn fused_swiglu_gradient_and_value() {
 }
 
 #[test]
+fn fused_geglu_gradient_and_value() {
+    let (g, u) = (randn(&[3, 7], 48), randn(&[3, 7], 49));
+    let g3 = (&g * 3.0).unwrap(); // the tanh's tails too
+    for g in [g, g3] {
+        check(&[g.clone(), u.clone()], |t| ftbench_kernels::geglu(&t[0], &t[1]), 21);
+        let d = max_diff(&ftbench_kernels::geglu(&g, &u).unwrap(), &ops::geglu(&g, &u).unwrap());
+        assert!(d < 1e-14, "{d}");
+    }
+}
+
+#[test]
 fn fused_linear_cross_entropy_gradient_and_value_over_chunks() {
     // vocab 7 in chunks of 2 rows (6 values / 3 rows): 4 chunks, the last one short.
     let targets = Tensor::from_vec(vec![2u32, 0, 6], 3, &Device::Cpu).unwrap();

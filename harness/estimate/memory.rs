@@ -549,7 +549,7 @@ fn layer_activations(s: &Shapes, x: &EstimateInput, t: u64) -> (u64, String) {
 /// Elements kept per layer beyond a Llama block's, for t tokens, by what the family adds (each
 /// op output candle keeps until backward; counted from model/decoder.rs): q/k/v biases add
 /// their sums (q + 2·kv); per-head q/k norms their outputs (q + kv); Gemma's two extra norms
-/// 2·h; GeGLU, composed, nine i-wide outputs beyond SwiGLU's; fused gate_up the contiguous
+/// 2·h; GeGLU, composed, nine i-wide outputs beyond SwiGLU's (fused: none); fused gate_up the contiguous
 /// copies of its halves (i); soft-capped scores, composed, 3 + 4 score-sized outputs
 /// (cap, and the composed softmax in place of the fused one).
 fn family_activations(s: &Shapes, x: &EstimateInput, t: u64) -> (u64, String) {
@@ -565,7 +565,7 @@ fn family_activations(s: &Shapes, x: &EstimateInput, t: u64) -> (u64, String) {
                 s.sandwich_norms as u64 * t * 2 * h * if composed { 3 } else { 1 },
                 "Gemma's output norms: 2·h",
             ));
-            parts.push((s.geglu as u64 * t * 9 * i, "composed GeGLU: 9·i"));
+            parts.push(((s.geglu && composed) as u64 * t * 9 * i, "composed GeGLU: 9·i"));
             parts.push((s.fused_projections as u64 * t * i, "gate_up halves: i"));
             let capped = if composed { 3 } else { 7 };
             parts.push((s.attn_softcap as u64 * capped * scores, "soft-capped scores, composed"));
@@ -608,8 +608,8 @@ mod tests {
         }
     }
 
-    /// A Gemma 3 block keeps, beyond the same shapes as a Llama block: q/k norm outputs (q + kv),
-    /// its two extra norms (2·h) and the composed GeGLU's nine i-wide outputs, per token.
+    /// A Gemma 3 block keeps, beyond the same shapes as a Llama block: q/k norm outputs (q + kv)
+    /// and its two extra norms (2·h) per token; composed, GeGLU's nine i-wide outputs too.
     #[test]
     fn family_options_add_their_activations() {
         let gemma = preset("gemma3-270m").unwrap();
@@ -617,7 +617,13 @@ mod tests {
         let x = input(Method::named("lora"), "f32");
         let act = |c: &DecoderConfig| estimate(c, &x).unwrap().get("activations");
         let (t, h, i, q, kv) = (16u64, 640, 2048, 4 * 256, 256);
-        assert_eq!(act(&gemma) - act(&llama), 18 * t * (q + kv + 2 * h + 9 * i) * 4);
+        assert_eq!(act(&gemma) - act(&llama), 18 * t * (q + kv + 2 * h) * 4);
+        let composed = EstimateInput {
+            implementation: Implementation::FtbenchComposed,
+            ..x.clone()
+        };
+        let act = |c: &DecoderConfig| estimate(c, &composed).unwrap().get("activations");
+        assert_eq!(act(&gemma) - act(&llama), 18 * t * (3 * (q + kv) + 3 * 2 * h + 9 * i) * 4);
         // Gemma 2's soft caps: the attention's scores take the composed path, the logits too.
         let g2 = preset("gemma2-2b").unwrap();
         let uncapped = DecoderConfig {

@@ -11,7 +11,7 @@
 //!
 //! Two switches trade speed and memory without changing the mathematics (tests check both
 //! against the plain path): `fused` runs RMSNorm, rotary embedding, causal softmax (with its
-//! sliding window), SwiGLU and the LM-head cross-entropy as single ftbench_kernels ops (f32/f64
+//! sliding window), SwiGLU/GeGLU and the LM-head cross-entropy as single ftbench_kernels ops (f32/f64
 //! on the CPU, f32/bf16 on a CUDA GPU; other dtypes, devices and options fall back to the
 //! composed ops), and `recompute` keeps only each block's input in the graph and re-runs the
 //! block during backward (checkpoint.rs).
@@ -312,6 +312,7 @@ impl Decoder {
         match self.cfg.activation {
             Activation::Silu if self.fused_here() => ftbench_kernels::swiglu(&gate, &up),
             Activation::Silu => ops::swiglu(&gate, &up),
+            Activation::GeluTanh if self.fused_here() => ftbench_kernels::geglu(&gate, &up),
             Activation::GeluTanh => ops::geglu(&gate, &up),
         }
     }

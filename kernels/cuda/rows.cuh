@@ -1,6 +1,7 @@
 // The decoder's row and elementwise ops, forward and backward, each the CUDA counterpart of a
 // CPU op in kernels/src (same formulas, f32 arithmetic; T = float or bf16 storage):
-//   swiglu.rs       y = g·σ(g)·u;  du = dy·g·σ(g), dg = dy·u·σ(g)·(1 + g·(1 − σ(g)))
+//   gated.rs        y = act(g)·u;  du = dy·act(g), dg = dy·u·act'(g); act = 0: SiLU g·σ(g),
+//                   1: GELU (tanh) ½g·(1 + tanh(k·(g + c·g³)))
 //   rms_norm.rs     y = x·r·w, r = 1/sqrt(mean(x²) + eps);
 //                   dx = r·w·dy − x·r³/h·Σ w·dy·x;  dw = Σ_rows dy·x·r (f32, atomically)
 //   softmax.rs      p = softmax(scale·s) over the keys row r sees (start + r % queries + 1);
@@ -13,22 +14,37 @@
 
 __device__ __forceinline__ float sigmoidf_(float g) { return 1.0f / (1.0f + expf(-g)); }
 
+#define GELU_K 0.7978845608028654f
+#define GELU_C 0.044715f
+
+// act(g) and, when slope is given, act'(g).
+__device__ __forceinline__ float gate_act(float g, int act, float* slope) {
+    if (act == 0) {
+        float s = sigmoidf_(g);
+        if (slope) *slope = s * (1.0f + g * (1.0f - s));
+        return g * s;
+    }
+    float th = tanhf(GELU_K * (g + GELU_C * g * g * g));
+    if (slope) *slope = 0.5f * (1.0f + th) + 0.5f * g * (1.0f - th * th) * GELU_K * (1.0f + 3.0f * GELU_C * g * g);
+    return 0.5f * g * (1.0f + th);
+}
+
 template <typename T>
-__device__ void swiglu_fwd(const T* g, const T* u, T* y, size_t n) {
+__device__ void gated_fwd(const T* g, const T* u, T* y, size_t n, int act) {
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        float gi = to_f32(g[i]);
-        y[i] = from_f32<T>(gi * sigmoidf_(gi) * to_f32(u[i]));
+        y[i] = from_f32<T>(gate_act(to_f32(g[i]), act, nullptr) * to_f32(u[i]));
     }
 }
 
 // out = [dg (n) | du (n)]
 template <typename T>
-__device__ void swiglu_bwd(const T* g, const T* u, const T* dy, T* out, size_t n) {
+__device__ void gated_bwd(const T* g, const T* u, const T* dy, T* out, size_t n, int act) {
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
         float gi = to_f32(g[i]), ui = to_f32(u[i]), d = to_f32(dy[i]);
-        float s = sigmoidf_(gi);
-        out[i] = from_f32<T>(d * ui * s * (1.0f + gi * (1.0f - s)));
-        out[n + i] = from_f32<T>(d * gi * s);
+        float slope;
+        float a = gate_act(gi, act, &slope);
+        out[i] = from_f32<T>(d * ui * slope);
+        out[n + i] = from_f32<T>(d * a);
     }
 }
 
@@ -132,9 +148,11 @@ __device__ void rope(const T* src, const T* cos, const T* sin, T* dst, unsigned 
 }
 
 #define ROW_KERNELS(SUF, T)                                                                                     \
-    extern "C" __global__ void swiglu_fwd_##SUF(const T* g, const T* u, T* y, size_t n) { swiglu_fwd<T>(g, u, y, n); } \
-    extern "C" __global__ void swiglu_bwd_##SUF(const T* g, const T* u, const T* dy, T* out, size_t n) {        \
-        swiglu_bwd<T>(g, u, dy, out, n);                                                                        \
+    extern "C" __global__ void gated_fwd_##SUF(const T* g, const T* u, T* y, size_t n, int act) {               \
+        gated_fwd<T>(g, u, y, n, act);                                                                          \
+    }                                                                                                           \
+    extern "C" __global__ void gated_bwd_##SUF(const T* g, const T* u, const T* dy, T* out, size_t n, int act) { \
+        gated_bwd<T>(g, u, dy, out, n, act);                                                                    \
     }                                                                                                           \
     extern "C" __global__ void rms_norm_fwd_##SUF(const T* x, const T* w, T* y, unsigned h, float eps) {        \
         rms_norm_fwd<T>(x, w, y, h, eps);                                                                       \

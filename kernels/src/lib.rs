@@ -9,7 +9,7 @@
 //! - [`nf4`]: NF4 blockwise quantization and dequantization (with optional double quantization of
 //!   the block constants), bit-compatible with bitsandbytes' `quantize_4bit(quant_type="nf4")`.
 //! - [`rms_norm`], [`softmax`] (scaled causal), [`rope`] (fused with the split into heads),
-//!   [`swiglu`], [`cross_entropy`] (LM head + loss over vocabulary chunks): the decoder's
+//!   [`swiglu`] and [`geglu`], [`cross_entropy`] (LM head + loss over vocabulary chunks): the decoder's
 //!   elementwise work as single differentiable ops, one pass each way, f32 and f64.
 //! - [`linear`]: linear layers with a frozen (dense or quantized) weight whose backward pass
 //!   returns only the input gradient, the fused LoRA linear, and the trainable linear.
@@ -32,6 +32,7 @@ pub mod cross_entropy_device;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod elem;
+pub mod gated;
 pub mod linear;
 pub mod nf4;
 pub mod nf4_device;
@@ -39,12 +40,12 @@ pub mod reduce;
 pub mod rms_norm;
 pub mod rope;
 pub mod softmax;
-pub mod swiglu;
 
 pub use adamw::{AdamWHyper, Moments};
 pub use adamw_device::DeviceMoments;
 pub use adamw_state::{AdamState, StateKind};
 pub use cross_entropy::linear_cross_entropy;
+pub use gated::{geglu, swiglu};
 pub use linear::{at_dtype, frozen_linear, linear, lora_linear, DenseWeight, FrozenLinear, FrozenWeight, LoraLinear, TrainableLinear};
 pub use nf4::{check_blocksize, Absmax, DoubleQuant, Nf4Error, Nf4Tensor};
 pub use nf4_device::Nf4Device;
@@ -52,4 +53,3 @@ pub use reduce::sum_squares;
 pub use rms_norm::rms_norm;
 pub use rope::rope_heads;
 pub use softmax::causal_softmax;
-pub use swiglu::swiglu;

@@ -1,5 +1,5 @@
 //! Launches of the row and elementwise kernels (kernels/cuda/rows.cuh): SwiGLU, RMSNorm and the
-//! causal softmax, forward and backward, f32 or bf16. The ops in swiglu.rs, rms_norm.rs and
+//! causal softmax, forward and backward, f32 or bf16. The ops in gated.rs, rms_norm.rs and
 //! softmax.rs call these for tensors on a CUDA device.
 
 use super::{address, float_address, func, grid_stride};
@@ -67,14 +67,15 @@ fn tensor_of(s: CudaStorage, shape: impl Into<Shape>) -> Tensor {
     Tensor::from_storage(Storage::Cuda(s), shape, BackpropOp::none(), false)
 }
 
-/// silu(g)·u.
-pub fn swiglu_fwd(g: In, u: In) -> Result<CudaStorage> {
+/// act(g)·u (gated.rs).
+pub fn gated_fwd(gate: crate::gated::Gate, g: In, u: In) -> Result<CudaStorage> {
     let n = g.1.shape().elem_count();
     let ((pg, dev, dt), (pu, _, du)) = (storage_address(g.0, g.1, "gate")?, storage_address(u.0, u.1, "up")?);
     if dt != du || g.1.shape() != u.1.shape() {
-        candle_core::bail!("ftbench-swiglu: gate and up differ in dtype or shape");
+        candle_core::bail!("ftbench-gated-activation: gate and up differ in dtype or shape");
     }
-    let name = format!("swiglu_fwd_{}", suffix(dt, "ftbench-swiglu")?);
+    let name = format!("gated_fwd_{}", suffix(dt, "ftbench-gated-activation")?);
+    let act = gate as i32;
     let (out, py) = alloc(&dev, dt, n)?;
     let f = func!(dev, &name)?;
     let mut b = f.builder();
@@ -82,15 +83,17 @@ pub fn swiglu_fwd(g: In, u: In) -> Result<CudaStorage> {
     b.arg(&pu);
     b.arg(&py);
     b.arg(&n);
+    b.arg(&act);
     // SAFETY: arguments match rows.cuh; n values each.
     unsafe { b.launch(grid_stride(n)) }.w()?;
     Ok(out)
 }
 
 /// (dg, du).
-pub fn swiglu_bwd(g: &Tensor, u: &Tensor, dy: &Tensor) -> Result<(Tensor, Tensor)> {
+pub fn gated_bwd(gate: crate::gated::Gate, g: &Tensor, u: &Tensor, dy: &Tensor) -> Result<(Tensor, Tensor)> {
     let n = g.elem_count();
-    let name = format!("swiglu_bwd_{}", suffix(g.dtype(), "ftbench-swiglu")?);
+    let name = format!("gated_bwd_{}", suffix(g.dtype(), "ftbench-gated-activation")?);
+    let act = gate as i32;
     let dy = dy.contiguous()?.to_dtype(g.dtype())?;
     let ((pg, dev), (pu, _), (pd, _)) = (float_address(g, "gate")?, float_address(u, "up")?, float_address(&dy, "dy")?);
     let (out, po) = alloc(&dev, g.dtype(), 2 * n)?;
@@ -101,6 +104,7 @@ pub fn swiglu_bwd(g: &Tensor, u: &Tensor, dy: &Tensor) -> Result<(Tensor, Tensor
     b.arg(&pd);
     b.arg(&po);
     b.arg(&n);
+    b.arg(&act);
     // SAFETY: arguments match rows.cuh; 2n values out.
     unsafe { b.launch(grid_stride(n)) }.w()?;
     let both = tensor_of(out, 2 * n);
