@@ -8,8 +8,9 @@
 use super::gguf::GgufModel;
 use super::hf::HfDir;
 use super::tokenizer::Tokenizer;
-use crate::model::config::{preset, DecoderConfig, PRESETS};
+use crate::model::config::DecoderConfig;
 use crate::model::init::{RandomInit, WeightSource};
+use crate::model::presets::{preset, PRESETS};
 use anyhow::{Context, Result};
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -5,8 +5,6 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use super::presets::{preset, PRESETS};
-
 /// The architecture a checkpoint declares: it decides tensor names and how a checkpoint is
 /// written back; the options below decide the computation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -629,7 +627,11 @@ mod tests {
 
     #[test]
     fn rope_scaling_follows_transformers() {
-        let base = preset("llama3-8b").unwrap();
+        // Llama 3's RoPE: 128-wide heads, base 500000.
+        let base = DecoderConfig {
+            rope_theta: 500000.0,
+            ..DecoderConfig::llama()
+        };
         let plain = base.rope_inv_freq();
         let scaled = |rope_type: &str| DecoderConfig {
             rope_scaling: Some(RopeScaling {

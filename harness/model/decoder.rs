@@ -19,8 +19,10 @@
 use super::checkpoint::{self, RecomputedGrads};
 use super::config::{Activation, DecoderConfig};
 use super::ops::{self, RopeTables};
+use super::rope_cache::RopeCache;
 use crate::nn::{Dropout, Linear};
 use candle_core::{DType, Device, Result, Tensor, D};
+use std::sync::Arc;
 
 /// One decoder block: its norms in `cfg.norms()` order, its linears in `cfg.linears()` order,
 /// and each linear's bias where the config has one.
@@ -77,9 +79,9 @@ pub struct Decoder {
     /// The LM head; for tied embeddings it wraps the embedding matrix itself.
     pub lm_head: Linear,
     /// The rotary tables of the full-attention layers, and of the sliding layers when they
-    /// have a base of their own (Gemma 3).
-    rope: RopeTables,
-    rope_local: Option<RopeTables>,
+    /// have a base of their own (Gemma 3), grown to the longest sequence seen (rope_cache.rs).
+    rope: Arc<RopeCache>,
+    rope_local: Option<Arc<RopeCache>>,
     slots: Slots,
     /// Fused kernels where they apply (default on); off = the composed candle ops, the
     /// unfused baseline the benches compare against.
@@ -145,17 +147,17 @@ impl Decoder {
         self.embed.device()
     }
 
-    /// The rotary tables of layer `i`.
-    pub fn rope(&self, i: usize) -> &RopeTables {
+    /// The rotary tables of layer `i`, covering positions 0..len.
+    pub fn rope(&self, i: usize, len: usize) -> Result<Arc<RopeTables>> {
         match (&self.rope_local, self.cfg.layer_window(i)) {
-            (Some(local), Some(_)) => local,
-            _ => &self.rope,
+            (Some(local), Some(_)) => local.covering(len),
+            _ => self.rope.covering(len),
         }
     }
 
-    /// Errors unless positions 0..len fit the model's rotary tables.
+    /// Errors unless positions 0..len fit the model (max_position_embeddings).
     pub fn check_len(&self, len: usize) -> Result<()> {
-        if len > self.rope.len() {
+        if len > self.cfg.max_position_embeddings {
             candle_core::bail!(
                 "sequence of {len} tokens exceeds max_position_embeddings ({})",
                 self.cfg.max_position_embeddings
@@ -191,17 +193,24 @@ impl Decoder {
         self.rms_norm(&x, &self.norm)
     }
 
-    /// RMSNorm with this model's epsilon; a (1 + w) scale for the families that store w so.
+    /// RMSNorm with this model's epsilon; a (1 + w) scale for the families that store w so,
+    /// formed and applied in f32 at least and cast once (transformers' GemmaRMSNorm: in bf16,
+    /// 1 + w would keep only 8 bits of w).
     pub fn rms_norm(&self, x: &Tensor, weight: &Tensor) -> Result<Tensor> {
-        let weight = &ftbench_kernels::at_dtype(weight, x.dtype())?;
-        let plus_one;
-        let weight = if self.cfg.norm_plus_one {
-            plus_one = (weight + 1.0)?;
-            &plus_one
-        } else {
-            weight
-        };
-        if self.fused_here() {
+        if self.cfg.norm_plus_one {
+            let wide = ops::widened(x)?;
+            let w = (ftbench_kernels::at_dtype(weight, wide.dtype())? + 1.0)?;
+            return self.plain_rms_norm(&wide, &w)?.to_dtype(x.dtype());
+        }
+        self.plain_rms_norm(x, &ftbench_kernels::at_dtype(weight, x.dtype())?)
+    }
+
+    /// x / rms(x) · w, x and w of one dtype: the fused kernel where the compute dtype runs fused,
+    /// or for a norm widened to f32 under half-precision compute (the kernel takes f32 on every
+    /// device); else the composed ops.
+    fn plain_rms_norm(&self, x: &Tensor, weight: &Tensor) -> Result<Tensor> {
+        let widened = x.dtype() == DType::F32 && self.compute != DType::F32;
+        if self.fused_here() || (self.fused && widened) {
             ftbench_kernels::rms_norm(x, weight, self.cfg.rms_norm_eps)
         } else {
             ops::rms_norm(x, weight, self.cfg.rms_norm_eps)
@@ -268,14 +277,14 @@ impl Decoder {
         let (q, k) = (head_norm(q, h, self.slots.q_norm)?, head_norm(k, kvh, self.slots.k_norm)?);
         let heads = |y: Tensor, nh: usize| y.contiguous()?.reshape((b, t, nh, hd))?.transpose(1, 2);
         let v = heads(v, kvh)?.contiguous()?;
-        let rope = self.rope(i);
+        let rope = self.rope(i, start + t)?;
         if self.fused_here() {
             // Rotation and the split into heads in one pass, output contiguous.
             let rot = |y: &Tensor, nh: usize| ftbench_kernels::rope_heads(y, &rope.cos, &rope.sin, nh, start);
             return Ok((rot(&q, h)?, rot(&k, kvh)?, v));
         }
-        let q = ops::rope_at(&heads(q, h)?, rope, start)?;
-        let k = ops::rope_at(&heads(k, kvh)?, rope, start)?;
+        let q = ops::rope_at(&heads(q, h)?, &rope, start)?;
+        let k = ops::rope_at(&heads(k, kvh)?, &rope, start)?;
         Ok((q.contiguous()?, k.contiguous()?, v))
     }
 
@@ -346,15 +355,15 @@ impl Decoder {
 }
 
 /// The rotary tables of the global layers, and of the sliding layers when they have their own
-/// base (positions 0..min(max_position_embeddings, 65536)).
-fn tables(cfg: &DecoderConfig, dtype: DType, dev: &Device) -> Result<(RopeTables, Option<RopeTables>)> {
-    let len = cfg.max_position_embeddings.min(1 << 16);
-    let global = RopeTables::from_inv_freq(&cfg.rope_inv_freq(), len, dtype, dev)?;
+/// base, each grown on demand up to max_position_embeddings.
+fn tables(cfg: &DecoderConfig, dtype: DType, dev: &Device) -> Result<(Arc<RopeCache>, Option<Arc<RopeCache>>)> {
+    let len = cfg.max_position_embeddings;
+    let global = Arc::new(RopeCache::new(cfg.rope_inv_freq(), len, dtype, dev));
     let local = match (
         cfg.rope_local_theta,
         (0..cfg.num_hidden_layers).find(|&i| cfg.layer_window(i).is_some()),
     ) {
-        (Some(_), Some(i)) => Some(RopeTables::from_inv_freq(&cfg.layer_rope_inv_freq(i), len, dtype, dev)?),
+        (Some(_), Some(i)) => Some(Arc::new(RopeCache::new(cfg.layer_rope_inv_freq(i), len, dtype, dev))),
         _ => None,
     };
     Ok((global, local))

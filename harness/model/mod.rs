@@ -12,10 +12,12 @@ pub mod init;
 pub mod ops;
 mod precision;
 pub mod presets;
+mod rope_cache;
 
-pub use config::{preset, DecoderConfig, LinearShape, RopeScaling, LINEAR_NAMES, PRESETS, ROPE_TYPES};
+pub use config::{DecoderConfig, LinearShape, RopeScaling, LINEAR_NAMES, ROPE_TYPES};
 pub use decoder::{Decoder, Layer};
 pub use device::DeviceSpec;
 pub use generate::{forward_cached, forward_cached_all, greedy, greedy_uncached, KvCache};
 pub use init::{random_weights, seeded_values, weight_shapes, RandomInit, WeightSource, Weights};
 pub use precision::{dtype_name, precision, Precision, PRECISIONS};
+pub use presets::{preset, PRESETS};

@@ -35,20 +35,15 @@ fn one_global_in(every: usize, layers: usize) -> Vec<LayerAttention> {
 
 /// The configuration of a preset, or `None` for an unknown name.
 pub fn preset(name: &str) -> Option<DecoderConfig> {
+    llama_family(name)
+        .or_else(|| qwen_family(name))
+        .or_else(|| gemma_family(name))
+        .or_else(|| phi_family(name))
+}
+
+/// The Llama and Mistral presets.
+fn llama_family(name: &str) -> Option<DecoderConfig> {
     let base = DecoderConfig::llama();
-    let qwen = |family: Family| DecoderConfig {
-        rope_theta: 1e6,
-        rms_norm_eps: 1e-6,
-        ..family.configure(base.clone())
-    };
-    let gemma = |family: Family| DecoderConfig {
-        rms_norm_eps: 1e-6,
-        head_dim: Some(256),
-        query_pre_attn_scalar: Some(256),
-        tie_word_embeddings: true,
-        pad_token_id: Some(0),
-        ..family.configure(base.clone())
-    };
     Some(match name {
         "tiny" => DecoderConfig {
             vocab_size: 256,
@@ -89,6 +84,18 @@ pub fn preset(name: &str) -> Option<DecoderConfig> {
             rope_theta: 500000.0,
             ..base
         },
+        _ => return None,
+    })
+}
+
+/// The Qwen2.5 and Qwen3 presets.
+fn qwen_family(name: &str) -> Option<DecoderConfig> {
+    let qwen = |family: Family| DecoderConfig {
+        rope_theta: 1e6,
+        rms_norm_eps: 1e-6,
+        ..family.configure(DecoderConfig::llama())
+    };
+    Some(match name {
         "qwen2.5-0.5b" => DecoderConfig {
             vocab_size: 151936,
             hidden_size: 896,
@@ -119,6 +126,21 @@ pub fn preset(name: &str) -> Option<DecoderConfig> {
             max_position_embeddings: 40960,
             ..qwen(Family::Qwen3)
         },
+        _ => return None,
+    })
+}
+
+/// The Gemma 2 and Gemma 3 presets.
+fn gemma_family(name: &str) -> Option<DecoderConfig> {
+    let gemma = |family: Family| DecoderConfig {
+        rms_norm_eps: 1e-6,
+        head_dim: Some(256),
+        query_pre_attn_scalar: Some(256),
+        tie_word_embeddings: true,
+        pad_token_id: Some(0),
+        ..family.configure(DecoderConfig::llama())
+    };
+    Some(match name {
         "gemma2-2b" => DecoderConfig {
             vocab_size: 256000,
             hidden_size: 2304,
@@ -155,6 +177,14 @@ pub fn preset(name: &str) -> Option<DecoderConfig> {
             layer_types: one_global_in(6, 18),
             ..gemma(Family::Gemma3)
         },
+        _ => return None,
+    })
+}
+
+/// The Phi-3 preset.
+fn phi_family(name: &str) -> Option<DecoderConfig> {
+    let base = DecoderConfig::llama();
+    Some(match name {
         "phi3-mini" => DecoderConfig {
             vocab_size: 32064,
             hidden_size: 3072,
