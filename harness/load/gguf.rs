@@ -198,15 +198,7 @@ impl GgufModel {
                 .max(1),
             _ => return Ok(Vec::new()),
         };
-        Ok((0..layers)
-            .map(|i| {
-                if (i + 1) % every != 0 {
-                    LayerAttention::Sliding
-                } else {
-                    LayerAttention::Full
-                }
-            })
-            .collect())
+        Ok(LayerAttention::one_global_in(every, layers))
     }
 
     /// End-of-sequence ids: `tokenizer.ggml.eos_token_id` and `eot_token_id` when present.

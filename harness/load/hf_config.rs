@@ -270,15 +270,7 @@ fn layer_types(f: &Fields, family: Family, layers: usize) -> Result<Vec<LayerAtt
         }
         _ => return Ok(Vec::new()),
     };
-    Ok((0..layers)
-        .map(|i| {
-            if (i + 1) % every != 0 {
-                LayerAttention::Sliding
-            } else {
-                LayerAttention::Full
-            }
-        })
-        .collect())
+    Ok(LayerAttention::one_global_in(every, layers))
 }
 
 /// transformers' `rope_scaling` object → the decoder's, `None` for plain RoPE. Old configs

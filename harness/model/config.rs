@@ -134,6 +134,23 @@ pub enum LayerAttention {
     Sliding,
 }
 
+impl LayerAttention {
+    /// The fixed patterns of the Gemma families: one global layer in `every` (Gemma 2: 2, the
+    /// even layers slide; Gemma 3: 6), the others sliding.
+    pub fn one_global_in(every: usize, layers: usize) -> Vec<LayerAttention> {
+        let every = every.max(1);
+        (0..layers)
+            .map(|i| {
+                if (i + 1) % every == 0 {
+                    LayerAttention::Full
+                } else {
+                    LayerAttention::Sliding
+                }
+            })
+            .collect()
+    }
+}
+
 /// A decoder configuration. Field names follow transformers' configs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DecoderConfig {

@@ -20,19 +20,6 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("phi3-mini", "Phi-3-mini-4k shape: 32 layers, 3072 wide, MHA 32 heads, fused qkv/gate_up, vocab 32064"),
 ];
 
-/// Gemma 3's layer pattern: five sliding layers, then a global one.
-fn one_global_in(every: usize, layers: usize) -> Vec<LayerAttention> {
-    (0..layers)
-        .map(|i| {
-            if (i + 1) % every == 0 {
-                LayerAttention::Full
-            } else {
-                LayerAttention::Sliding
-            }
-        })
-        .collect()
-}
-
 /// The configuration of a preset, or `None` for an unknown name.
 pub fn preset(name: &str) -> Option<DecoderConfig> {
     llama_family(name)
@@ -150,15 +137,7 @@ fn gemma_family(name: &str) -> Option<DecoderConfig> {
             num_key_value_heads: 4,
             max_position_embeddings: 8192,
             sliding_window: Some(4096),
-            layer_types: (0..26)
-                .map(|i| {
-                    if i % 2 == 0 {
-                        LayerAttention::Sliding
-                    } else {
-                        LayerAttention::Full
-                    }
-                })
-                .collect(),
+            layer_types: LayerAttention::one_global_in(2, 26),
             attn_logit_softcapping: Some(50.0),
             final_logit_softcapping: Some(30.0),
             ..gemma(Family::Gemma2)
@@ -174,7 +153,7 @@ fn gemma_family(name: &str) -> Option<DecoderConfig> {
             rope_theta: 1e6,
             rope_local_theta: Some(10000.0),
             sliding_window: Some(512),
-            layer_types: one_global_in(6, 18),
+            layer_types: LayerAttention::one_global_in(6, 18),
             ..gemma(Family::Gemma3)
         },
         _ => return None,

@@ -16,7 +16,7 @@ pub fn target_logits(model: &Decoder, batch: &Batch) -> Result<Tensor> {
 }
 
 /// Final hidden states (n_targets, hidden) at the batch's target positions.
-fn target_rows(model: &Decoder, batch: &Batch) -> Result<Tensor> {
+pub fn target_rows(model: &Decoder, batch: &Batch) -> Result<Tensor> {
     let hidden = model.hidden_states(&batch.inputs)?;
     let (b, t, h) = hidden.dims3()?;
     hidden.reshape((b * t, h))?.index_select(&batch.rows, 0)

@@ -10,7 +10,7 @@ mod schedule;
 mod trainer;
 
 pub use adamw::{AdamW, AdamWSettings};
-pub use loss::{batch_loss, target_logits};
+pub use loss::{batch_loss, target_logits, target_rows};
 pub use optim::{AdamParams, Optimizer, OptimizerKind, OptimizerSettings};
 pub use registry::{default_optimizer, optimizer_kind, OPTIMIZERS};
 pub use schedule::Schedule;
