@@ -419,6 +419,7 @@ fn a_suite_scores_real_tasks_with_base_rows_and_deltas() {
         "vs_full",
         "vs_full_high",
         "vs_full_verdict",
+        "vs_full_mde",
         "ci95_low",
     ] {
         assert!(!lora_mc[col].is_empty(), "{col}: {lora_mc:?}");
@@ -431,7 +432,7 @@ fn a_suite_scores_real_tasks_with_base_rows_and_deltas() {
     let html = std::fs::read_to_string(dir.join("reports/acc/index.html")).unwrap();
     for s in [
         "accuracy-table",
-        "samples-table",
+        "answers-table",
         "speed-table",
         "artifact-table",
         "quality-table",

@@ -1,6 +1,9 @@
 //! The report as a person sees it: records from a real run of the binary on a tiny suite (with a
 //! failed cell), the CSVs, every SVG parsed, `report` merging folders, `compare` telling noise
-//! from change, and the HTML rendered in headless Chromium (DOM and screenshot).
+//! from change, and the HTML rendered in headless Chromium (DOM and screenshot); and the
+//! published reports (reports/accuracy, reports/quickstart, reports/families, rebuilt from their
+//! committed records) laid out at 1280×800 as a reader sees them: no sideways scrolling, the
+//! verdict naming every method, the forest plot on the first screen, no overprinted chart labels.
 //!
 //! Without Chromium the browser part fails when `CI` is set and is skipped (saying so) otherwise.
 
@@ -149,7 +152,7 @@ fn report_of_a_real_run_renders_in_a_browser_and_compare_tells_noise_from_change
     assert!(article.contains("100–120 GB") && article.contains("8–12 GB"), "{article}");
 
     // Charts: files parse; the page inlines each one.
-    let charts = ["memory.svg", "pareto.svg", "throughput.svg", "estimate.svg", "loss-1.svg"];
+    let charts = ["memory.svg", "pareto-1.svg", "throughput.svg", "estimate.svg", "loss-1.svg"];
     for c in charts {
         let svg = check_svg(&out.join(c));
         let body = svg.split_once('>').unwrap().1;
@@ -174,8 +177,15 @@ fn report_of_a_real_run_renders_in_a_browser_and_compare_tells_noise_from_change
         std::fs::copy(f, sub.join(f.file_name().unwrap())).unwrap();
     }
     std::fs::copy(&files[1], dir.join("a").join(files[1].file_name().unwrap())).unwrap();
+    // Charts an earlier report left there and this one does not draw are removed; other files stay.
+    std::fs::create_dir_all(dir.join("merged")).unwrap();
+    for f in ["pareto.svg", "loss-9.svg", "notes.txt"] {
+        std::fs::write(dir.join("merged").join(f), "<svg/>").unwrap();
+    }
     let merged = ftbench(dir, &["report", "a", "b", "--out", "merged"]);
     assert!(merged.status.success(), "{}", text(&merged));
+    assert!(!dir.join("merged/pareto.svg").exists() && !dir.join("merged/loss-9.svg").exists());
+    assert!(dir.join("merged/notes.txt").exists() && dir.join("merged/pareto-1.svg").exists());
     assert!(text(&merged).contains("7 records"), "{}", text(&merged));
     assert!(
         text(&merged).contains("1 cells were recorded in more than one folder"),
@@ -194,7 +204,7 @@ fn report_of_a_real_run_renders_in_a_browser_and_compare_tells_noise_from_change
     let page = std::fs::read_to_string(dir.join("reports/failed/index.html")).unwrap();
     assert!(page.contains("<table id=\"failed\">") && page.contains("max_position_embeddings"));
     assert!(page.contains("no cell ended ok"), "charts say why they are empty");
-    for c in ["memory.svg", "pareto.svg", "throughput.svg", "estimate.svg"] {
+    for c in ["memory.svg", "pareto-1.svg", "throughput.svg", "estimate.svg"] {
         roxmltree::Document::parse(&std::fs::read_to_string(dir.join("reports/failed").join(c)).unwrap()).unwrap();
     }
 
@@ -298,4 +308,106 @@ fn report_of_a_real_run_renders_in_a_browser_and_compare_tells_noise_from_change
     let keep = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-screenshot.png");
     std::fs::write(&keep, &bytes).unwrap();
     eprintln!("screenshot of the report: {}", keep.display());
+}
+
+/// Measures the page in the browser, through its own DOM: a copy of the page with a script
+/// that writes what it measured into a `<pre id="layout-check">` (the report itself has no
+/// scripts), dumped after layout at 1280×800.
+fn layout(exe: &Path, html: &Path, scratch: &Path) -> Value {
+    const PROBE: &str = r#"<script>
+(() => {
+  const out = { scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth };
+  const overlaps = [];
+  document.querySelectorAll('svg').forEach((svg, k) => {
+    const fig = svg.closest('figure');
+    const boxes = [...svg.querySelectorAll('text')].filter(t => t.textContent.trim())
+      .map(t => ({ t: t.textContent.trim(), r: t.getBoundingClientRect() }));
+    for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+      const a = boxes[i].r, b = boxes[j].r;
+      if (a.width > 0 && b.width > 0 && a.left < b.right - 0.5 && b.left < a.right - 0.5 && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5)
+        overlaps.push([fig ? fig.id : String(k), boxes[i].t, boxes[j].t]);
+    }
+  });
+  out.overlaps = overlaps;
+  out.verdicts = [...document.querySelectorAll('section.verdict')].map(s => [...s.querySelectorAll('tr[class^="method-"]')].map(r => r.className.slice(7)));
+  out.headlines = document.querySelectorAll('ul.headlines li').length;
+  out.wide = [...document.querySelectorAll('table')]
+    .filter(t => !t.closest('details:not([open])') && t.getBoundingClientRect().right > window.innerWidth + 0.5)
+    .map(t => t.id || t.className);
+  const forest = document.querySelector('figure[id^="chart-forest"]');
+  out.forest_top = forest ? forest.getBoundingClientRect().top : null;
+  out.first_verdict_top = (document.querySelector('ul.headlines') || document.body).getBoundingClientRect().top;
+  const pre = document.createElement('pre');
+  pre.id = 'layout-check';
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+})();
+</script>"#;
+    let page = std::fs::read_to_string(html).unwrap();
+    assert!(!page.contains("<script"), "the report has no scripts of its own");
+    let probe = html.with_file_name("layout-probe.html");
+    std::fs::write(&probe, page.replace("</body>", &format!("{PROBE}</body>"))).unwrap();
+    let dom = run_chromium(
+        exe,
+        &scratch.join("layout-profile"),
+        &["--dump-dom".into(), "--window-size=1280,800".into()],
+        &probe,
+    );
+    assert!(dom.ok, "chromium --dump-dom failed: {}", dom.stderr);
+    let json = dom
+        .stdout
+        .split_once("<pre id=\"layout-check\">")
+        .and_then(|(_, rest)| rest.split_once("</pre>"))
+        .map(|(j, _)| j.replace("&quot;", "\"").replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">"))
+        .unwrap_or_else(|| panic!("no layout-check in the DOM of {}", probe.display()));
+    serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"))
+}
+
+#[test]
+fn published_reports_open_on_the_verdict_and_fit_a_laptop_screen() {
+    let Some(exe) = chromium() else {
+        if std::env::var_os("CI").is_some() {
+            panic!("CI is set and no chromium was found: install the Debian package `chromium` (.ci/run does)");
+        }
+        eprintln!("skipping the layout check: no chromium on PATH (apt-get install chromium)");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for name in ["accuracy", "quickstart", "families"] {
+        let results = root.join("results").join(name);
+        let out = tmp.path().join(name);
+        let rep = ftbench(root, &["report", results.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        assert!(rep.status.success(), "{name}: {}", text(&rep));
+        let m = layout(&exe, &out.join("index.html"), tmp.path());
+        assert!(
+            m["scrollWidth"].as_f64().unwrap() <= m["innerWidth"].as_f64().unwrap(),
+            "{name}: the page scrolls sideways at 1280 px: {m}"
+        );
+        assert_eq!(m["wide"], serde_json::json!([]), "{name}: tables wider than the window: {m}");
+        assert_eq!(m["overlaps"], serde_json::json!([]), "{name}: chart labels overprint each other: {m}");
+        // Every method of the records is named in a verdict.
+        let mut methods: Vec<String> = json_files(&results)
+            .iter()
+            .map(|f| read_json(f))
+            .filter(|r| r["status"] == "ok")
+            .map(|r| r["cell"]["method"].as_str().unwrap().to_string())
+            .collect();
+        methods.sort();
+        methods.dedup();
+        let named: Vec<String> = m["verdicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|v| v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()))
+            .collect();
+        for method in &methods {
+            assert!(named.contains(method), "{name}: the verdict does not name {method}: {m}");
+        }
+        assert!(m["headlines"].as_u64().unwrap() >= 1, "{name}: {m}");
+        // The first screen (800 px) opens on the verdict and shows the forest plot's top.
+        assert!(m["first_verdict_top"].as_f64().unwrap() < 400.0, "{name}: {m}");
+        let forest = m["forest_top"].as_f64().unwrap_or_else(|| panic!("{name}: no forest plot: {m}"));
+        assert!(forest < 600.0, "{name}: the forest plot starts below the first screen: {m}");
+    }
 }

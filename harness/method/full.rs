@@ -23,6 +23,8 @@ impl FineTuning for Full {
             params_updated: "100%",
             vram_gb: (100.0, 120.0),
             accuracy_loss: "none (baseline)",
+            accuracy_delta_points: None,
+            params_updated_percent: (100.0, 100.0),
             hardware: "multiple A100/H100",
         })
     }

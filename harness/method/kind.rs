@@ -30,6 +30,11 @@ pub struct Published {
     /// GPU memory range, GB.
     pub vram_gb: (f64, f64),
     pub accuracy_loss: &'static str,
+    /// The same claim as the range of differences from full fine-tuning it allows, in points
+    /// (`<1%` loss: (−1, ∞)); `None` for the baseline itself.
+    pub accuracy_delta_points: Option<(f64, f64)>,
+    /// `params_updated` as a range of percent of the model's parameters.
+    pub params_updated_percent: (f64, f64),
     pub hardware: &'static str,
 }
 

@@ -49,6 +49,8 @@ impl FineTuning for Lora {
             params_updated: "~1–5%",
             vram_gb: (24.0, 32.0),
             accuracy_loss: "<1%",
+            accuracy_delta_points: Some((-1.0, f64::INFINITY)),
+            params_updated_percent: (1.0, 5.0),
             hardware: "1× RTX 4090/3090",
         })
     }

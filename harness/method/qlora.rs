@@ -43,6 +43,8 @@ impl FineTuning for Qlora {
             params_updated: "~1–5%",
             vram_gb: (8.0, 12.0),
             accuracy_loss: "~1–2%",
+            accuracy_delta_points: Some((-2.0, -1.0)),
+            params_updated_percent: (1.0, 5.0),
             hardware: "1× RTX 4060/3060",
         })
     }

@@ -14,6 +14,11 @@
 //! for every seed, so their noise does not average out over seeds). With one seed only the
 //! item term remains. "within noise" means the interval contains 0.
 //!
+//! Power: each difference also states the smallest true difference the run would have detected
+//! with 80% power at the 5% level (two-sided), from the same two variance terms:
+//! √(((t₀.₉₇₅ + t₀.₈₀)ₙ₋₁ · sd_seeds/√n)² + ((z₀.₉₇₅ + z₀.₈₀) · se_items)²). "Within noise" then
+//! reads "no difference larger than this".
+//!
 //! Pairing: a method's seed s is compared with the base model (which does not depend on the
 //! seed for a model file) and with full fine-tuning's seed s of the same model, trained and
 //! evaluated task; among several full configurations, the one sharing the most knob values.
@@ -34,6 +39,8 @@ pub struct Delta {
     pub high: f64,
     /// Pairs of runs it rests on.
     pub pairs: usize,
+    /// The smallest difference detectable with 80% power at the 5% level (module docs).
+    pub mde: f64,
 }
 
 impl Delta {
@@ -77,6 +84,12 @@ pub struct AccuracyRow {
     pub base: Option<f64>,
     pub vs_base: Option<Delta>,
     pub vs_full: Option<Delta>,
+    /// The configuration's knobs as shown (`name → value`), for tables that show only the
+    /// knobs that differ between their rows.
+    #[serde(skip)]
+    pub knobs: BTreeMap<String, String>,
+    /// The configuration (report::rows::config_id): joins the row to its cost figures.
+    pub config_id: String,
 }
 
 /// One run's score of one task, with what it pairs on.
@@ -139,6 +152,10 @@ fn item_se(a: &TaskScore, b: &TaskScore) -> Option<f64> {
     }
 }
 
+/// Standard normal quantiles of 0.975 and 0.80.
+const Z975: f64 = 1.959_963_984_540_054;
+const Z80: f64 = 0.841_621_233_572_914_3;
+
 /// The difference of paired runs (a_s, b_s) with the combined interval (module docs).
 pub fn paired_delta(pairs: &[(f64, f64, Option<f64>)]) -> Option<Delta> {
     if pairs.is_empty() {
@@ -147,17 +164,16 @@ pub fn paired_delta(pairs: &[(f64, f64, Option<f64>)]) -> Option<Delta> {
     let d: Vec<f64> = pairs.iter().map(|(a, b, _)| a - b).collect();
     let ses: Vec<f64> = pairs.iter().filter_map(|p| p.2).collect();
     let se_items = if ses.is_empty() { 0.0 } else { mean(&ses) };
-    let seeds_half = match sd(&d) {
-        Some(s) => t_quantile(0.975, (d.len() - 1) as f64) * s / (d.len() as f64).sqrt(),
-        None => 0.0,
-    };
-    let half = (seeds_half.powi(2) + (1.96 * se_items).powi(2)).sqrt();
+    let (se_seeds, df) = (sd(&d).map_or(0.0, |s| s / (d.len() as f64).sqrt()), (d.len().max(2) - 1) as f64);
+    let half = ((t_quantile(0.975, df) * se_seeds).powi(2) + (Z975 * se_items).powi(2)).sqrt();
+    let mde = (((t_quantile(0.975, df) + t_quantile(0.8, df)) * se_seeds).powi(2) + ((Z975 + Z80) * se_items).powi(2)).sqrt();
     let m = mean(&d);
     Some(Delta {
         mean: m,
         low: m - half,
         high: m + half,
         pairs: d.len(),
+        mde,
     })
 }
 
@@ -235,6 +251,8 @@ fn row(key: &(String, String, String, String), g: &[&Run], runs: &[Run]) -> Accu
         base: base.map(|b| b.score.value),
         vs_base,
         vs_full: vs_full(g, runs),
+        knobs: super::rows::shown_knobs(&first.knobs),
+        config_id: first.config_id.clone(),
     }
 }
 
@@ -299,26 +317,28 @@ struct CsvRow<'a> {
     vs_base_low: String,
     vs_base_high: String,
     vs_base_verdict: String,
+    vs_base_mde: String,
     vs_full: String,
     vs_full_low: String,
     vs_full_high: String,
     vs_full_verdict: String,
+    vs_full_mde: String,
 }
 
 /// accuracy.csv: one row per configuration and evaluated task.
 pub fn write_csv(rows: &[AccuracyRow], path: &std::path::Path) -> anyhow::Result<()> {
     let f = |x: Option<f64>| x.map_or(String::new(), |v| format!("{v:.6}"));
-    let d = |x: &Option<Delta>| -> [String; 4] {
+    let d = |x: &Option<Delta>| -> [String; 5] {
         match x {
-            Some(d) => [f(Some(d.mean)), f(Some(d.low)), f(Some(d.high)), d.verdict().to_string()],
+            Some(d) => [f(Some(d.mean)), f(Some(d.low)), f(Some(d.high)), d.verdict().to_string(), f(Some(d.mde))],
             None => Default::default(),
         }
     };
     let out: Vec<CsvRow> = rows
         .iter()
         .map(|r| {
-            let [vs_base, vs_base_low, vs_base_high, vs_base_verdict] = d(&r.vs_base);
-            let [vs_full, vs_full_low, vs_full_high, vs_full_verdict] = d(&r.vs_full);
+            let [vs_base, vs_base_low, vs_base_high, vs_base_verdict, vs_base_mde] = d(&r.vs_base);
+            let [vs_full, vs_full_low, vs_full_high, vs_full_verdict, vs_full_mde] = d(&r.vs_full);
             CsvRow {
                 model: &r.model,
                 eval_task: &r.eval_task,
@@ -339,10 +359,12 @@ pub fn write_csv(rows: &[AccuracyRow], path: &std::path::Path) -> anyhow::Result
                 vs_base_low,
                 vs_base_high,
                 vs_base_verdict,
+                vs_base_mde,
                 vs_full,
                 vs_full_low,
                 vs_full_high,
                 vs_full_verdict,
+                vs_full_mde,
             }
         })
         .collect();
@@ -357,7 +379,9 @@ mod tests {
     fn one_seed_keeps_only_the_item_term() {
         let d = paired_delta(&[(0.7, 0.5, Some(0.05))]).unwrap();
         assert!((d.mean - 0.2).abs() < 1e-12);
-        assert!((d.high - d.mean - 1.96 * 0.05).abs() < 1e-12);
+        assert!((d.high - d.mean - 1.96 * 0.05).abs() < 1e-5);
+        // 80% power at the 5% level: (1.96 + 0.84) standard errors.
+        assert!((d.mde - 2.8016 * 0.05).abs() < 1e-5, "{d:?}");
         assert!(!d.within_noise());
         assert_eq!(d.verdict(), "better");
     }
@@ -368,7 +392,10 @@ mod tests {
         let d = paired_delta(&[(0.6, 0.5, Some(0.02)), (0.7, 0.5, Some(0.02)), (0.8, 0.5, Some(0.02))]).unwrap();
         let seeds = 4.302_652_729_911_275 * 0.1 / 3f64.sqrt();
         let half = (seeds * seeds + (1.96f64 * 0.02).powi(2)).sqrt();
-        assert!((d.high - 0.2 - half).abs() < 1e-9, "{d:?}");
+        assert!((d.high - 0.2 - half).abs() < 1e-5, "{d:?}");
+        // t(0.8, 2) = 1.0607: the seeds' term grows by (4.3027 + 1.0607) / 4.3027.
+        let mde = ((seeds * (4.302_653 + 1.060_660) / 4.302_653).powi(2) + (2.8016f64 * 0.02).powi(2)).sqrt();
+        assert!((d.mde - mde).abs() < 1e-4, "{d:?} vs {mde}");
         assert!(d.within_noise() == (0.2 - half <= 0.0));
     }
 

@@ -57,10 +57,10 @@ fn published(metric: &str, method: Method) -> String {
 }
 
 /// Llama-2-7B with the article's settings: estimate, smallest and cheapest GPU that fits.
-struct SevenB {
+pub(super) struct SevenB {
     trainable_percent: f64,
     tensor_gb: f64,
-    device_gb: f64,
+    pub(super) device_gb: f64,
     smallest: Option<(String, f64)>,
     /// (profile, tokens/s at the assumed MFU, US$ per million tokens).
     cheapest: Option<(String, f64, f64)>,
@@ -70,7 +70,7 @@ struct SevenB {
     mfu: f64,
 }
 
-fn seven_b(method: Method) -> Option<SevenB> {
+pub(super) fn seven_b(method: Method) -> Option<SevenB> {
     let cfg = preset("llama2-7b")?;
     let x = article_input(method, "bf16-mixed", "adamw");
     let e = estimate(&cfg, &x).ok()?;

@@ -3,7 +3,7 @@
 use super::article::VIEWS;
 use super::charts::Chart;
 use super::frame::{strs, GroupStats, Stat};
-use super::results_view::{accuracy_views, artifact_views, quality_views, sample_views, speed_views};
+use super::results_view::{accuracy_views, artifact_views, quality_views, speed_views};
 use super::rows::{conditions, Row};
 use crate::method::Method;
 use crate::record::{LoadProblem, Record};
@@ -36,6 +36,9 @@ pub struct Inputs<'a> {
     pub accuracy: &'a [super::accuracy::AccuracyRow],
     /// GPU cells beside PyTorch's figures.
     pub gpu: &'a [super::gpu::GpuRow],
+    pub verdicts: &'a [super::verdict::Verdict],
+    pub claims: &'a [super::claims::Claim],
+    pub answers: &'a [super::answers::AnswerTable],
 }
 
 fn num(x: Option<f64>, digits: usize) -> String {
@@ -300,6 +303,13 @@ pub fn render(x: &Inputs) -> Result<String> {
     };
     let article = article_views(x.article, x.article_methods)?;
     let methods = x.article_methods;
+    let (forests, charts): (Vec<&Chart>, Vec<&Chart>) = x.charts.iter().partition(|c| c.file.starts_with("forest-"));
+    let colors: std::collections::BTreeMap<&str, String> = crate::method::Method::all()
+        .map(|m| {
+            let (r, g, b) = m.color();
+            (m.as_str(), format!("#{r:02x}{g:02x}{b:02x}"))
+        })
+        .collect();
     let mut env = Environment::new();
     env.add_template("index.html", TEMPLATE).context("report template")?;
     let page = env
@@ -317,14 +327,20 @@ pub fn render(x: &Inputs) -> Result<String> {
                 methods => methods.iter().map(|m| context! { name => m.as_str(), label => m.label() }).collect::<Vec<_>>(),
                 views => VIEWS.to_vec(),
                 article => Value::from(Serde(&article)),
-                charts => Value::from(Serde(x.charts)),
+                charts => Value::from(Serde(&charts)),
+                forests => Value::from(Serde(&forests)),
+                colors => Value::from(Serde(&colors)),
+                conditions => Value::from(Serde(&super::conditions::page_conditions(x.rows))),
+                verdicts => Value::from(Serde(x.verdicts)),
+                claims => Value::from(Serde(x.claims)),
+                answers => Value::from(Serde(x.answers)),
                 groups => Value::from(Serde(&groups)),
                 rows => Value::from(Serde(&rows)),
                 failed => Value::from(Serde(&failed)),
                 envs => Value::from(Serde(&env_views(x.records))),
                 accuracy => Value::from(Serde(&accuracy_views(x.accuracy))),
+                accuracy_models => x.accuracy.iter().map(|a| a.model.as_str()).collect::<BTreeSet<_>>().len(),
                 gpu => Value::from(Serde(x.gpu)),
-                samples => Value::from(Serde(&sample_views(x.records, 4))),
                 speeds => Value::from(Serde(&speed_views(x.records))),
                 artifacts => Value::from(Serde(&artifact_views(x.records))),
                 quality => Value::from(Serde(&quality_views(x.records))),

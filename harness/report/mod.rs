@@ -4,15 +4,19 @@
 //! result sets.
 
 mod accuracy;
+mod answers;
 mod article;
 mod charts;
+mod claims;
 mod compare;
+mod conditions;
 mod frame;
 mod gpu;
 mod html;
 mod results_view;
 mod rows;
 mod stats;
+mod verdict;
 
 pub use accuracy::{accuracy_rows, paired_delta, AccuracyRow, Delta};
 pub use charts::{Chart, GPU_CAPACITIES_GB};
@@ -180,13 +184,16 @@ pub fn write_report(dirs: &[PathBuf], out: &Path) -> Result<ReportFiles> {
     }
     let configs = rows::config_labels(&records);
     let accuracy_rows = accuracy::accuracy_rows(&records, &configs);
+    let answers = answers::answer_tables(&records, &configs);
     let rows: Vec<Row> = records.iter().zip(configs).map(|(r, c)| Row::from_record(r, c)).collect();
     let mut cells = frame::cells_frame(&rows)?;
     let mut summary = frame::aggregate(&cells)?;
     let article_methods = article::methods(records.iter().map(|r| r.cell.method));
     let mut article = article::table(&cells, &accuracy_rows, &article_methods)?;
     let groups = frame::group_stats(&summary)?;
-    let charts = charts::all(&groups, &records, &rows)?;
+    let charts = charts::all(&groups, &records, &rows, &accuracy_rows)?;
+    let verdicts = verdict::verdicts(&accuracy_rows, &groups, &rows, &records);
+    let claims = claims::claims(&accuracy_rows, &groups, &rows);
 
     std::fs::create_dir_all(out).with_context(|| format!("cannot create report folder {}", out.display()))?;
     let cells_csv = out.join("cells.csv");
@@ -207,6 +214,7 @@ pub fn write_report(dirs: &[PathBuf], out: &Path) -> Result<ReportFiles> {
         write_file(&path, c.svg.as_bytes())?;
         chart_files.push(path);
     }
+    remove_stale_charts(out, &chart_files)?;
     let html = out.join("index.html");
     let page = html::render(&html::Inputs {
         records: &records,
@@ -222,6 +230,9 @@ pub fn write_report(dirs: &[PathBuf], out: &Path) -> Result<ReportFiles> {
         missing: &missing,
         accuracy: &accuracy_rows,
         gpu: &gpu_rows,
+        verdicts: &verdicts,
+        claims: &claims,
+        answers: &answers,
     })?;
     write_file(&html, page.as_bytes())?;
     Ok(ReportFiles {
@@ -235,6 +246,25 @@ pub fn write_report(dirs: &[PathBuf], out: &Path) -> Result<ReportFiles> {
         problems: problems.len(),
         duplicates,
     })
+}
+
+/// Removes the numbered charts an earlier report left in `out` that this one did not write (a
+/// report over fewer tasks or models, or of an older layout: `pareto.svg`), so that the folder
+/// holds one report, not two mixed.
+fn remove_stale_charts(out: &Path, written: &[PathBuf]) -> Result<()> {
+    let ours = |name: &str| {
+        let stem = name.strip_suffix(".svg").unwrap_or("");
+        let (kind, n) = stem.split_once('-').unwrap_or((stem, "1"));
+        name.ends_with(".svg") && ["forest", "pareto", "loss"].contains(&kind) && n.chars().all(|c| c.is_ascii_digit())
+    };
+    for e in std::fs::read_dir(out).with_context(|| format!("cannot read report folder {}", out.display()))? {
+        let path = e?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if ours(name) && !written.contains(&path) {
+            std::fs::remove_file(&path).with_context(|| format!("cannot remove the stale chart {}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Report files go through the one atomic write (`crate::atomic`): runners sharing a results

@@ -1,5 +1,5 @@
 //! The page's views of what a cell measured beyond cost: accuracy against the base model and
-//! full fine-tuning, forgetting, sample predictions, time to quality, inference speed and the
+//! full fine-tuning, forgetting, time to quality, inference speed and the
 //! size of what each method produces.
 
 use super::accuracy::{AccuracyRow, Delta};
@@ -24,6 +24,12 @@ fn delta(d: &Option<Delta>) -> (String, String) {
 #[derive(Serialize)]
 pub struct AccuracyView {
     model: String,
+    /// The model's file or preset name without its folder.
+    model_short: String,
+    /// The knobs that differ between the table's rows.
+    settings: String,
+    /// The smallest difference from full fine-tuning the run could have detected.
+    mde: String,
     task: String,
     trained_on: String,
     method: String,
@@ -31,6 +37,8 @@ pub struct AccuracyView {
     metric: String,
     runs: String,
     score: String,
+    /// The t-based 95% interval of the mean over seeds, where there are two or more.
+    score_ci: String,
     run_se: String,
     acc_norm: String,
     base: String,
@@ -41,12 +49,24 @@ pub struct AccuracyView {
 }
 
 pub fn accuracy_views(rows: &[AccuracyRow]) -> Vec<AccuracyView> {
+    // The base model trains nothing: its training knobs are not settings.
+    let trains = |r: &AccuracyRow| !r.trained_on.is_empty();
+    let knobs: Vec<&BTreeMap<String, String>> = rows.iter().filter(|r| trains(r)).map(|r| &r.knobs).collect();
+    let mut differing = super::rows::differing_knobs(&knobs, &["task", "also_eval", "eval_examples", "inference_speed", "seed"]).into_iter();
+    let settings: Vec<String> = rows
+        .iter()
+        .map(|r| if trains(r) { differing.next().unwrap_or_default() } else { String::new() })
+        .collect();
     rows.iter()
-        .map(|r| {
+        .zip(settings)
+        .map(|(r, settings)| {
             let (vb, vbv) = delta(&r.vs_base);
             let (vf, vfv) = delta(&r.vs_full);
             AccuracyView {
                 model: r.model.clone(),
+                model_short: r.model.rsplit('/').next().unwrap_or(&r.model).to_string(),
+                settings,
+                mde: r.vs_full.map_or("–".into(), |d| format!("{:.1}", 100.0 * d.mde)),
                 task: r.eval_task.clone(),
                 trained_on: if r.trained_on.is_empty() {
                     "— (untrained)".into()
@@ -56,10 +76,14 @@ pub fn accuracy_views(rows: &[AccuracyRow]) -> Vec<AccuracyView> {
                 method: r.method.clone(),
                 config: r.config.clone(),
                 metric: r.metric.clone(),
-                runs: format!("{} seed{} × {} items", r.seeds, if r.seeds == 1 { "" } else { "s" }, r.items),
+                runs: format!("{} × {}", r.seeds, r.items),
                 score: match (r.sd, r.ci_low, r.ci_high) {
-                    (Some(sd), Some(lo), Some(hi)) => format!("{} ± {} (95% CI {}–{})", pct(r.mean), pct(sd), pct(lo), pct(hi)),
+                    (Some(sd), Some(_), Some(_)) => format!("{} ± {}", pct(r.mean), pct(sd)),
                     _ => pct(r.mean),
+                },
+                score_ci: match (r.ci_low, r.ci_high) {
+                    (Some(lo), Some(hi)) => format!("[{}, {}]", pct(lo), pct(hi)),
+                    _ => String::new(),
                 },
                 run_se: r.run_stderr.map_or("–".into(), |s| format!("± {}", pct(s))),
                 acc_norm: r.acc_norm.map_or("–".into(), pct),
@@ -71,43 +95,6 @@ pub fn accuracy_views(rows: &[AccuracyRow]) -> Vec<AccuracyView> {
             }
         })
         .collect()
-}
-
-#[derive(Serialize)]
-pub struct SampleView {
-    cell: String,
-    task: String,
-    id: String,
-    prompt: String,
-    gold: String,
-    predicted: String,
-    correct: bool,
-}
-
-/// The first few predictions of one cell per configuration and task.
-pub fn sample_views(records: &[Record], per_cell: usize) -> Vec<SampleView> {
-    let mut seen = std::collections::BTreeSet::new();
-    let mut out = Vec::new();
-    for r in records.iter().filter(|r| r.status == Status::Ok) {
-        let scores = r.eval.iter().filter_map(|e| e.score.as_ref()).chain(r.also_eval.iter());
-        for s in scores {
-            if !seen.insert((super::rows::config_id(r), s.task.clone())) {
-                continue;
-            }
-            for p in s.samples.iter().take(per_cell) {
-                out.push(SampleView {
-                    cell: format!("{} · seed {}", r.cell.label, r.cell.seed),
-                    task: s.task.clone(),
-                    id: p.id.clone(),
-                    prompt: p.prompt_tail.clone(),
-                    gold: p.gold.clone(),
-                    predicted: p.predicted.clone(),
-                    correct: p.correct,
-                });
-            }
-        }
-    }
-    out
 }
 
 fn median(mut v: Vec<f64>) -> Option<f64> {

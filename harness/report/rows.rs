@@ -20,6 +20,8 @@ pub struct Row {
     pub seed: u64,
     /// The knobs that vary among this method's cells, `name=value · ...` (seed left out).
     pub config: String,
+    /// Every knob of the cell, as shown (`shown_knobs`).
+    pub knobs: BTreeMap<String, String>,
     /// Hash of everything but the seed: the cells of one configuration share it.
     pub config_id: String,
     pub status: String,
@@ -113,6 +115,7 @@ impl Row {
             hardware: r.cell.hardware.clone(),
             seed: r.cell.seed,
             config,
+            knobs: shown_knobs(&serde_json::to_value(&r.cell.knobs).unwrap_or_default()),
             config_id: config_id(r),
             status: r.status.as_str().to_string(),
             reason: r.reason.clone().unwrap_or_default(),
@@ -195,6 +198,35 @@ fn show(v: &serde_json::Value) -> String {
     }
 }
 
+/// A cell's knobs (its serialized `Knobs`) as `name → shown value`.
+pub fn shown_knobs(knobs: &serde_json::Value) -> BTreeMap<String, String> {
+    knobs
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), show(v))).collect())
+        .unwrap_or_default()
+}
+
+/// The knobs among `rows` whose values differ, `name=value · ...` for each row (in order),
+/// leaving out the knobs named in `shown_elsewhere` (a table's own columns). A table of rows
+/// that differ in one knob shows that knob, not each row's whole configuration.
+pub fn differing_knobs(rows: &[&BTreeMap<String, String>], shown_elsewhere: &[&str]) -> Vec<String> {
+    let names: BTreeSet<&String> = rows.iter().flat_map(|k| k.keys()).collect();
+    let differing: Vec<&String> = names
+        .into_iter()
+        .filter(|n| !shown_elsewhere.contains(&n.as_str()))
+        .filter(|n| rows.iter().map(|k| k.get(*n)).collect::<BTreeSet<_>>().len() > 1)
+        .collect();
+    rows.iter()
+        .map(|k| {
+            differing
+                .iter()
+                .filter_map(|n| k.get(*n).map(|v| format!("{n}={v}")))
+                .collect::<Vec<_>>()
+                .join(" · ")
+        })
+        .collect()
+}
+
 /// For each record, the knobs whose values differ among the records of its method, as
 /// `name=value · ...`. Knobs a method ignores are reset to their defaults before a cell id is
 /// computed, so comparing within a method keeps `lora_rank` out of full fine-tuning's label.
@@ -257,4 +289,27 @@ pub fn conditions(
         if recompute { "on" } else { "off" },
         if fused { "fused" } else { "composed" }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::differing_knobs;
+    use std::collections::BTreeMap;
+
+    fn knobs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn a_table_shows_only_the_knobs_its_rows_differ_in() {
+        let a = knobs(&[("lr", "0.001"), ("steps", "20"), ("task", "sciq"), ("lora_rank", "16")]);
+        let b = knobs(&[("lr", "0.00002"), ("steps", "20"), ("task", "arc"), ("lora_rank", "16")]);
+        let c = knobs(&[("lr", "0.001"), ("steps", "20"), ("task", "sciq"), ("lora_rank", "8")]);
+        // `task` is a column of the table: left out though it differs.
+        assert_eq!(
+            differing_knobs(&[&a, &b, &c], &["task"]),
+            vec!["lora_rank=16 · lr=0.001", "lora_rank=16 · lr=0.00002", "lora_rank=8 · lr=0.001"]
+        );
+        assert_eq!(differing_knobs(&[&a, &a], &[]), vec!["", ""], "identical rows show nothing");
+    }
 }

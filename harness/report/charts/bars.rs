@@ -11,7 +11,6 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 struct Bar {
     model: String,
     method: String,
-    config: String,
     stat: Stat,
 }
 
@@ -22,10 +21,26 @@ fn bars(groups: &[GroupStats], pick: impl Fn(&GroupStats) -> Stat) -> Vec<Bar> {
         .map(|g| Bar {
             model: g.model.clone(),
             method: g.method.clone(),
-            config: g.config.clone(),
             stat: pick(g),
         })
         .collect()
+}
+
+/// A bar's label: the method's name, numbered where one model has several
+/// configurations of the method (their settings are in the summary table): labels never carry
+/// a configuration string, which overprints its neighbours.
+fn bar_label(data: &[&Bar], i: usize) -> String {
+    let b = data[i];
+    // The registry name ("full", "qlora"): the report's long labels do not fit under a bar.
+    let label = b.method.clone();
+    let same: Vec<usize> = (0..data.len())
+        .filter(|&j| data[j].model == b.model && data[j].method == b.method)
+        .collect();
+    if same.len() > 1 {
+        format!("{label} {}", same.iter().position(|&j| j == i).unwrap_or(0) + 1)
+    } else {
+        label
+    }
 }
 
 /// Draws bars (median, whiskers min–max, colour by method) on an x axis of bar indices, and
@@ -78,13 +93,9 @@ where
     let bottom = chart.backend_coord(&(0.0, floor)).1;
     let under = TextStyle::from((FONT, 12).into_font()).pos(Pos::new(HPos::Center, VPos::Top));
     let offset = area.get_base_pixel();
-    for (i, b) in data.iter().enumerate() {
+    for i in 0..data.len() {
         let (x, _) = chart.backend_coord(&(i as f64, floor));
-        let text = if b.config.is_empty() {
-            b.method.clone()
-        } else {
-            format!("{} {}", b.method, b.config)
-        };
+        let text = bar_label(data, i);
         area.draw(&Text::new(text, (x - offset.0, bottom - offset.1 + 6), under.clone()))
             .map_err(err)?;
     }

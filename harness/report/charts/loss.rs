@@ -1,4 +1,4 @@
-//! Training-loss curves: one chart per model, a line per cell.
+//! Training-loss curves: one chart per model and task trained on, a line per cell.
 
 use super::{draw_legend, err, lin_range, method_color, no_data, render, short_model, Chart, HouseStyle};
 use crate::record::Record;
@@ -6,20 +6,28 @@ use crate::report::rows::Row;
 use anyhow::Result;
 use plotters::prelude::*;
 
-/// Training loss per step, one chart per model, a line per cell (colour: method). Cells that
-/// did not end ok are drawn dashed.
+/// Training loss per step, one chart per model and task trained on, a line per cell (colour:
+/// method; the methods overlaid). Cells that did not end ok are drawn dashed.
 pub fn loss_curves(records: &[Record], rows: &[Row]) -> Result<Vec<Chart>> {
-    let mut models: Vec<&str> = records.iter().map(|r| r.cell.model.as_str()).collect();
-    models.sort();
-    models.dedup();
+    let mut keys: Vec<(&str, &str)> = records
+        .iter()
+        .zip(rows)
+        .filter(|(r, _)| !r.steps.is_empty())
+        .map(|(r, row)| (r.cell.model.as_str(), row.task.as_str()))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    if keys.is_empty() {
+        keys = records.iter().map(|r| (r.cell.model.as_str(), "")).take(1).collect();
+    }
     let mut charts = Vec::new();
-    for (k, model) in models.iter().enumerate() {
+    for (k, (model, task)) in keys.iter().enumerate() {
         let cells: Vec<(&Record, &Row)> = records
             .iter()
             .zip(rows)
-            .filter(|(r, _)| r.cell.model == *model && !r.steps.is_empty())
+            .filter(|(r, row)| r.cell.model == *model && row.task == *task && !r.steps.is_empty())
             .collect();
-        let title = format!("Training loss — {}", short_model(model));
+        let title = format!("Training loss — {} · {task}", short_model(model.rsplit('/').next().unwrap_or(model)));
         let svg = render(&title, |area| {
             if cells.is_empty() {
                 return no_data(area, "no cell of this model recorded a step");
@@ -79,8 +87,8 @@ pub fn loss_curves(records: &[Record], rows: &[Row]) -> Result<Vec<Chart>> {
             file: format!("loss-{}.svg", k + 1),
             title,
             caption: format!(
-                "Training loss at every optimizer step of every cell of {model} (colour: method; one line per \
-                 seed and configuration; dashed: a cell that did not end ok)."
+                "Training loss at every optimizer step of every cell of {model} trained on {task} (colour: \
+                 method; one line per seed and configuration; dashed: a cell that did not end ok)."
             ),
             svg,
         });

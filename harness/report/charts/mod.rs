@@ -3,14 +3,17 @@
 //! estimate against the measured memory. Every chart renders, with a note when it has no data.
 
 mod bars;
+mod forest;
 mod loss;
 mod scatter;
 
 pub use bars::{memory, throughput};
+pub use forest::forest;
 pub use loss::loss_curves;
 pub use scatter::{estimate_vs_measured, pareto};
 
 use super::frame::GroupStats;
+use super::accuracy::AccuracyRow;
 use super::rows::Row;
 use crate::record::Record;
 use anyhow::{anyhow, Result};
@@ -49,9 +52,18 @@ pub(super) const LIGHT: RGBColor = RGBColor(0xb8, 0xb8, 0xc0);
 
 /// Renders into an SVG string: `draw` gets the area below the title.
 pub(super) fn render(title: &str, draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> Result<()>) -> Result<String> {
+    render_sized(title, (W, H), draw)
+}
+
+/// `render` at another size (a chart whose height grows with its rows).
+pub(super) fn render_sized(
+    title: &str,
+    size: (u32, u32),
+    draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> Result<()>,
+) -> Result<String> {
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let area = root.titled(title, (FONT, 18)).map_err(err)?;
         draw(&area)?;
@@ -169,9 +181,12 @@ pub(super) fn draw_legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::Coor
         .draw()
 }
 
-pub fn all(groups: &[GroupStats], records: &[Record], rows: &[Row]) -> Result<Vec<Chart>> {
-    let mut charts = vec![memory(groups)?, pareto(groups)?, throughput(groups)?, estimate_vs_measured(rows)?];
+pub fn all(groups: &[GroupStats], records: &[Record], rows: &[Row], accuracy: &[AccuracyRow]) -> Result<Vec<Chart>> {
+    let mut charts = forest(accuracy)?;
+    charts.extend(pareto(groups, rows)?);
+    charts.extend([memory(groups)?, throughput(groups)?]);
     charts.extend(loss_curves(records, rows)?);
+    charts.push(estimate_vs_measured(rows)?);
     Ok(charts)
 }
 

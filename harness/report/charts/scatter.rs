@@ -1,13 +1,12 @@
 //! Scatter charts: accuracy against memory (Pareto view) and the estimate against the measured memory.
 
 use super::{
-    draw_legend, err, gb_label, lin_range, log_range, log_ticks, method_color, no_data, render, short_model, Chart, HouseStyle, FONT, GREY,
+    draw_legend, err, gb_label, lin_range, log_range, log_ticks, method_color, no_data, render, short_model, Chart, HouseStyle, GREY,
 };
 use crate::report::frame::GroupStats;
 use crate::report::rows::Row;
 use anyhow::Result;
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// Draws one marker at a data point: the shape says the model (circle, triangle, square, cross).
 macro_rules! marker {
@@ -23,112 +22,138 @@ macro_rules! marker {
     }};
 }
 
-/// Held-out token accuracy against peak memory, one marker per configuration (colour: method,
-/// shape: model), error bars min–max over seeds, and the Pareto front (no point has less memory
-/// and more accuracy).
-/// On real tasks the y axis is the task's own score (multiple-choice acc or exact match);
-/// where some configuration has none, held-out token accuracy for all.
-pub fn pareto(groups: &[GroupStats]) -> Result<Chart> {
-    let pts: Vec<&GroupStats> = groups
-        .iter()
-        .filter(|g| g.ok > 0 && g.peak_rss_gb.median.is_some() && g.eval_token_accuracy.mean.is_some())
-        .collect();
-    let scored = !pts.is_empty() && pts.iter().all(|g| g.eval_score.mean.is_some());
-    let acc = |g: &GroupStats| if scored { g.eval_score } else { g.eval_token_accuracy };
-    let mut models: Vec<String> = pts.iter().map(|g| g.model.clone()).collect();
-    models.sort();
-    models.dedup();
-    let svg = render("Accuracy against memory (Pareto view)", |area| {
-        if pts.is_empty() {
-            return no_data(area, "no cell ended ok with an evaluation: nothing to plot");
+/// Per (model, task): the task's score (held-out token accuracy on a synthetic task) against
+/// peak memory and against time per token, one marker per configuration coloured by method, with
+/// whiskers min–max over seeds, the Pareto front on each, and a legend instead of point labels.
+pub fn pareto(groups: &[GroupStats], rows: &[Row]) -> Result<Vec<Chart>> {
+    let task_of = |g: &GroupStats| rows.iter().find(|r| r.config_id == g.config_id).map(|r| r.task.clone());
+    let mut keys: Vec<(String, String)> = Vec::new();
+    let usable = |g: &&GroupStats| g.ok > 0 && g.peak_rss_gb.median.is_some() && g.eval_token_accuracy.mean.is_some();
+    for g in groups.iter().filter(usable) {
+        let Some(t) = task_of(g) else { continue };
+        if !keys.contains(&(g.model.clone(), t.clone())) {
+            keys.push((g.model.clone(), t));
         }
-        let xs = log_range(
-            pts.iter()
-                .flat_map(|g| [g.peak_rss_gb.min, g.peak_rss_gb.max, g.peak_rss_gb.median])
-                .flatten(),
-        );
-        let ys = lin_range(pts.iter().flat_map(|g| [acc(g).min, acc(g).max]).flatten().map(|a| 100.0 * a));
-        let mut chart = ChartBuilder::on(area)
-            .margin(14)
-            .x_label_area_size(44)
-            .y_label_area_size(70)
-            .build_cartesian_2d((xs.0..xs.1).log_scale().with_key_points(log_ticks(xs.0, xs.1)), ys.0..ys.1)
-            .map_err(err)?;
-        let y_desc = if scored {
-            "held-out task score (acc / exact match), %"
-        } else {
-            "held-out token accuracy, %"
-        };
-        chart
-            .configure_mesh()
-            .x_desc("peak process RSS (CPU), GB — log scale; median over seeds")
-            .y_desc(y_desc)
-            .x_label_formatter(&|v| gb_label(*v))
-            .y_label_formatter(&|v| format!("{v:.1}"))
-            .light_line_style(WHITE)
-            .house_style()
-            .draw()
-            .map_err(err)?;
-        let front = pareto_front(
-            pts.iter()
-                .filter_map(|g| Some((g.peak_rss_gb.median?, 100.0 * acc(g).mean?)))
-                .collect(),
-        );
-        if front.len() > 1 {
-            chart
-                .draw_series(DashedLineSeries::new(front, 5, 4, GREY.stroke_width(1)))
-                .map_err(err)?
-                .label("Pareto front")
-                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], GREY));
-        }
-        for g in &pts {
-            let shape = models.iter().position(|m| *m == g.model).unwrap_or(0);
-            draw_point(&mut chart, g, acc(g), shape)?;
-        }
-        legend_entries(&mut chart, &pts.iter().map(|g| g.method.clone()).collect::<Vec<_>>(), &models)?;
-        draw_legend(&mut chart, SeriesLabelPosition::LowerRight).map_err(err)
-    })?;
-    Ok(Chart {
-        file: "pareto.svg".into(),
-        title: "Accuracy against memory".into(),
-        caption: pareto_caption(scored),
-        svg,
-    })
+    }
+    if keys.is_empty() {
+        let svg = super::render("Score against cost", |area| no_data(area, "no cell ended ok with an evaluation: nothing to plot"))?;
+        return Ok(vec![Chart {
+            file: "pareto-1.svg".into(),
+            title: "Score against cost".into(),
+            caption: "No cell ended ok with an evaluation.".into(),
+            svg,
+        }]);
+    }
+    keys.iter()
+        .enumerate()
+        .map(|(k, (model, task))| {
+            let pts: Vec<&GroupStats> = groups
+                .iter()
+                .filter(usable)
+                .filter(|g| g.model == *model && task_of(g).as_deref() == Some(task.as_str()))
+                .collect();
+            let scored = pts.iter().all(|g| g.eval_score.mean.is_some());
+            let title = format!("Score against cost — {} · {task}", short_model(model.rsplit('/').next().unwrap_or(model)));
+            let svg = render(&title, |area| {
+                let (w, _) = area.dim_in_pixel();
+                let (left, right) = area.split_horizontally(w / 2);
+                panel(&left, &pts, scored, Cost::Memory)?;
+                panel(&right, &pts, scored, Cost::TimePerToken)
+            })?;
+            Ok(Chart {
+                file: format!("pareto-{}.svg", k + 1),
+                title,
+                caption: pareto_caption(scored),
+                svg,
+            })
+        })
+        .collect()
 }
 
-/// One configuration: its marker at (median memory, mean accuracy) with min–max bars both ways,
-/// and its label.
+#[derive(Clone, Copy, PartialEq)]
+enum Cost {
+    Memory,
+    TimePerToken,
+}
+
+/// One panel: score against one cost, lower-left is cheaper, up is better.
+fn panel(area: &DrawingArea<SVGBackend, plotters::coord::Shift>, pts: &[&GroupStats], scored: bool, cost: Cost) -> Result<()> {
+    let acc = |g: &GroupStats| if scored { g.eval_score } else { g.eval_token_accuracy };
+    let x_of = |g: &GroupStats| -> Option<(f64, f64, f64)> {
+        match cost {
+            Cost::Memory => Some((g.peak_rss_gb.median?, g.peak_rss_gb.min?, g.peak_rss_gb.max?)),
+            // ms per token from tokens/s: the slowest run is the longest time.
+            Cost::TimePerToken => Some((
+                1000.0 / g.tokens_per_s.median?,
+                1000.0 / g.tokens_per_s.max?,
+                1000.0 / g.tokens_per_s.min?,
+            )),
+        }
+    };
+    let with_x: Vec<(&GroupStats, (f64, f64, f64))> = pts.iter().filter_map(|g| Some((*g, x_of(g)?))).collect();
+    if with_x.is_empty() {
+        return no_data(area, "no timed steps (the base model trains nothing)");
+    }
+    let xs = log_range(with_x.iter().flat_map(|(_, x)| [x.0, x.1, x.2]));
+    let ys = lin_range(pts.iter().flat_map(|g| [acc(g).min, acc(g).max]).flatten().map(|a| 100.0 * a));
+    let mut chart = ChartBuilder::on(area)
+        .margin(14)
+        .x_label_area_size(44)
+        .y_label_area_size(56)
+        .build_cartesian_2d((xs.0..xs.1).log_scale().with_key_points(log_ticks(xs.0, xs.1)), ys.0..ys.1)
+        .map_err(err)?;
+    let x_desc = match cost {
+        Cost::Memory => "peak memory (process RSS), GB — log",
+        Cost::TimePerToken => "training time per token, ms — log",
+    };
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(if scored { "task score, %" } else { "held-out token accuracy, %" })
+        .x_label_formatter(&|v| if cost == Cost::Memory { gb_label(*v) } else { format!("{v:.3}").trim_end_matches('0').trim_end_matches('.').to_string() })
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .light_line_style(WHITE)
+        .house_style()
+        .draw()
+        .map_err(err)?;
+    let front = pareto_front(with_x.iter().filter_map(|(g, x)| Some((x.0, 100.0 * acc(g).mean?))).collect());
+    if front.len() > 1 {
+        chart
+            .draw_series(DashedLineSeries::new(front, 5, 4, GREY.stroke_width(1)))
+            .map_err(err)?
+            .label("Pareto front")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], GREY));
+    }
+    for (g, x) in &with_x {
+        draw_point(&mut chart, g, acc(g), *x)?;
+    }
+    legend_entries(&mut chart, &with_x.iter().map(|(g, _)| g.method.clone()).collect::<Vec<_>>(), &[])?;
+    draw_legend(&mut chart, SeriesLabelPosition::LowerRight).map_err(err)
+}
+
+/// One configuration: its marker at (cost median, mean score) with min–max bars both ways.
 fn draw_point<'a, 's: 'a, X, Y>(
     chart: &mut ChartContext<'a, SVGBackend<'s>, Cartesian2d<X, Y>>,
     g: &GroupStats,
     acc: crate::report::frame::Stat,
-    shape: usize,
+    x: (f64, f64, f64),
 ) -> Result<()>
 where
     X: Ranged<ValueType = f64>,
     Y: Ranged<ValueType = f64>,
 {
-    let (Some(x), Some(y)) = (g.peak_rss_gb.median, acc.mean.map(|a| 100.0 * a)) else {
+    let Some(y) = acc.mean.map(|a| 100.0 * a) else {
         return Ok(());
     };
     let color = method_color(&g.method);
     let s = color.stroke_width(1);
     if let (Some(lo), Some(hi)) = (acc.min, acc.max) {
         chart
-            .draw_series([PathElement::new(vec![(x, 100.0 * lo), (x, 100.0 * hi)], s)])
+            .draw_series([PathElement::new(vec![(x.0, 100.0 * lo), (x.0, 100.0 * hi)], s)])
             .map_err(err)?;
     }
-    if let (Some(lo), Some(hi)) = (g.peak_rss_gb.min, g.peak_rss_gb.max) {
-        chart.draw_series([PathElement::new(vec![(lo, y), (hi, y)], s)]).map_err(err)?;
-    }
-    marker!(chart, shape, (x, y), color.filled());
-    let label = if g.config.is_empty() {
-        g.method.clone()
-    } else {
-        format!("{} {}", g.method, g.config)
-    };
-    let style = TextStyle::from((FONT, 11).into_font()).pos(Pos::new(HPos::Left, VPos::Bottom));
-    chart.draw_series(std::iter::once(Text::new(label, (x, y), style))).map_err(err)?;
+    chart.draw_series([PathElement::new(vec![(x.1, y), (x.2, y)], s)]).map_err(err)?;
+    marker!(chart, 0usize, (x.0, y), color.filled());
     Ok(())
 }
 
@@ -150,18 +175,14 @@ fn pareto_front(mut sorted: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
 
 fn pareto_caption(scored: bool) -> String {
     format!(
-        "{} (mean over seeds) against peak process RSS (median), one marker per configuration: colour = \
-         method, shape = model; bars = min–max over seeds. The dashed line is the Pareto front: no \
-         configuration left of it is more accurate.{}",
+        "{} (mean over seeds) against peak process RSS (left) and training time per token (right; from the \
+         median steady step), medians over seeds, one marker per configuration coloured by method; bars = \
+         min–max over seeds. The dashed line is the Pareto front: no configuration left of it scores higher. \
+         The untrained model has no training time.",
         if scored {
-            "Held-out task score (multiple-choice acc or exact match)"
+            "The task's own score (multiple-choice acc or exact match)"
         } else {
-            "Held-out token accuracy"
-        },
-        if scored {
-            " Configurations of different tasks share the axis: compare within a task (the Accuracy table)."
-        } else {
-            ""
+            "Held-out token accuracy (a synthetic task has no task score)"
         }
     )
 }

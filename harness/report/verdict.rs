@@ -1,0 +1,397 @@
+//! The verdict: for each (model, task) the page opens with the answer a reader comes for —
+//! which method to use, what it costs and what it loses — from the measurements alone: each
+//! method's score and difference from full fine-tuning with its 95% interval and the smallest
+//! difference the run could have detected, its peak memory (share of full's) and the smallest
+//! GPU class of suites/shared/hardware.yaml it fits, its tokens/s relative to full, and what it
+//! produces. Synthetic tasks (no task score) give the cost columns and the held-out token
+//! accuracy only.
+
+use super::accuracy::AccuracyRow;
+use super::frame::GroupStats;
+use super::rows::{differing_knobs, Row};
+use crate::method::Method;
+use crate::record::{Record, Status};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One method's line of a verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerdictRow {
+    /// The method's report label ("LoRA").
+    pub method: String,
+    /// The method's registry name (the page's colour class).
+    pub method_name: String,
+    /// Knobs that differ between this block's rows (method and task left out).
+    pub settings: String,
+    pub score: String,
+    pub vs_full: String,
+    /// `better`, `worse`, `within noise` or empty.
+    pub vs_full_verdict: String,
+    /// "within noise" read as "no difference larger than X" (80% power, 5% level).
+    pub power: String,
+    pub memory: String,
+    pub fits: String,
+    pub speed: String,
+    pub produces: String,
+}
+
+/// The verdict of one (model, task).
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    pub model: String,
+    /// The model's file or preset name, without its folder.
+    pub model_short: String,
+    pub task: String,
+    /// How the score column is measured, with its sample ("acc on 250 held-out items, 3 seeds").
+    pub scored: String,
+    /// The memory view the memory column shows.
+    pub memory_view: String,
+    /// The answer in a sentence or two.
+    pub headline: String,
+    pub rows: Vec<VerdictRow>,
+}
+
+/// A configuration's cost figures: medians over its ok cells.
+#[derive(Debug, Clone, Default)]
+struct Cost {
+    memory_gb: Option<f64>,
+    /// Which memory `memory_gb` is.
+    view: &'static str,
+    tokens_per_s: Option<f64>,
+    produces: Option<(String, f64)>,
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 { v[n / 2] } else { 0.5 * (v[n / 2 - 1] + v[n / 2]) })
+}
+
+/// Each configuration's cost, by config id. On a GPU the device's view (NVML, else the pool's
+/// peak); on the CPU the process's peak RSS.
+fn costs(groups: &[GroupStats], rows: &[Row], records: &[Record]) -> BTreeMap<String, Cost> {
+    let mut out = BTreeMap::new();
+    for g in groups {
+        let mine: Vec<&Row> = rows.iter().filter(|r| r.config_id == g.config_id && r.status == "ok").collect();
+        let nvml = median(mine.iter().filter_map(|r| r.gpu_nvml_peak_gb).collect());
+        let pool = median(mine.iter().filter_map(|r| r.gpu_pool_peak_gb).collect());
+        let (memory_gb, view) = match (nvml, pool) {
+            (Some(v), _) => (Some(v), "GPU device used (NVML)"),
+            (None, Some(v)) => (Some(v), "GPU pool peak"),
+            _ => (g.peak_rss_gb.median, "process RSS"),
+        };
+        let artifacts: Vec<&crate::record::Artifact> = records
+            .iter()
+            .filter(|r| r.status == Status::Ok && super::rows::config_id(r) == g.config_id)
+            .filter_map(|r| r.artifact.as_ref())
+            .collect();
+        let produces = artifacts
+            .first()
+            .map(|a| (a.kind.clone(), median(artifacts.iter().map(|x| x.bytes as f64).collect()).unwrap_or(0.0)));
+        out.insert(
+            g.config_id.clone(),
+            Cost {
+                memory_gb,
+                view,
+                tokens_per_s: g.tokens_per_s.median,
+                produces,
+            },
+        );
+    }
+    out
+}
+
+/// The smallest GPU class of the hardware profiles that holds `gb`.
+pub fn smallest_gpu(gb: f64) -> String {
+    let Ok(p) = crate::estimate::load_profiles(None) else {
+        return "–".into();
+    };
+    p.profiles
+        .iter()
+        .filter(|p| p.gpu && gb <= p.memory_gb)
+        .min_by(|a, b| a.memory_gb.total_cmp(&b.memory_gb).then(a.name.cmp(&b.name)))
+        .map_or_else(|| "none listed".into(), |p| p.name.clone())
+}
+
+/// A model's file or preset name without its folder.
+pub fn short(model: &str) -> String {
+    let m = model.rsplit('/').next().unwrap_or(model);
+    m.strip_prefix("preset:").or_else(|| m.strip_prefix("gguf:")).or_else(|| m.strip_prefix("hf:")).unwrap_or(m).to_string()
+}
+
+fn size(b: f64) -> String {
+    if b >= 1e9 {
+        format!("{:.2} GB", b / 1e9)
+    } else {
+        format!("{:.1} MB", b / 1e6)
+    }
+}
+
+fn pts(x: f64) -> String {
+    format!("{:+.1}", 100.0 * x).replace('-', "−")
+}
+
+/// One row per configuration of a block; `full` is the reference's cost.
+fn row(a: &AccuracyRow, settings: String, cost: &Cost, full: Option<&Cost>) -> VerdictRow {
+    let method = Method::lookup(&a.method);
+    let share = |x: Option<f64>, f: Option<f64>| match (x, f) {
+        (Some(x), Some(f)) if f > 0.0 => Some(x / f),
+        _ => None,
+    };
+    let mem_share = share(cost.memory_gb, full.and_then(|f| f.memory_gb));
+    VerdictRow {
+        method: method.map_or(a.method.clone(), |m| m.label().to_string()),
+        method_name: a.method.clone(),
+        settings,
+        score: match a.sd {
+            Some(sd) => format!("{:.1} ± {:.1}", 100.0 * a.mean, 100.0 * sd),
+            None => format!("{:.1}", 100.0 * a.mean),
+        },
+        vs_full: a
+            .vs_full
+            .map_or(String::new(), |d| format!("{} [{}, {}]", pts(d.mean), pts(d.low), pts(d.high))),
+        vs_full_verdict: a.vs_full.map_or(String::new(), |d| d.verdict().to_string()),
+        power: a.vs_full.map_or(String::new(), |d| format!("{:.1}", 100.0 * d.mde)),
+        memory: match (cost.memory_gb, mem_share) {
+            (Some(m), Some(_)) if a.method_trains_base() => format!("{m:.2} GB"),
+            (Some(m), Some(s)) => format!("{m:.2} GB ({:.0}%)", 100.0 * s),
+            (Some(m), None) => format!("{m:.2} GB"),
+            _ => "–".into(),
+        },
+        fits: cost.memory_gb.map_or("–".into(), smallest_gpu),
+        speed: match (cost.tokens_per_s, full.and_then(|f| f.tokens_per_s)) {
+            (Some(t), Some(f)) if f > 0.0 && !a.method_trains_base() => format!("{t:.0} ({:.2}×)", t / f),
+            (Some(t), _) => format!("{t:.0}"),
+            _ => "–".into(),
+        },
+        produces: cost
+            .produces
+            .as_ref()
+            .map_or("–".into(), |(kind, b)| format!("{kind} {}", size(*b))),
+    }
+}
+
+impl AccuracyRow {
+    fn method_trains_base(&self) -> bool {
+        Method::lookup(&self.method).is_ok_and(|m| m.trains_base())
+    }
+    fn method_trains(&self) -> bool {
+        Method::lookup(&self.method).is_ok_and(|m| m.trains())
+    }
+}
+
+/// The sentence that answers the block: the cheapest method in memory whose difference from
+/// full fine-tuning is within noise (or better), what it costs and the smallest difference the
+/// run could have seen; and every method that is worse.
+fn headline(block: &[&AccuracyRow], costs: &BTreeMap<String, Cost>) -> String {
+    let full = block.iter().find(|a| a.method_trains_base());
+    let mem = |a: &AccuracyRow| costs.get(&a.config_id).and_then(|c| c.memory_gb);
+    let label = |a: &AccuracyRow| Method::lookup(&a.method).map_or(a.method.clone(), |m| m.label().to_string());
+    let Some(full) = full else {
+        let best = block
+            .iter()
+            .filter(|a| a.method_trains())
+            .max_by(|a, b| a.mean.total_cmp(&b.mean));
+        return match best {
+            Some(b) => format!(
+                "No full fine-tuning run of this model and task to compare with; the best score is {}'s {:.1}%.",
+                label(b),
+                100.0 * b.mean
+            ),
+            None => "Only the untrained model was scored here.".into(),
+        };
+    };
+    let mut out = Vec::new();
+    let fine: Vec<&&AccuracyRow> = block
+        .iter()
+        .filter(|a| a.vs_full.is_some_and(|d| d.verdict() != "worse"))
+        .collect();
+    match fine.iter().min_by(|a, b| mem(a).unwrap_or(f64::MAX).total_cmp(&mem(b).unwrap_or(f64::MAX))) {
+        Some(a) => {
+            let d = a.vs_full.expect("filtered");
+            let share = match (mem(a), mem(full)) {
+                (Some(m), Some(f)) if f > 0.0 => format!(" at {:.0}% of its peak memory ({m:.2} vs {f:.2} GB)", 100.0 * m / f),
+                _ => String::new(),
+            };
+            let what = if d.within_noise() {
+                format!(
+                    "scores within noise of full fine-tuning{share}: {} points [{}, {}]; this run could not have seen a difference smaller than {:.1} points",
+                    pts(d.mean),
+                    pts(d.low),
+                    pts(d.high),
+                    100.0 * d.mde
+                )
+            } else {
+                format!("scores above full fine-tuning{share}: {} points [{}, {}]", pts(d.mean), pts(d.low), pts(d.high))
+            };
+            out.push(format!("{} {what}.", label(a)));
+        }
+        None => out.push("No method scores within noise of full fine-tuning.".into()),
+    }
+    for a in block.iter().filter(|a| a.vs_full.is_some_and(|d| d.verdict() == "worse")) {
+        let d = a.vs_full.expect("filtered");
+        out.push(format!(
+            "{} loses {:.1} points [{:.1}, {:.1}] against full fine-tuning.",
+            label(a),
+            -100.0 * d.mean,
+            -100.0 * d.high,
+            -100.0 * d.low
+        ));
+    }
+    if let Some(b) = full.vs_base {
+        out.push(format!(
+            "Full fine-tuning itself: {} points over the untrained model [{}, {}]{}.",
+            pts(b.mean),
+            pts(b.low),
+            pts(b.high),
+            if b.within_noise() { ", within noise" } else { "" }
+        ));
+    }
+    out.join(" ")
+}
+
+/// The verdicts of every (model, task) whose task was trained and scored (forgetting rows are
+/// left to the accuracy table), then of every (model, synthetic task) without a task score.
+pub fn verdicts(accuracy: &[AccuracyRow], groups: &[GroupStats], rows: &[Row], records: &[Record]) -> Vec<Verdict> {
+    let costs = costs(groups, rows, records);
+    let mut keys: Vec<(String, String)> = Vec::new();
+    for a in accuracy.iter().filter(|a| a.trained_on == a.eval_task) {
+        let k = (a.model.clone(), a.eval_task.clone());
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    let mut out = Vec::new();
+    for (model, task) in &keys {
+        let trained = |a: &&AccuracyRow| a.model == *model && a.eval_task == *task && a.trained_on == *task;
+        let base = accuracy
+            .iter()
+            .find(|a| a.model == *model && a.eval_task == *task && !a.method_trains());
+        let block: Vec<&AccuracyRow> = base.into_iter().chain(accuracy.iter().filter(trained)).collect();
+        let full_cost = block
+            .iter()
+            .find(|a| a.method_trains_base())
+            .and_then(|a| costs.get(&a.config_id));
+        // The base model trains nothing: its training knobs are not settings.
+        let trained_knobs: Vec<&BTreeMap<String, String>> = block.iter().filter(|a| a.method_trains()).map(|a| &a.knobs).collect();
+        let mut differing = differing_knobs(&trained_knobs, &["task", "also_eval", "eval_examples", "inference_speed", "seed"]).into_iter();
+        let settings: Vec<String> = block
+            .iter()
+            .map(|a| if a.method_trains() { differing.next().unwrap_or_default() } else { String::new() })
+            .collect();
+        let first = block[0];
+        out.push(Verdict {
+            model: model.clone(),
+            model_short: short(model),
+            task: task.clone(),
+            scored: format!(
+                "{} on {} held-out items, {} seed{}",
+                first.metric,
+                first.items,
+                block.iter().map(|a| a.seeds).max().unwrap_or(1),
+                if block.iter().map(|a| a.seeds).max().unwrap_or(1) == 1 { "" } else { "s" }
+            ),
+            memory_view: block
+                .iter()
+                .find_map(|a| costs.get(&a.config_id))
+                .map_or("peak memory", |c| c.view)
+                .to_string(),
+            headline: headline(&block, &costs),
+            rows: block
+                .iter()
+                .zip(settings)
+                .map(|(a, s)| row(a, s, costs.get(&a.config_id).unwrap_or(&Cost::default()), full_cost))
+                .collect(),
+        });
+    }
+    out.extend(synthetic(accuracy, groups, rows, &costs));
+    out
+}
+
+/// Blocks of the configurations no accuracy row covers (synthetic tasks): cost columns and the
+/// held-out token accuracy (teacher-forced, not a task score).
+fn synthetic(accuracy: &[AccuracyRow], groups: &[GroupStats], rows: &[Row], costs: &BTreeMap<String, Cost>) -> Vec<Verdict> {
+    let scored: std::collections::BTreeSet<&str> = accuracy.iter().map(|a| a.config_id.as_str()).collect();
+    let mut blocks: Vec<((String, String), Vec<(&GroupStats, &Row)>)> = Vec::new();
+    for g in groups.iter().filter(|g| g.ok > 0 && !scored.contains(g.config_id.as_str())) {
+        let Some(r) = rows.iter().find(|r| r.config_id == g.config_id) else { continue };
+        let key = (g.model.clone(), r.task.clone());
+        match blocks.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => v.push((g, r)),
+            None => blocks.push((key, vec![(g, r)])),
+        }
+    }
+    blocks
+        .into_iter()
+        .map(|((model, task), members)| {
+            let records_of = |id: &str| records_knobs(rows, id);
+            let knobs: Vec<BTreeMap<String, String>> = members.iter().map(|(g, _)| records_of(&g.config_id)).collect();
+            let settings = differing_knobs(&knobs.iter().collect::<Vec<_>>(), &["task", "seed", "method"]);
+            let full = members
+                .iter()
+                .find(|(g, _)| Method::lookup(&g.method).is_ok_and(|m| m.trains_base()))
+                .and_then(|(g, _)| costs.get(&g.config_id));
+            let rows: Vec<VerdictRow> = members
+                .iter()
+                .zip(settings)
+                .map(|((g, _), s)| {
+                    let a = AccuracyRow {
+                        model: g.model.clone(),
+                        eval_task: task.clone(),
+                        trained_on: task.clone(),
+                        method: g.method.clone(),
+                        config: g.config.clone(),
+                        metric: "token accuracy".into(),
+                        seeds: g.ok as usize,
+                        items: 0,
+                        mean: g.eval_token_accuracy.mean.unwrap_or(f64::NAN),
+                        sd: g.eval_token_accuracy.sd,
+                        ci_low: None,
+                        ci_high: None,
+                        run_stderr: None,
+                        acc_norm: None,
+                        base: None,
+                        vs_base: None,
+                        vs_full: None,
+                        knobs: BTreeMap::new(),
+                        config_id: g.config_id.clone(),
+                    };
+                    let mut v = row(&a, s, costs.get(&g.config_id).unwrap_or(&Cost::default()), full);
+                    if a.mean.is_nan() {
+                        v.score = "–".into();
+                    }
+                    v
+                })
+                .collect();
+            let seeds = members.iter().map(|(g, _)| g.ok).max().unwrap_or(1);
+            Verdict {
+                model_short: short(&model),
+                model,
+                task: task.clone(),
+                scored: format!(
+                    "held-out token accuracy (teacher-forced: a synthetic task has no task score), {seeds} seed{}",
+                    if seeds == 1 { "" } else { "s" }
+                ),
+                memory_view: members
+                    .first()
+                    .and_then(|(g, _)| costs.get(&g.config_id))
+                    .map_or("peak memory", |c| c.view)
+                    .to_string(),
+                headline: "A synthetic task: the cost columns are the measurement; its token accuracy says whether training moved the model, not how well it does a task."
+                    .into(),
+                rows,
+            }
+        })
+        .collect()
+}
+
+/// The knobs of the first row of a configuration, as shown.
+fn records_knobs(rows: &[Row], config_id: &str) -> BTreeMap<String, String> {
+    rows.iter()
+        .find(|r| r.config_id == config_id)
+        .map(|r| r.knobs.clone())
+        .unwrap_or_default()
+}
