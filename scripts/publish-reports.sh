@@ -5,7 +5,8 @@
 #
 #   cargo build --release && scripts/publish-reports.sh [NAME...]    # default: every published report
 #
-# NAME is a folder of results/ that .gitignore publishes (accuracy, quickstart, families).
+# NAME is a published report (accuracy, quickstart, families): its records are results/NAME, and
+# for accuracy also results/power (suites/power.yaml, the accuracy study's power run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 names=("$@")
@@ -21,7 +22,9 @@ profile=$(mktemp -d)
 trap 'rm -rf "$profile"' EXIT
 for n in "${names[@]}"; do
     [ -d "results/$n" ] || { echo "results/$n: no such folder of records" >&2; exit 1; }
-    "$bin" report "results/$n" --out "reports/$n"
+    sources=("results/$n")
+    if [ "$n" = accuracy ] && [ -d results/power ]; then sources+=(results/power); fi
+    "$bin" report "${sources[@]}" --out "reports/$n"
     "$browser" --headless --no-sandbox --disable-gpu --hide-scrollbars --user-data-dir="$profile" \
         --window-size=1280,800 --screenshot="reports/$n/first-screen.png" \
         "file://$PWD/reports/$n/index.html" 2>/dev/null

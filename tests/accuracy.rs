@@ -4,7 +4,7 @@
 
 use candle_core::{DType, Device, D};
 use ftbench::data::{load_jsonl, load_olmo, Answer, PreparedTask, Prompt, PromptFormat, TaskContext, TaskSpec};
-use ftbench::eval::stats::binomial_stderr;
+use ftbench::eval::stats::{binomial_stderr, seed_averaged_paired_stderr};
 use ftbench::eval::{choice_logprobs, generate_until};
 use ftbench::load::{ModelSpec, Tokenizer};
 use ftbench::method::{self, MethodConfig};
@@ -336,6 +336,50 @@ fn stderr_and_paired_intervals_cover_at_their_nominal_rate() {
     assert!((0.93..=0.97).contains(&rate), "t coverage {rate}");
 }
 
+/// The interval the report gives a difference of two methods scored on the same n items over k
+/// seeds (seeds' t-term and the seed-averaged item term) covers the true difference — over the
+/// population of items and of training seeds — at least ~95% of the time, in a model where
+/// items differ in difficulty, seeds shift a method's accuracy, and each run misses items of
+/// its own.
+#[test]
+fn the_two_way_interval_covers_the_population_difference() {
+    let mut rng = StdRng::seed_from_u64(7);
+    let normal = |rng: &mut StdRng| -> f64 { rand_distr::Distribution::sample(&rand_distr::StandardNormal, rng) };
+    let sigmoid = |x: f64| 1.0 / (1.0 + (-x).exp());
+    // Logit of a right answer: item difficulty u ~ N(0, 1.5²), method effect (A is 0.15 lower
+    // than B), seed effect N(0, 0.25²) per run, and the run's own noise N(0, 0.8²) per item.
+    let (n, k, trials) = (250, 5, 600);
+    let p = |u: f64, method: f64, seed: f64, own: f64| sigmoid(u + method + seed + own);
+    // The population difference, by Monte Carlo over items, seeds and noise (common draws).
+    let mut truth = 0.0;
+    let draws = 400_000;
+    for _ in 0..draws {
+        let (u, sa, sb, ea, eb) = (1.5 * normal(&mut rng), 0.25 * normal(&mut rng), 0.25 * normal(&mut rng), 0.8 * normal(&mut rng), 0.8 * normal(&mut rng));
+        truth += p(u, -0.15, sa, ea) - p(u, 0.0, sb, eb);
+    }
+    truth /= draws as f64;
+    let mut covered = 0;
+    for _ in 0..trials {
+        let items: Vec<f64> = (0..n).map(|_| 1.5 * normal(&mut rng)).collect();
+        let runs: Vec<(Vec<bool>, Vec<bool>)> = (0..k)
+            .map(|_| {
+                let (sa, sb) = (0.25 * normal(&mut rng), 0.25 * normal(&mut rng));
+                let a = items.iter().map(|&u| rng.random::<f64>() < p(u, -0.15, sa, 0.8 * normal(&mut rng))).collect();
+                let b = items.iter().map(|&u| rng.random::<f64>() < p(u, 0.0, sb, 0.8 * normal(&mut rng))).collect();
+                (a, b)
+            })
+            .collect();
+        let se = seed_averaged_paired_stderr(&runs).unwrap();
+        let acc = |v: &Vec<bool>| v.iter().filter(|&&x| x).count() as f64 / n as f64;
+        let pairs: Vec<(f64, f64, Option<f64>)> = runs.iter().map(|(a, b)| (acc(a), acc(b), Some(se))).collect();
+        let d = paired_delta(&pairs).unwrap();
+        covered += usize::from(d.low <= truth && truth <= d.high);
+    }
+    let rate = covered as f64 / trials as f64;
+    eprintln!("two-way interval coverage {rate:.3} over {trials} trials (population difference {truth:.4})");
+    assert!((0.93..=0.995).contains(&rate), "two-way coverage {rate} (truth {truth:.4})");
+}
+
 const SUITE: &str = r#"
 schema: 1
 name: acc
@@ -440,4 +484,7 @@ fn a_suite_scores_real_tasks_with_base_rows_and_deltas() {
     ] {
         assert!(html.contains(s), "{s}");
     }
+    // The evaluations during training (eval_every: 2) as a chart of the methods overlaid.
+    let eval = std::fs::read_to_string(dir.join("reports/acc/eval-1.svg")).unwrap();
+    assert!(eval.contains("during training") && eval.contains("full") && eval.contains("lora"), "{eval}");
 }

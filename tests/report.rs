@@ -374,10 +374,18 @@ fn published_reports_open_on_the_verdict_and_fit_a_laptop_screen() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for name in ["accuracy", "quickstart", "families"] {
-        let results = root.join("results").join(name);
+    // As scripts/publish-reports.sh builds them: the accuracy study with its power run.
+    for (name, folders) in [
+        ("accuracy", &["accuracy", "power"][..]),
+        ("quickstart", &["quickstart"][..]),
+        ("families", &["families"][..]),
+    ] {
+        let sources: Vec<PathBuf> = folders.iter().map(|f| root.join("results").join(f)).collect();
         let out = tmp.path().join(name);
-        let rep = ftbench(root, &["report", results.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        let mut args: Vec<&str> = vec!["report"];
+        args.extend(sources.iter().map(|s| s.to_str().unwrap()));
+        args.extend(["--out", out.to_str().unwrap()]);
+        let rep = ftbench(root, &args);
         assert!(rep.status.success(), "{name}: {}", text(&rep));
         let m = layout(&exe, &out.join("index.html"), tmp.path());
         assert!(
@@ -387,9 +395,10 @@ fn published_reports_open_on_the_verdict_and_fit_a_laptop_screen() {
         assert_eq!(m["wide"], serde_json::json!([]), "{name}: tables wider than the window: {m}");
         assert_eq!(m["overlaps"], serde_json::json!([]), "{name}: chart labels overprint each other: {m}");
         // Every method of the records is named in a verdict.
-        let mut methods: Vec<String> = json_files(&results)
+        let mut methods: Vec<String> = sources
             .iter()
-            .map(|f| read_json(f))
+            .flat_map(|s| json_files(s))
+            .map(|f| read_json(&f))
             .filter(|r| r["status"] == "ok")
             .map(|r| r["cell"]["method"].as_str().unwrap().to_string())
             .collect();

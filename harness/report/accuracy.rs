@@ -6,13 +6,17 @@
 //! Uncertainty has two sources, and the intervals carry both:
 //! - seeds (training randomness): the t-interval over the seeds' values;
 //! - the evaluation sample (which items happened to be held out): each run's standard error
-//!   √(p(1−p)/(n−1)), and for a difference the paired standard error over the same items,
-//!   sd(a_i − b_i)/√n, when both runs scored the same items (else √(se_a² + se_b²)).
+//!   √(p(1−p)/(n−1)), and for a difference the paired standard error over the same items.
 //!
-//! A difference's half-width is √((t₀.₉₇₅,ₙ₋₁ · sd_seeds/√n)² + (1.96 · se_items)²), with
-//! se_items the mean over seeds of the per-run paired standard errors (the items are the same
-//! for every seed, so their noise does not average out over seeds). With one seed only the
-//! item term remains. "within noise" means the interval contains 0.
+//! A difference's half-width is √((t₀.₉₇₅,ₖ₋₁ · sd_seeds/√k)² + (1.96 · se_items)²) over k
+//! paired seeds. When every run scored the same n items (the usual case: the held-out items do
+//! not depend on the seed), se_items is sd_i(d̄_i)/√n with d̄_i each item's difference averaged
+//! over the seeds (`eval::stats::seed_averaged_paired_stderr`): the items are the same for every
+//! seed, so the sample of items does not average out over seeds, but a run's own misses on items
+//! the other seeds get right do. (The two terms count that run-specific part twice, once each:
+//! a conservative interval.) Otherwise se_items is the mean over seeds of the per-run paired
+//! standard errors sd(a_i − b_i)/√n, or √(se_a² + se_b²) for runs that scored different items.
+//! With one seed only the item term remains. "within noise" means the interval contains 0.
 //!
 //! Power: each difference also states the smallest true difference the run would have detected
 //! with 80% power at the 5% level (two-sided), from the same two variance terms:
@@ -24,7 +28,7 @@
 //! evaluated task; among several full configurations, the one sharing the most knob values.
 
 use super::stats::t_quantile;
-use crate::eval::stats::paired_stderr;
+use crate::eval::stats::{paired_stderr, seed_averaged_paired_stderr};
 use crate::eval::TaskScore;
 use crate::record::{Record, Status};
 use serde::Serialize;
@@ -156,6 +160,22 @@ fn item_se(a: &TaskScore, b: &TaskScore) -> Option<f64> {
 const Z975: f64 = 1.959_963_984_540_054;
 const Z80: f64 = 0.841_621_233_572_914_3;
 
+/// The item term of a difference over paired runs (a_s, b_s): seed-averaged when every run
+/// scored the same items, else each pair's own (module docs). One entry per pair.
+fn item_ses(pairs: &[(&TaskScore, &TaskScore)]) -> Vec<Option<f64>> {
+    let ids = &pairs[0].0.data.held_out_ids;
+    let shared = pairs
+        .iter()
+        .all(|(a, b)| a.data.held_out_ids == *ids && b.data.held_out_ids == *ids);
+    let averaged = shared
+        .then(|| seed_averaged_paired_stderr(&pairs.iter().map(|(a, b)| (a.outcomes(), b.outcomes())).collect::<Vec<_>>()))
+        .flatten();
+    match averaged {
+        Some(se) => vec![Some(se); pairs.len()],
+        None => pairs.iter().map(|(a, b)| item_se(a, b)).collect(),
+    }
+}
+
 /// The difference of paired runs (a_s, b_s) with the combined interval (module docs).
 pub fn paired_delta(pairs: &[(f64, f64, Option<f64>)]) -> Option<Delta> {
     if pairs.is_empty() {
@@ -175,6 +195,21 @@ pub fn paired_delta(pairs: &[(f64, f64, Option<f64>)]) -> Option<Delta> {
         pairs: d.len(),
         mde,
     })
+}
+
+/// The difference of paired scorings, with its item term from their per-item outcomes.
+fn scored_delta(pairs: &[(&TaskScore, &TaskScore)]) -> Option<Delta> {
+    if pairs.is_empty() {
+        return None;
+    }
+    let ses = item_ses(pairs);
+    paired_delta(
+        &pairs
+            .iter()
+            .zip(ses)
+            .map(|((a, b), se)| (a.value, b.value, se))
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// What makes two base scorings of a task the same: the items and how they were shown.
@@ -226,11 +261,7 @@ fn row(key: &(String, String, String, String), g: &[&Run], runs: &[Run]) -> Accu
     let norms: Vec<f64> = g.iter().filter_map(|r| r.score.acc_norm).collect();
     let base = base_of(runs, &key.0, &key.1, first.score);
     let vs_base = match base {
-        Some(b) if first.method.trains() => paired_delta(
-            &g.iter()
-                .map(|r| (r.score.value, b.score.value, item_se(r.score, b.score)))
-                .collect::<Vec<_>>(),
-        ),
+        Some(b) if first.method.trains() => scored_delta(&g.iter().map(|r| (r.score, b.score)).collect::<Vec<_>>()),
         _ => None,
     };
     AccuracyRow {
@@ -284,14 +315,14 @@ fn vs_full(g: &[&Run], runs: &[Run]) -> Option<Delta> {
         .iter()
         .max_by_key(|r| shared_knobs(&r.knobs, &first.knobs))
         .map(|r| r.config_id.clone())?;
-    let pairs: Vec<(f64, f64, Option<f64>)> = g
+    let pairs: Vec<(&TaskScore, &TaskScore)> = g
         .iter()
         .filter_map(|r| {
             let f = fulls.iter().find(|f| f.config_id == id && f.seed == r.seed)?;
-            Some((r.score.value, f.score.value, item_se(r.score, f.score)))
+            Some((r.score, f.score))
         })
         .collect();
-    paired_delta(&pairs)
+    scored_delta(&pairs)
 }
 
 /// One row of accuracy.csv: a configuration and an evaluated task (numbers with 6 decimals,

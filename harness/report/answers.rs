@@ -67,84 +67,89 @@ pub fn answer_tables(records: &[Record], labels: &[String]) -> Vec<AnswerTable> 
             }
         }
     }
-    keys.into_iter()
-        .filter_map(|(model, task)| {
-            // One run per configuration: its lowest seed; the base model (any task it scored).
-            let mut runs: Vec<(&Record, &String, &TaskScore)> = Vec::new();
-            for (r, label) in &ok {
-                let trained_here = !r.cell.method.trains() || r.cell.knobs.task == task;
-                let Some(s) = score(r, &task).filter(|_| r.cell.model == model && trained_here) else { continue };
-                let id = super::rows::config_id(r);
-                match runs.iter().position(|(x, _, _)| super::rows::config_id(x) == id) {
-                    Some(i) if runs[i].0.cell.seed > r.cell.seed => runs[i] = (r, label, s),
-                    Some(_) => {}
-                    None => runs.push((r, label, s)),
-                }
-            }
-            // Base first, then the registry's order of methods.
-            runs.sort_by_key(|(r, _, _)| (r.cell.method.trains(), r.cell.method));
-            let first = runs.first()?.2;
-            let same_items: Vec<&(&Record, &String, &TaskScore)> = runs
-                .iter()
-                .filter(|(_, _, s)| s.data.held_out_ids == first.data.held_out_ids)
-                .collect();
-            if same_items.len() < 2 {
-                return None;
-            }
-            let columns = same_items
-                .iter()
-                .map(|(r, label, _)| {
-                    let m = r.cell.method.label().to_string();
-                    let many = same_items.iter().filter(|(x, _, _)| x.cell.method == r.cell.method).count() > 1;
-                    if many && !label.is_empty() {
-                        format!("{m} ({label})")
-                    } else {
-                        m
-                    }
-                })
-                .collect();
-            let rows = first
-                .samples
-                .iter()
-                .map(|p| {
-                    let answers: Vec<Answer> = same_items
-                        .iter()
-                        .map(|(_, _, s)| match s.samples.iter().find(|q| q.id == p.id) {
-                            Some(q) => Answer {
-                                text: q.predicted.clone(),
-                                correct: q.correct,
-                            },
-                            None => Answer {
-                                text: "–".into(),
-                                correct: false,
-                            },
-                        })
-                        .collect();
-                    let disagree = answers.iter().any(|a| a.text != answers[0].text);
-                    AnswerRow {
-                        id: p.id.clone(),
-                        prompt_short: cut(&p.prompt_tail, 90),
-                        prompt: p.prompt_tail.clone(),
-                        gold: p.gold.clone(),
-                        answers,
-                        disagree,
-                    }
-                })
-                .collect();
-            let outcomes: Vec<Vec<bool>> = same_items.iter().map(|(_, _, s)| s.outcomes()).collect();
-            let n = outcomes.iter().map(Vec::len).min().unwrap_or(0);
-            let differ = (0..n).filter(|&i| outcomes.iter().any(|o| o[i] != outcomes[0][i])).count();
-            Some(AnswerTable {
-                model,
-                task,
-                columns,
-                rows,
-                disagreement: format!(
-                    "Over all {n} items scored, the {} configurations' ✓/✗ differ on {differ} ({:.0}%).",
-                    same_items.len(),
-                    if n > 0 { 100.0 * differ as f64 / n as f64 } else { 0.0 }
-                ),
-            })
+    keys.into_iter().filter_map(|(model, task)| table(&ok, model, task)).collect()
+}
+
+/// The runs of (model, task) to set side by side: one per configuration (its lowest seed) that
+/// trained on the task, and the base model; base first, then the registry's order.
+fn runs_of<'a>(ok: &[(&'a Record, &'a String)], model: &str, task: &str) -> Vec<(&'a Record, &'a String, &'a TaskScore)> {
+    let mut runs: Vec<(&Record, &String, &TaskScore)> = Vec::new();
+    for (r, label) in ok {
+        let trained_here = !r.cell.method.trains() || r.cell.knobs.task == task;
+        let Some(s) = score(r, task).filter(|_| r.cell.model == model && trained_here) else { continue };
+        let id = super::rows::config_id(r);
+        match runs.iter().position(|(x, _, _)| super::rows::config_id(x) == id) {
+            Some(i) if runs[i].0.cell.seed > r.cell.seed => runs[i] = (r, label, s),
+            Some(_) => {}
+            None => runs.push((r, label, s)),
+        }
+    }
+    runs.sort_by_key(|(r, _, _)| (r.cell.method.trains(), r.cell.method));
+    runs
+}
+
+/// One row: an item the first run kept, with every run's answer to it.
+fn answer_row(p: &crate::eval::Prediction, runs: &[&(&Record, &String, &TaskScore)]) -> AnswerRow {
+    let answers: Vec<Answer> = runs
+        .iter()
+        .map(|(_, _, s)| match s.samples.iter().find(|q| q.id == p.id) {
+            Some(q) => Answer {
+                text: q.predicted.clone(),
+                correct: q.correct,
+            },
+            None => Answer {
+                text: "–".into(),
+                correct: false,
+            },
         })
-        .collect()
+        .collect();
+    let disagree = answers.iter().any(|a| a.text != answers[0].text);
+    AnswerRow {
+        id: p.id.clone(),
+        prompt_short: cut(&p.prompt_tail, 90),
+        prompt: p.prompt_tail.clone(),
+        gold: p.gold.clone(),
+        answers,
+        disagree,
+    }
+}
+
+/// The table of (model, task), when at least two runs scored the same items.
+fn table(ok: &[(&Record, &String)], model: String, task: String) -> Option<AnswerTable> {
+    let runs = runs_of(ok, &model, &task);
+    let first = runs.first()?.2;
+    let same_items: Vec<&(&Record, &String, &TaskScore)> = runs
+        .iter()
+        .filter(|(_, _, s)| s.data.held_out_ids == first.data.held_out_ids)
+        .collect();
+    if same_items.len() < 2 {
+        return None;
+    }
+    let columns = same_items
+        .iter()
+        .map(|(r, label, _)| {
+            let m = r.cell.method.label().to_string();
+            let many = same_items.iter().filter(|(x, _, _)| x.cell.method == r.cell.method).count() > 1;
+            if many && !label.is_empty() {
+                format!("{m} ({label})")
+            } else {
+                m
+            }
+        })
+        .collect();
+    let rows = first.samples.iter().map(|p| answer_row(p, &same_items)).collect();
+    let outcomes: Vec<Vec<bool>> = same_items.iter().map(|(_, _, s)| s.outcomes()).collect();
+    let n = outcomes.iter().map(Vec::len).min().unwrap_or(0);
+    let differ = (0..n).filter(|&i| outcomes.iter().any(|o| o[i] != outcomes[0][i])).count();
+    Some(AnswerTable {
+        model,
+        task,
+        columns,
+        rows,
+        disagreement: format!(
+            "Over all {n} items scored, the {} configurations' ✓/✗ differ on {differ} ({:.0}%).",
+            same_items.len(),
+            if n > 0 { 100.0 * differ as f64 / n as f64 } else { 0.0 }
+        ),
+    })
 }

@@ -4,7 +4,9 @@
 //! - Accuracy ("QLoRA loses ~1–2%"): the claim is a range of differences from full fine-tuning
 //!   (`accuracy_delta_points`). Refuted when the 95% interval of the measured difference misses
 //!   the range; confirmed when it meets the range and its half-width is at most
-//!   [`RESOLVING_HALF_WIDTH`] points (the claim's own scale); otherwise not measurable here.
+//!   [`RESOLVING_HALF_WIDTH`] points (the claim's own scale) — the figure then says whether the
+//!   interval also holds no loss at all (consistent with the claim rather than proof of a loss)
+//!   and what loss it rules out; otherwise not measurable here.
 //! - Parameters updated ("~1–5%"): the measured trainable share of each model.
 //! - Peak memory of a 7B model on a GPU ("LoRA 24–32 GB"): GPU cells of a model of 6B
 //!   parameters or more, by the device's view (NVML); without one, not measurable here, with
@@ -63,7 +65,14 @@ fn accuracy_claims(m: Method, range: (f64, f64), accuracy: &[AccuracyRow], out: 
         let why = match status {
             "refuted" if hi < range.0 => format!("it loses more than claimed (interval [{}, {}])", pts(lo), pts(hi)),
             "refuted" => format!("it loses less than claimed (interval [{}, {}])", pts(lo), pts(hi)),
-            "confirmed" => format!("the interval [{}, {}] meets the claimed range", pts(lo), pts(hi)),
+            "confirmed" if lo >= range.0 && hi <= range.1 => format!("the interval [{}, {}] lies inside the claimed range", pts(lo), pts(hi)),
+            "confirmed" => format!(
+                "the interval [{}, {}] meets the claimed range{}{}",
+                pts(lo),
+                pts(hi),
+                if lo < 0.0 { format!("; a loss larger than {:.1} points is ruled out", -lo) } else { String::new() },
+                if hi >= 0.0 && range.1 < 0.0 { "; the interval also holds no loss at all: consistent with the claim, not proof of a loss" } else { "" }
+            ),
             _ => format!(
                 "the interval [{}, {}] (±{half:.1}) is wider than the claim's scale (±{RESOLVING_HALF_WIDTH:.0}); smallest detectable difference {:.1}",
                 pts(lo),

@@ -159,6 +159,23 @@ pub fn missing_cells(records: &[Record]) -> Vec<String> {
     out
 }
 
+/// Tells on stderr which files were skipped, which cells were recorded twice (and disagree), and
+/// which cells of the records' suites have no record.
+fn say_what_was_left_out(problems: &[LoadProblem], duplicates: usize, conflicts: &[String], missing: &[String]) {
+    for p in problems {
+        eprintln!("warning: {}: skipped: {}", p.file.display(), p.message);
+    }
+    if duplicates > 0 {
+        eprintln!("note: {duplicates} cells were recorded in more than one folder: the newest record of each is used");
+    }
+    for c in conflicts {
+        eprintln!("warning: conflicting records: {c}");
+    }
+    for m in missing {
+        eprintln!("note: {m}");
+    }
+}
+
 /// Reads the records of every folder in `dirs` and writes into `out`: cells.csv (one row per
 /// cell), summary.csv (one row per configuration, statistics over seeds), article.csv (the
 /// article's table), one SVG per chart, and index.html (self-contained: inline CSS and SVG).
@@ -169,19 +186,8 @@ pub fn write_report(dirs: &[PathBuf], out: &Path) -> Result<ReportFiles> {
         duplicates,
         conflicts,
     } = load_records(dirs)?;
-    for p in &problems {
-        eprintln!("warning: {}: skipped: {}", p.file.display(), p.message);
-    }
-    if duplicates > 0 {
-        eprintln!("note: {duplicates} cells were recorded in more than one folder: the newest record of each is used");
-    }
-    for c in &conflicts {
-        eprintln!("warning: conflicting records: {c}");
-    }
     let missing = missing_cells(&records);
-    for m in &missing {
-        eprintln!("note: {m}");
-    }
+    say_what_was_left_out(&problems, duplicates, &conflicts, &missing);
     let configs = rows::config_labels(&records);
     let accuracy_rows = accuracy::accuracy_rows(&records, &configs);
     let answers = answers::answer_tables(&records, &configs);
@@ -255,7 +261,7 @@ fn remove_stale_charts(out: &Path, written: &[PathBuf]) -> Result<()> {
     let ours = |name: &str| {
         let stem = name.strip_suffix(".svg").unwrap_or("");
         let (kind, n) = stem.split_once('-').unwrap_or((stem, "1"));
-        name.ends_with(".svg") && ["forest", "pareto", "loss"].contains(&kind) && n.chars().all(|c| c.is_ascii_digit())
+        name.ends_with(".svg") && ["forest", "pareto", "loss", "eval"].contains(&kind) && n.chars().all(|c| c.is_ascii_digit())
     };
     for e in std::fs::read_dir(out).with_context(|| format!("cannot read report folder {}", out.display()))? {
         let path = e?.path();

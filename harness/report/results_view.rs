@@ -4,6 +4,7 @@
 
 use super::accuracy::{AccuracyRow, Delta};
 use crate::record::{Record, Status};
+use super::stats::median;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -95,15 +96,6 @@ pub fn accuracy_views(rows: &[AccuracyRow]) -> Vec<AccuracyView> {
             }
         })
         .collect()
-}
-
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    Some(if n % 2 == 1 { v[n / 2] } else { 0.5 * (v[n / 2 - 1] + v[n / 2]) })
 }
 
 /// Records grouped by configuration (seeds together), in first-appearance order.

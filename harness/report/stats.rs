@@ -77,6 +77,16 @@ pub fn welch_ci95(base: &[f64], new: &[f64]) -> Option<Difference> {
     })
 }
 
+/// The median of the values (the mean of the middle two for an even count); None for none.
+pub fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 { v[n / 2] } else { 0.5 * (v[n / 2 - 1] + v[n / 2]) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

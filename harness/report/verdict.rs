@@ -11,6 +11,7 @@ use super::frame::GroupStats;
 use super::rows::{differing_knobs, Row};
 use crate::method::Method;
 use crate::record::{Record, Status};
+use super::stats::median;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -59,15 +60,6 @@ struct Cost {
     view: &'static str,
     tokens_per_s: Option<f64>,
     produces: Option<(String, f64)>,
-}
-
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    Some(if n % 2 == 1 { v[n / 2] } else { 0.5 * (v[n / 2 - 1] + v[n / 2]) })
 }
 
 /// Each configuration's cost, by config id. On a GPU the device's view (NVML, else the pool's

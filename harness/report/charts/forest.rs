@@ -115,17 +115,7 @@ fn chart(k: usize, task: &str, mine: &[&AccuracyRow]) -> Result<Chart> {
             area.draw(&Text::new(label(a, models.len(), shown), (left - offset.0 - 10, py - offset.1), style))
                 .map_err(err)?;
         }
-        // The legend, above the plot, one line.
-        let style = TextStyle::from((FONT, 12).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
-        let (lx, ly) = (left - offset.0, 4);
-        area.draw(&Circle::new((lx + 6, ly + 6), 5, GREY.filled())).map_err(err)?;
-        area.draw(&Text::new("vs full fine-tuning (same seeds, same items)", (lx + 16, ly + 6), style.clone()))
-            .map_err(err)?;
-        area.draw(&Rectangle::new([(lx + 322, ly + 2), (lx + 330, ly + 10)], GREY.stroke_width(2)))
-            .map_err(err)?;
-        area.draw(&Text::new("vs the untrained model", (lx + 338, ly + 6), style))
-            .map_err(err)?;
-        Ok(())
+        legend(area, left - offset.0)
     })?;
     Ok(Chart {
         file: format!("forest-{}.svg", k + 1),
@@ -140,6 +130,19 @@ fn chart(k: usize, task: &str, mine: &[&AccuracyRow]) -> Result<Chart> {
         ),
         svg,
     })
+}
+
+/// The legend, above the plot, one line starting at pixel `x` of the area.
+fn legend(area: &DrawingArea<SVGBackend, plotters::coord::Shift>, x: i32) -> Result<()> {
+    let style = TextStyle::from((FONT, 12).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+    let y = 4;
+    area.draw(&Circle::new((x + 6, y + 6), 5, GREY.filled())).map_err(err)?;
+    area.draw(&Text::new("vs full fine-tuning (same seeds, same items)", (x + 16, y + 6), style.clone()))
+        .map_err(err)?;
+    area.draw(&Rectangle::new([(x + 322, y + 2), (x + 330, y + 10)], GREY.stroke_width(2)))
+        .map_err(err)?;
+    area.draw(&Text::new("vs the untrained model", (x + 338, y + 6), style)).map_err(err)?;
+    Ok(())
 }
 
 /// A marker at the difference with a horizontal whisker over its interval.

@@ -9,7 +9,7 @@ mod scatter;
 
 pub use bars::{memory, throughput};
 pub use forest::forest;
-pub use loss::loss_curves;
+pub use loss::{eval_curves, loss_curves};
 pub use scatter::{estimate_vs_measured, pareto};
 
 use super::frame::GroupStats;
@@ -186,6 +186,7 @@ pub fn all(groups: &[GroupStats], records: &[Record], rows: &[Row], accuracy: &[
     charts.extend(pareto(groups, rows)?);
     charts.extend([memory(groups)?, throughput(groups)?]);
     charts.extend(loss_curves(records, rows)?);
+    charts.extend(eval_curves(records, rows)?);
     charts.push(estimate_vs_measured(rows)?);
     Ok(charts)
 }
