@@ -354,7 +354,13 @@ fn the_two_way_interval_covers_the_population_difference() {
     let mut truth = 0.0;
     let draws = 400_000;
     for _ in 0..draws {
-        let (u, sa, sb, ea, eb) = (1.5 * normal(&mut rng), 0.25 * normal(&mut rng), 0.25 * normal(&mut rng), 0.8 * normal(&mut rng), 0.8 * normal(&mut rng));
+        let (u, sa, sb, ea, eb) = (
+            1.5 * normal(&mut rng),
+            0.25 * normal(&mut rng),
+            0.25 * normal(&mut rng),
+            0.8 * normal(&mut rng),
+            0.8 * normal(&mut rng),
+        );
         truth += p(u, -0.15, sa, ea) - p(u, 0.0, sb, eb);
     }
     truth /= draws as f64;
@@ -364,8 +370,14 @@ fn the_two_way_interval_covers_the_population_difference() {
         let runs: Vec<(Vec<bool>, Vec<bool>)> = (0..k)
             .map(|_| {
                 let (sa, sb) = (0.25 * normal(&mut rng), 0.25 * normal(&mut rng));
-                let a = items.iter().map(|&u| rng.random::<f64>() < p(u, -0.15, sa, 0.8 * normal(&mut rng))).collect();
-                let b = items.iter().map(|&u| rng.random::<f64>() < p(u, 0.0, sb, 0.8 * normal(&mut rng))).collect();
+                let a = items
+                    .iter()
+                    .map(|&u| rng.random::<f64>() < p(u, -0.15, sa, 0.8 * normal(&mut rng)))
+                    .collect();
+                let b = items
+                    .iter()
+                    .map(|&u| rng.random::<f64>() < p(u, 0.0, sb, 0.8 * normal(&mut rng)))
+                    .collect();
                 (a, b)
             })
             .collect();
@@ -486,5 +498,8 @@ fn a_suite_scores_real_tasks_with_base_rows_and_deltas() {
     }
     // The evaluations during training (eval_every: 2) as a chart of the methods overlaid.
     let eval = std::fs::read_to_string(dir.join("reports/acc/eval-1.svg")).unwrap();
-    assert!(eval.contains("during training") && eval.contains("full") && eval.contains("lora"), "{eval}");
+    assert!(
+        eval.contains("during training") && eval.contains("full") && eval.contains("lora"),
+        "{eval}"
+    );
 }

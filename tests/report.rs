@@ -358,7 +358,12 @@ fn layout(exe: &Path, html: &Path, scratch: &Path) -> Value {
         .stdout
         .split_once("<pre id=\"layout-check\">")
         .and_then(|(_, rest)| rest.split_once("</pre>"))
-        .map(|(j, _)| j.replace("&quot;", "\"").replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">"))
+        .map(|(j, _)| {
+            j.replace("&quot;", "\"")
+                .replace("&amp;", "&")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+        })
         .unwrap_or_else(|| panic!("no layout-check in the DOM of {}", probe.display()));
     serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"))
 }
@@ -393,7 +398,11 @@ fn published_reports_open_on_the_verdict_and_fit_a_laptop_screen() {
             "{name}: the page scrolls sideways at 1280 px: {m}"
         );
         assert_eq!(m["wide"], serde_json::json!([]), "{name}: tables wider than the window: {m}");
-        assert_eq!(m["overlaps"], serde_json::json!([]), "{name}: chart labels overprint each other: {m}");
+        assert_eq!(
+            m["overlaps"],
+            serde_json::json!([]),
+            "{name}: chart labels overprint each other: {m}"
+        );
         // Every method of the records is named in a verdict.
         let mut methods: Vec<String> = sources
             .iter()

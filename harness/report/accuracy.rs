@@ -203,13 +203,7 @@ fn scored_delta(pairs: &[(&TaskScore, &TaskScore)]) -> Option<Delta> {
         return None;
     }
     let ses = item_ses(pairs);
-    paired_delta(
-        &pairs
-            .iter()
-            .zip(ses)
-            .map(|((a, b), se)| (a.value, b.value, se))
-            .collect::<Vec<_>>(),
-    )
+    paired_delta(&pairs.iter().zip(ses).map(|((a, b), se)| (a.value, b.value, se)).collect::<Vec<_>>())
 }
 
 /// What makes two base scorings of a task the same: the items and how they were shown.
@@ -361,7 +355,13 @@ pub fn write_csv(rows: &[AccuracyRow], path: &std::path::Path) -> anyhow::Result
     let f = |x: Option<f64>| x.map_or(String::new(), |v| format!("{v:.6}"));
     let d = |x: &Option<Delta>| -> [String; 5] {
         match x {
-            Some(d) => [f(Some(d.mean)), f(Some(d.low)), f(Some(d.high)), d.verdict().to_string(), f(Some(d.mde))],
+            Some(d) => [
+                f(Some(d.mean)),
+                f(Some(d.low)),
+                f(Some(d.high)),
+                d.verdict().to_string(),
+                f(Some(d.mde)),
+            ],
             None => Default::default(),
         }
     };

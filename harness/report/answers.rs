@@ -42,7 +42,16 @@ fn cut(s: &str, n: usize) -> String {
     if flat.chars().count() <= n {
         flat
     } else {
-        format!("…{}", flat.chars().rev().take(n - 1).collect::<Vec<_>>().into_iter().rev().collect::<String>())
+        format!(
+            "…{}",
+            flat.chars()
+                .rev()
+                .take(n - 1)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<String>()
+        )
     }
 }
 
@@ -76,7 +85,9 @@ fn runs_of<'a>(ok: &[(&'a Record, &'a String)], model: &str, task: &str) -> Vec<
     let mut runs: Vec<(&Record, &String, &TaskScore)> = Vec::new();
     for (r, label) in ok {
         let trained_here = !r.cell.method.trains() || r.cell.knobs.task == task;
-        let Some(s) = score(r, task).filter(|_| r.cell.model == model && trained_here) else { continue };
+        let Some(s) = score(r, task).filter(|_| r.cell.model == model && trained_here) else {
+            continue;
+        };
         let id = super::rows::config_id(r);
         match runs.iter().position(|(x, _, _)| super::rows::config_id(x) == id) {
             Some(i) if runs[i].0.cell.seed > r.cell.seed => runs[i] = (r, label, s),

@@ -85,7 +85,12 @@ fn accuracy_claims(m: Method, range: (f64, f64), accuracy: &[AccuracyRow], out: 
             claim: format!("accuracy loss vs full: {}", p.accuracy_loss),
             on: format!("{} · {}", short(&a.model), a.eval_task),
             status: status.into(),
-            figure: format!("Δ {} points over {} seed(s) × {} items: {why}", pts(100.0 * d.mean), d.pairs, a.items),
+            figure: format!(
+                "Δ {} points over {} seed(s) × {} items: {why}",
+                pts(100.0 * d.mean),
+                d.pairs,
+                a.items
+            ),
         });
     }
     if mine.is_empty() {

@@ -28,10 +28,7 @@ fn distinct<T: ToString>(values: impl Iterator<Item = T>) -> String {
 pub fn page_conditions(rows: &[Row]) -> Vec<Condition> {
     let trained: Vec<&Row> = rows.iter().filter(|r| r.ok() && r.method != "base").collect();
     let all: Vec<&Row> = rows.iter().filter(|r| r.ok()).collect();
-    let c = |name: &str, value: String| Condition {
-        name: name.into(),
-        value,
-    };
+    let c = |name: &str, value: String| Condition { name: name.into(), value };
     let mut seeds: Vec<u64> = trained.iter().map(|r| r.seed).collect();
     seeds.sort();
     seeds.dedup();
@@ -41,7 +38,11 @@ pub fn page_conditions(rows: &[Row]) -> Vec<Condition> {
         c(
             "batch",
             distinct(trained.iter().map(|r| {
-                let accum = if r.grad_accum > 1 { format!(" × {} accum", r.grad_accum) } else { String::new() };
+                let accum = if r.grad_accum > 1 {
+                    format!(" × {} accum", r.grad_accum)
+                } else {
+                    String::new()
+                };
                 format!("{} × ≤{} tokens{accum}", r.batch_size, r.seq_len)
             })),
         ),
@@ -49,7 +50,11 @@ pub fn page_conditions(rows: &[Row]) -> Vec<Condition> {
         c("seeds", distinct(seeds.iter())),
         c(
             "optimizer",
-            distinct(trained.iter().map(|r| format!("{} ({} state)", r.optimizer, r.optimizer_state_dtype))),
+            distinct(
+                trained
+                    .iter()
+                    .map(|r| format!("{} ({} state)", r.optimizer, r.optimizer_state_dtype)),
+            ),
         ),
         c(
             "recompute",

@@ -3,8 +3,8 @@
 //! size of what each method produces.
 
 use super::accuracy::{AccuracyRow, Delta};
-use crate::record::{Record, Status};
 use super::stats::median;
+use crate::record::{Record, Status};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -53,10 +53,17 @@ pub fn accuracy_views(rows: &[AccuracyRow]) -> Vec<AccuracyView> {
     // The base model trains nothing: its training knobs are not settings.
     let trains = |r: &AccuracyRow| !r.trained_on.is_empty();
     let knobs: Vec<&BTreeMap<String, String>> = rows.iter().filter(|r| trains(r)).map(|r| &r.knobs).collect();
-    let mut differing = super::rows::differing_knobs(&knobs, &["task", "also_eval", "eval_examples", "inference_speed", "seed"]).into_iter();
+    let mut differing =
+        super::rows::differing_knobs(&knobs, &["task", "also_eval", "eval_examples", "inference_speed", "seed"]).into_iter();
     let settings: Vec<String> = rows
         .iter()
-        .map(|r| if trains(r) { differing.next().unwrap_or_default() } else { String::new() })
+        .map(|r| {
+            if trains(r) {
+                differing.next().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
         .collect();
     rows.iter()
         .zip(settings)

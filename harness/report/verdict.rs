@@ -9,9 +9,9 @@
 use super::accuracy::AccuracyRow;
 use super::frame::GroupStats;
 use super::rows::{differing_knobs, Row};
+use super::stats::median;
 use crate::method::Method;
 use crate::record::{Record, Status};
-use super::stats::median;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -80,9 +80,12 @@ fn costs(groups: &[GroupStats], rows: &[Row], records: &[Record]) -> BTreeMap<St
             .filter(|r| r.status == Status::Ok && super::rows::config_id(r) == g.config_id)
             .filter_map(|r| r.artifact.as_ref())
             .collect();
-        let produces = artifacts
-            .first()
-            .map(|a| (a.kind.clone(), median(artifacts.iter().map(|x| x.bytes as f64).collect()).unwrap_or(0.0)));
+        let produces = artifacts.first().map(|a| {
+            (
+                a.kind.clone(),
+                median(artifacts.iter().map(|x| x.bytes as f64).collect()).unwrap_or(0.0),
+            )
+        });
         out.insert(
             g.config_id.clone(),
             Cost {
@@ -111,7 +114,11 @@ pub fn smallest_gpu(gb: f64) -> String {
 /// A model's file or preset name without its folder.
 pub fn short(model: &str) -> String {
     let m = model.rsplit('/').next().unwrap_or(model);
-    m.strip_prefix("preset:").or_else(|| m.strip_prefix("gguf:")).or_else(|| m.strip_prefix("hf:")).unwrap_or(m).to_string()
+    m.strip_prefix("preset:")
+        .or_else(|| m.strip_prefix("gguf:"))
+        .or_else(|| m.strip_prefix("hf:"))
+        .unwrap_or(m)
+        .to_string()
 }
 
 fn size(b: f64) -> String {
@@ -183,10 +190,7 @@ fn headline(block: &[&AccuracyRow], costs: &BTreeMap<String, Cost>) -> String {
     let mem = |a: &AccuracyRow| costs.get(&a.config_id).and_then(|c| c.memory_gb);
     let label = |a: &AccuracyRow| Method::lookup(&a.method).map_or(a.method.clone(), |m| m.label().to_string());
     let Some(full) = full else {
-        let best = block
-            .iter()
-            .filter(|a| a.method_trains())
-            .max_by(|a, b| a.mean.total_cmp(&b.mean));
+        let best = block.iter().filter(|a| a.method_trains()).max_by(|a, b| a.mean.total_cmp(&b.mean));
         return match best {
             Some(b) => format!(
                 "No full fine-tuning run of this model and task to compare with; the best score is {}'s {:.1}%.",
@@ -197,11 +201,11 @@ fn headline(block: &[&AccuracyRow], costs: &BTreeMap<String, Cost>) -> String {
         };
     };
     let mut out = Vec::new();
-    let fine: Vec<&&AccuracyRow> = block
+    let fine: Vec<&&AccuracyRow> = block.iter().filter(|a| a.vs_full.is_some_and(|d| d.verdict() != "worse")).collect();
+    match fine
         .iter()
-        .filter(|a| a.vs_full.is_some_and(|d| d.verdict() != "worse"))
-        .collect();
-    match fine.iter().min_by(|a, b| mem(a).unwrap_or(f64::MAX).total_cmp(&mem(b).unwrap_or(f64::MAX))) {
+        .min_by(|a, b| mem(a).unwrap_or(f64::MAX).total_cmp(&mem(b).unwrap_or(f64::MAX)))
+    {
         Some(a) => {
             let d = a.vs_full.expect("filtered");
             let share = match (mem(a), mem(full)) {
@@ -217,7 +221,12 @@ fn headline(block: &[&AccuracyRow], costs: &BTreeMap<String, Cost>) -> String {
                     100.0 * d.mde
                 )
             } else {
-                format!("scores above full fine-tuning{share}: {} points [{}, {}]", pts(d.mean), pts(d.low), pts(d.high))
+                format!(
+                    "scores above full fine-tuning{share}: {} points [{}, {}]",
+                    pts(d.mean),
+                    pts(d.low),
+                    pts(d.high)
+                )
             };
             out.push(format!("{} {what}.", label(a)));
         }
@@ -263,16 +272,19 @@ pub fn verdicts(accuracy: &[AccuracyRow], groups: &[GroupStats], rows: &[Row], r
             .iter()
             .find(|a| a.model == *model && a.eval_task == *task && !a.method_trains());
         let block: Vec<&AccuracyRow> = base.into_iter().chain(accuracy.iter().filter(trained)).collect();
-        let full_cost = block
-            .iter()
-            .find(|a| a.method_trains_base())
-            .and_then(|a| costs.get(&a.config_id));
+        let full_cost = block.iter().find(|a| a.method_trains_base()).and_then(|a| costs.get(&a.config_id));
         // The base model trains nothing: its training knobs are not settings.
         let trained_knobs: Vec<&BTreeMap<String, String>> = block.iter().filter(|a| a.method_trains()).map(|a| &a.knobs).collect();
         let mut differing = differing_knobs(&trained_knobs, &["task", "also_eval", "eval_examples", "inference_speed", "seed"]).into_iter();
         let settings: Vec<String> = block
             .iter()
-            .map(|a| if a.method_trains() { differing.next().unwrap_or_default() } else { String::new() })
+            .map(|a| {
+                if a.method_trains() {
+                    differing.next().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
             .collect();
         let first = block[0];
         out.push(Verdict {
@@ -284,7 +296,11 @@ pub fn verdicts(accuracy: &[AccuracyRow], groups: &[GroupStats], rows: &[Row], r
                 first.metric,
                 first.items,
                 block.iter().map(|a| a.seeds).max().unwrap_or(1),
-                if block.iter().map(|a| a.seeds).max().unwrap_or(1) == 1 { "" } else { "s" }
+                if block.iter().map(|a| a.seeds).max().unwrap_or(1) == 1 {
+                    ""
+                } else {
+                    "s"
+                }
             ),
             memory_view: block
                 .iter()
@@ -309,7 +325,9 @@ fn synthetic(accuracy: &[AccuracyRow], groups: &[GroupStats], rows: &[Row], cost
     let scored: std::collections::BTreeSet<&str> = accuracy.iter().map(|a| a.config_id.as_str()).collect();
     let mut blocks: Vec<((String, String), Vec<(&GroupStats, &Row)>)> = Vec::new();
     for g in groups.iter().filter(|g| g.ok > 0 && !scored.contains(g.config_id.as_str())) {
-        let Some(r) = rows.iter().find(|r| r.config_id == g.config_id) else { continue };
+        let Some(r) = rows.iter().find(|r| r.config_id == g.config_id) else {
+            continue;
+        };
         let key = (g.model.clone(), r.task.clone());
         match blocks.iter_mut().find(|(k, _)| *k == key) {
             Some((_, v)) => v.push((g, r)),

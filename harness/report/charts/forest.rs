@@ -35,7 +35,10 @@ fn label(a: &AccuracyRow, models: usize, settings: &str) -> String {
 /// One forest plot per task trained and scored here.
 pub fn forest(rows: &[AccuracyRow]) -> Result<Vec<Chart>> {
     let mut tasks: Vec<&str> = Vec::new();
-    for a in rows.iter().filter(|a| a.trained_on == a.eval_task && (a.vs_full.is_some() || a.vs_base.is_some())) {
+    for a in rows
+        .iter()
+        .filter(|a| a.trained_on == a.eval_task && (a.vs_full.is_some() || a.vs_base.is_some()))
+    {
         if !tasks.contains(&a.eval_task.as_str()) {
             tasks.push(&a.eval_task);
         }
@@ -86,16 +89,25 @@ fn chart(k: usize, task: &str, mine: &[&AccuracyRow]) -> Result<Chart> {
         chart
             .draw_series([PathElement::new(vec![(0.0, -0.6), (0.0, n as f64 - 0.4)], GREY.stroke_width(1))])
             .map_err(err)?;
-        for band in [-super::super::claims::RESOLVING_HALF_WIDTH, super::super::claims::RESOLVING_HALF_WIDTH] {
+        for band in [
+            -super::super::claims::RESOLVING_HALF_WIDTH,
+            super::super::claims::RESOLVING_HALF_WIDTH,
+        ] {
             if band > lo - pad && band < hi + pad {
                 chart
-                    .draw_series(DashedLineSeries::new(vec![(band, -0.6), (band, n as f64 - 0.4)], 4, 4, LIGHT.stroke_width(1)))
+                    .draw_series(DashedLineSeries::new(
+                        vec![(band, -0.6), (band, n as f64 - 0.4)],
+                        4,
+                        4,
+                        LIGHT.stroke_width(1),
+                    ))
                     .map_err(err)?;
             }
         }
         let offset = area.get_base_pixel();
         let knobs: Vec<&std::collections::BTreeMap<String, String>> = mine.iter().map(|a| &a.knobs).collect();
-        let settings = crate::report::rows::differing_knobs(&knobs, &["task", "also_eval", "eval_examples", "inference_speed", "seed", "lr"]);
+        let settings =
+            crate::report::rows::differing_knobs(&knobs, &["task", "also_eval", "eval_examples", "inference_speed", "seed", "lr"]);
         let repeated = |a: &AccuracyRow| mine.iter().filter(|b| b.model == a.model && b.method == a.method).count() > 1;
         let left = chart.backend_coord(&(lo - pad, 0.0)).0;
         for (i, a) in mine.iter().enumerate() {
@@ -104,7 +116,10 @@ fn chart(k: usize, task: &str, mine: &[&AccuracyRow]) -> Result<Chart> {
             let color = method_color(&a.method);
             if i % 2 == 1 {
                 chart
-                    .draw_series([Rectangle::new([(lo - pad, y - 0.5), (hi + pad, y + 0.5)], RGBColor(0xf7, 0xf7, 0xfa).filled())])
+                    .draw_series([Rectangle::new(
+                        [(lo - pad, y - 0.5), (hi + pad, y + 0.5)],
+                        RGBColor(0xf7, 0xf7, 0xfa).filled(),
+                    )])
                     .map_err(err)?;
             }
             whisker(&mut chart, a.vs_full, y + 0.14, color.filled(), true)?;
@@ -112,8 +127,12 @@ fn chart(k: usize, task: &str, mine: &[&AccuracyRow]) -> Result<Chart> {
             let (_, py) = chart.backend_coord(&(0.0, y));
             let style = TextStyle::from((FONT, 13).into_font()).pos(Pos::new(HPos::Right, VPos::Center));
             let shown = if repeated(a) { settings[i].as_str() } else { "" };
-            area.draw(&Text::new(label(a, models.len(), shown), (left - offset.0 - 10, py - offset.1), style))
-                .map_err(err)?;
+            area.draw(&Text::new(
+                label(a, models.len(), shown),
+                (left - offset.0 - 10, py - offset.1),
+                style,
+            ))
+            .map_err(err)?;
         }
         legend(area, left - offset.0)
     })?;
@@ -137,17 +156,26 @@ fn legend(area: &DrawingArea<SVGBackend, plotters::coord::Shift>, x: i32) -> Res
     let style = TextStyle::from((FONT, 12).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
     let y = 4;
     area.draw(&Circle::new((x + 6, y + 6), 5, GREY.filled())).map_err(err)?;
-    area.draw(&Text::new("vs full fine-tuning (same seeds, same items)", (x + 16, y + 6), style.clone()))
-        .map_err(err)?;
+    area.draw(&Text::new(
+        "vs full fine-tuning (same seeds, same items)",
+        (x + 16, y + 6),
+        style.clone(),
+    ))
+    .map_err(err)?;
     area.draw(&Rectangle::new([(x + 322, y + 2), (x + 330, y + 10)], GREY.stroke_width(2)))
         .map_err(err)?;
-    area.draw(&Text::new("vs the untrained model", (x + 338, y + 6), style)).map_err(err)?;
+    area.draw(&Text::new("vs the untrained model", (x + 338, y + 6), style))
+        .map_err(err)?;
     Ok(())
 }
 
 /// A marker at the difference with a horizontal whisker over its interval.
 fn whisker<'a, 's: 'a>(
-    chart: &mut ChartContext<'a, SVGBackend<'s>, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>,
+    chart: &mut ChartContext<
+        'a,
+        SVGBackend<'s>,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
     d: Option<Delta>,
     y: f64,
     style: ShapeStyle,

@@ -49,10 +49,7 @@ fn curves(title: &str, y_desc: &str, lines: &[Line], empty: &str) -> Result<Stri
         if lines.iter().all(|l| l.pts.is_empty()) {
             return no_data(area, empty);
         }
-        let max_x = lines
-            .iter()
-            .flat_map(|l| l.pts.iter().map(|p| p.0))
-            .fold(1.0f64, f64::max);
+        let max_x = lines.iter().flat_map(|l| l.pts.iter().map(|p| p.0)).fold(1.0f64, f64::max);
         let (lo, hi) = lin_range(lines.iter().flat_map(|l| l.pts.iter().map(|p| p.1)));
         let mut chart = ChartBuilder::on(area)
             .margin(14)
@@ -153,11 +150,18 @@ pub fn eval_curves(records: &[Record], rows: &[Row]) -> Result<Vec<Chart>> {
             .iter()
             .map(|(r, row)| {
                 let y = |p: &crate::record::CurvePoint| if scored { p.metric.map_or(f64::NAN, |m| 100.0 * m) } else { p.loss };
-                line(row, r.curve.iter().map(|p| (p.step as f64, y(p))).filter(|p| p.1.is_finite()).collect())
+                line(
+                    row,
+                    r.curve.iter().map(|p| (p.step as f64, y(p))).filter(|p| p.1.is_finite()).collect(),
+                )
             })
             .collect();
         let items = cells.first().and_then(|(r, _)| r.curve.first()).map_or(0, |p| p.items);
-        let title = format!("Held-out {} during training — {} · {task}", if scored { metric.as_str() } else { "loss" }, name(model));
+        let title = format!(
+            "Held-out {} during training — {} · {task}",
+            if scored { metric.as_str() } else { "loss" },
+            name(model)
+        );
         let y_desc = if scored { format!("{metric}, %") } else { "held-out loss".into() };
         let svg = curves(&title, &y_desc, &lines, "no evaluation during training")?;
         charts.push(Chart {

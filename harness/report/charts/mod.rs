@@ -12,8 +12,8 @@ pub use forest::forest;
 pub use loss::{eval_curves, loss_curves};
 pub use scatter::{estimate_vs_measured, pareto};
 
-use super::frame::GroupStats;
 use super::accuracy::AccuracyRow;
+use super::frame::GroupStats;
 use super::rows::Row;
 use crate::record::Record;
 use anyhow::{anyhow, Result};

@@ -36,7 +36,9 @@ pub fn pareto(groups: &[GroupStats], rows: &[Row]) -> Result<Vec<Chart>> {
         }
     }
     if keys.is_empty() {
-        let svg = super::render("Score against cost", |area| no_data(area, "no cell ended ok with an evaluation: nothing to plot"))?;
+        let svg = super::render("Score against cost", |area| {
+            no_data(area, "no cell ended ok with an evaluation: nothing to plot")
+        })?;
         return Ok(vec![Chart {
             file: "pareto-1.svg".into(),
             title: "Score against cost".into(),
@@ -53,7 +55,10 @@ pub fn pareto(groups: &[GroupStats], rows: &[Row]) -> Result<Vec<Chart>> {
                 .filter(|g| g.model == *model && task_of(g).as_deref() == Some(task.as_str()))
                 .collect();
             let scored = pts.iter().all(|g| g.eval_score.mean.is_some());
-            let title = format!("Score against cost — {} · {task}", short_model(model.rsplit('/').next().unwrap_or(model)));
+            let title = format!(
+                "Score against cost — {} · {task}",
+                short_model(model.rsplit('/').next().unwrap_or(model))
+            );
             let svg = render(&title, |area| {
                 let (w, _) = area.dim_in_pixel();
                 let (left, right) = area.split_horizontally(w / 2);
@@ -110,7 +115,13 @@ fn panel(area: &DrawingArea<SVGBackend, plotters::coord::Shift>, pts: &[&GroupSt
         .configure_mesh()
         .x_desc(x_desc)
         .y_desc(if scored { "task score, %" } else { "held-out token accuracy, %" })
-        .x_label_formatter(&|v| if cost == Cost::Memory { gb_label(*v) } else { format!("{v:.3}").trim_end_matches('0').trim_end_matches('.').to_string() })
+        .x_label_formatter(&|v| {
+            if cost == Cost::Memory {
+                gb_label(*v)
+            } else {
+                format!("{v:.3}").trim_end_matches('0').trim_end_matches('.').to_string()
+            }
+        })
         .y_label_formatter(&|v| format!("{v:.0}"))
         .light_line_style(WHITE)
         .house_style()
