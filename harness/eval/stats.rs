@@ -11,6 +11,14 @@ pub fn binomial_stderr(right: usize, n: usize) -> Option<f64> {
     Some((p * (1.0 - p) / (n - 1) as f64).sqrt())
 }
 
+/// sd(d)/√n of n ≥ 2 values.
+fn stderr_of_mean(d: &[f64]) -> f64 {
+    let n = d.len() as f64;
+    let mean = d.iter().sum::<f64>() / n;
+    let var = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (var / n).sqrt()
+}
+
 /// Standard error of the mean of paired differences a_i − b_i of 0/1 scores (the same items
 /// scored twice): sd(d)/√n. None below 2 items or for lists of different lengths.
 pub fn paired_stderr(a: &[bool], b: &[bool]) -> Option<f64> {
@@ -23,9 +31,7 @@ pub fn paired_stderr(a: &[bool], b: &[bool]) -> Option<f64> {
         .zip(b)
         .map(|(&x, &y)| f64::from(u8::from(x)) - f64::from(u8::from(y)))
         .collect();
-    let mean = d.iter().sum::<f64>() / n as f64;
-    let var = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
-    Some((var / n as f64).sqrt())
+    Some(stderr_of_mean(&d))
 }
 
 /// The standard error over items of the difference of paired runs averaged over seeds: each
@@ -48,9 +54,7 @@ pub fn seed_averaged_paired_stderr(pairs: &[(Vec<bool>, Vec<bool>)]) -> Option<f
                 / k
         })
         .collect();
-    let mean = d.iter().sum::<f64>() / n as f64;
-    let var = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
-    Some((var / n as f64).sqrt())
+    Some(stderr_of_mean(&d))
 }
 
 #[cfg(test)]

@@ -96,6 +96,17 @@ pub struct AccuracyRow {
     pub config_id: String,
 }
 
+impl AccuracyRow {
+    /// Whether the row's method trains every weight (full fine-tuning: the reference).
+    pub(super) fn method_trains_base(&self) -> bool {
+        crate::method::Method::lookup(&self.method).is_ok_and(|m| m.trains_base())
+    }
+    /// Whether the row's method trains at all (not the untouched base model).
+    pub(super) fn method_trains(&self) -> bool {
+        crate::method::Method::lookup(&self.method).is_ok_and(|m| m.trains())
+    }
+}
+
 /// One run's score of one task, with what it pairs on.
 #[derive(Clone)]
 struct Run<'a> {

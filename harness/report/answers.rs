@@ -6,6 +6,7 @@
 use crate::eval::TaskScore;
 use crate::record::{Record, Status};
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Answer {
@@ -82,19 +83,19 @@ pub fn answer_tables(records: &[Record], labels: &[String]) -> Vec<AnswerTable> 
 /// The runs of (model, task) to set side by side: one per configuration (its lowest seed) that
 /// trained on the task, and the base model; base first, then the registry's order.
 fn runs_of<'a>(ok: &[(&'a Record, &'a String)], model: &str, task: &str) -> Vec<(&'a Record, &'a String, &'a TaskScore)> {
-    let mut runs: Vec<(&Record, &String, &TaskScore)> = Vec::new();
+    // By configuration id: the run of the lowest seed.
+    let mut runs: BTreeMap<String, (&Record, &String, &TaskScore)> = BTreeMap::new();
     for (r, label) in ok {
         let trained_here = !r.cell.method.trains() || r.cell.knobs.task == task;
         let Some(s) = score(r, task).filter(|_| r.cell.model == model && trained_here) else {
             continue;
         };
-        let id = super::rows::config_id(r);
-        match runs.iter().position(|(x, _, _)| super::rows::config_id(x) == id) {
-            Some(i) if runs[i].0.cell.seed > r.cell.seed => runs[i] = (r, label, s),
-            Some(_) => {}
-            None => runs.push((r, label, s)),
+        let run = runs.entry(super::rows::config_id(r)).or_insert((r, label, s));
+        if run.0.cell.seed > r.cell.seed {
+            *run = (r, label, s);
         }
     }
+    let mut runs: Vec<(&Record, &String, &TaskScore)> = runs.into_values().collect();
     runs.sort_by_key(|(r, _, _)| (r.cell.method.trains(), r.cell.method));
     runs
 }

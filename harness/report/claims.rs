@@ -34,11 +34,7 @@ pub struct Claim {
     pub figure: String,
 }
 
-fn pts(x: f64) -> String {
-    format!("{x:+.1}").replace('-', "−")
-}
-
-use super::verdict::short;
+use super::rows::{short_model as short, signed_points as pts};
 
 /// Whether a measured interval [lo, hi] (points) supports a claimed range [a, b].
 pub fn judge(lo: f64, hi: f64, claim: (f64, f64)) -> &'static str {

@@ -53,8 +53,7 @@ pub fn accuracy_views(rows: &[AccuracyRow]) -> Vec<AccuracyView> {
     // The base model trains nothing: its training knobs are not settings.
     let trains = |r: &AccuracyRow| !r.trained_on.is_empty();
     let knobs: Vec<&BTreeMap<String, String>> = rows.iter().filter(|r| trains(r)).map(|r| &r.knobs).collect();
-    let mut differing =
-        super::rows::differing_knobs(&knobs, &["task", "also_eval", "eval_examples", "inference_speed", "seed"]).into_iter();
+    let mut differing = super::rows::differing_knobs(&knobs, super::rows::NOT_SETTINGS).into_iter();
     let settings: Vec<String> = rows
         .iter()
         .map(|r| {
@@ -72,7 +71,7 @@ pub fn accuracy_views(rows: &[AccuracyRow]) -> Vec<AccuracyView> {
             let (vf, vfv) = delta(&r.vs_full);
             AccuracyView {
                 model: r.model.clone(),
-                model_short: r.model.rsplit('/').next().unwrap_or(&r.model).to_string(),
+                model_short: super::rows::short_model(&r.model),
                 settings,
                 mde: r.vs_full.map_or("–".into(), |d| format!("{:.1}", 100.0 * d.mde)),
                 task: r.eval_task.clone(),
@@ -162,14 +161,6 @@ pub struct ArtifactView {
     how: String,
 }
 
-fn bytes(b: f64) -> String {
-    if b >= 1e9 {
-        format!("{:.2} GB", b / 1e9)
-    } else {
-        format!("{:.1} MB", b / 1e6)
-    }
-}
-
 /// What each method produces here, and (for the article's claim) the same for a 7B model.
 pub fn artifact_views(records: &[Record]) -> Vec<ArtifactView> {
     let mut out: Vec<ArtifactView> = by_config(records)
@@ -180,7 +171,7 @@ pub fn artifact_views(records: &[Record]) -> Vec<ArtifactView> {
             Some(ArtifactView {
                 config: format!("{} · {}", g[0].cell.model, g[0].cell.label),
                 kind: first.kind.clone(),
-                size: bytes(median(a.iter().map(|x| x.bytes as f64).collect()).unwrap_or(0.0)),
+                size: super::rows::size_label(median(a.iter().map(|x| x.bytes as f64).collect()).unwrap_or(0.0)),
                 how: format!("{} ({} tensors, f32)", first.how, first.tensors),
             })
         })
@@ -203,7 +194,11 @@ pub fn artifact_views(records: &[Record]) -> Vec<ArtifactView> {
             out.push(ArtifactView {
                 config: format!("preset:llama2-7b · {} r16 all linear (estimate)", labels.join("/")),
                 kind: "adapter".into(),
-                size: format!("{} bf16 / {} f32", bytes(adapters as f64 * 2.0), bytes(adapters as f64 * 4.0)),
+                size: format!(
+                    "{} bf16 / {} f32",
+                    super::rows::size_label(adapters as f64 * 2.0),
+                    super::rows::size_label(adapters as f64 * 4.0)
+                ),
                 how: format!("computed: {:.1}M adapter parameters", adapters as f64 / 1e6),
             });
         }
@@ -211,7 +206,11 @@ pub fn artifact_views(records: &[Record]) -> Vec<ArtifactView> {
         out.push(ArtifactView {
             config: "preset:llama2-7b · full fine-tuning (estimate)".into(),
             kind: "checkpoint".into(),
-            size: format!("{} bf16 / {} f32", bytes(full * 2.0), bytes(full * 4.0)),
+            size: format!(
+                "{} bf16 / {} f32",
+                super::rows::size_label(full * 2.0),
+                super::rows::size_label(full * 4.0)
+            ),
             how: format!("computed: {:.2}B parameters", full / 1e9),
         });
     }

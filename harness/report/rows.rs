@@ -198,6 +198,34 @@ fn show(v: &serde_json::Value) -> String {
     }
 }
 
+/// Knobs a table's "settings" never show: its own columns (task, seed), or what only says how
+/// it was scored (the evaluation's size and extras).
+pub const NOT_SETTINGS: &[&str] = &["task", "also_eval", "eval_examples", "inference_speed", "seed"];
+
+/// A model's file or preset name, without its folder and its `preset:`/`gguf:`/`hf:` prefix.
+pub fn short_model(model: &str) -> String {
+    let m = model.rsplit('/').next().unwrap_or(model);
+    m.strip_prefix("preset:")
+        .or_else(|| m.strip_prefix("gguf:"))
+        .or_else(|| m.strip_prefix("hf:"))
+        .unwrap_or(m)
+        .to_string()
+}
+
+/// A size in bytes as "1.07 GB" or "19.6 MB".
+pub fn size_label(b: f64) -> String {
+    if b >= 1e9 {
+        format!("{:.2} GB", b / 1e9)
+    } else {
+        format!("{:.1} MB", b / 1e6)
+    }
+}
+
+/// A difference in points with its sign, and a true minus sign: "+2.8", "−0.5".
+pub fn signed_points(x: f64) -> String {
+    format!("{x:+.1}").replace('-', "−")
+}
+
 /// A cell's knobs (its serialized `Knobs`) as `name → shown value`.
 pub fn shown_knobs(knobs: &serde_json::Value) -> BTreeMap<String, String> {
     knobs

@@ -7,9 +7,11 @@
 //! accuracy only.
 
 use super::accuracy::AccuracyRow;
+use super::accuracy::Delta;
 use super::frame::GroupStats;
-use super::rows::{differing_knobs, Row};
+use super::rows::{differing_knobs, short_model, signed_points, size_label, Row, NOT_SETTINGS};
 use super::stats::median;
+use crate::estimate::HardwareProfile;
 use crate::method::Method;
 use crate::record::{Record, Status};
 use serde::Serialize;
@@ -63,23 +65,23 @@ struct Cost {
 }
 
 /// Each configuration's cost, by config id. On a GPU the device's view (NVML, else the pool's
-/// peak); on the CPU the process's peak RSS.
+/// peak); on the CPU the process's peak RSS. `rows` are the `records`' rows, in their order.
 fn costs(groups: &[GroupStats], rows: &[Row], records: &[Record]) -> BTreeMap<String, Cost> {
     let mut out = BTreeMap::new();
     for g in groups {
-        let mine: Vec<&Row> = rows.iter().filter(|r| r.config_id == g.config_id && r.status == "ok").collect();
-        let nvml = median(mine.iter().filter_map(|r| r.gpu_nvml_peak_gb).collect());
-        let pool = median(mine.iter().filter_map(|r| r.gpu_pool_peak_gb).collect());
+        let mine: Vec<(&Row, &Record)> = rows
+            .iter()
+            .zip(records)
+            .filter(|(r, rec)| r.config_id == g.config_id && rec.status == Status::Ok)
+            .collect();
+        let nvml = median(mine.iter().filter_map(|(r, _)| r.gpu_nvml_peak_gb).collect());
+        let pool = median(mine.iter().filter_map(|(r, _)| r.gpu_pool_peak_gb).collect());
         let (memory_gb, view) = match (nvml, pool) {
             (Some(v), _) => (Some(v), "GPU device used (NVML)"),
             (None, Some(v)) => (Some(v), "GPU pool peak"),
             _ => (g.peak_rss_gb.median, "process RSS"),
         };
-        let artifacts: Vec<&crate::record::Artifact> = records
-            .iter()
-            .filter(|r| r.status == Status::Ok && super::rows::config_id(r) == g.config_id)
-            .filter_map(|r| r.artifact.as_ref())
-            .collect();
+        let artifacts: Vec<&crate::record::Artifact> = mine.iter().filter_map(|(_, rec)| rec.artifact.as_ref()).collect();
         let produces = artifacts.first().map(|a| {
             (
                 a.kind.clone(),
@@ -100,85 +102,62 @@ fn costs(groups: &[GroupStats], rows: &[Row], records: &[Record]) -> BTreeMap<St
 }
 
 /// The smallest GPU class of the hardware profiles that holds `gb`.
-pub fn smallest_gpu(gb: f64) -> String {
-    let Ok(p) = crate::estimate::load_profiles(None) else {
-        return "–".into();
-    };
-    p.profiles
+fn smallest_gpu(profiles: &[HardwareProfile], gb: f64) -> String {
+    profiles
         .iter()
         .filter(|p| p.gpu && gb <= p.memory_gb)
         .min_by(|a, b| a.memory_gb.total_cmp(&b.memory_gb).then(a.name.cmp(&b.name)))
         .map_or_else(|| "none listed".into(), |p| p.name.clone())
 }
 
-/// A model's file or preset name without its folder.
-pub fn short(model: &str) -> String {
-    let m = model.rsplit('/').next().unwrap_or(model);
-    m.strip_prefix("preset:")
-        .or_else(|| m.strip_prefix("gguf:"))
-        .or_else(|| m.strip_prefix("hf:"))
-        .unwrap_or(m)
-        .to_string()
-}
-
-fn size(b: f64) -> String {
-    if b >= 1e9 {
-        format!("{:.2} GB", b / 1e9)
-    } else {
-        format!("{:.1} MB", b / 1e6)
-    }
-}
-
+/// A difference (a fraction) in signed points.
 fn pts(x: f64) -> String {
-    format!("{:+.1}", 100.0 * x).replace('-', "−")
+    signed_points(100.0 * x)
+}
+
+fn label(method: &str) -> String {
+    Method::lookup(method).map_or(method.to_string(), |m| m.label().to_string())
+}
+
+/// What a verdict row shows of its configuration's score and difference from full.
+struct Scored<'a> {
+    method: &'a str,
+    score: String,
+    vs_full: Option<Delta>,
 }
 
 /// One row per configuration of a block; `full` is the reference's cost.
-fn row(a: &AccuracyRow, settings: String, cost: &Cost, full: Option<&Cost>) -> VerdictRow {
-    let method = Method::lookup(&a.method);
-    let share = |x: Option<f64>, f: Option<f64>| match (x, f) {
-        (Some(x), Some(f)) if f > 0.0 => Some(x / f),
+fn row(x: Scored, settings: String, cost: &Cost, full: Option<&Cost>, profiles: &[HardwareProfile]) -> VerdictRow {
+    let trains_base = Method::lookup(x.method).is_ok_and(|m| m.trains_base());
+    let share = match (cost.memory_gb, full.and_then(|f| f.memory_gb)) {
+        (Some(m), Some(f)) if f > 0.0 && !trains_base => Some(m / f),
         _ => None,
     };
-    let mem_share = share(cost.memory_gb, full.and_then(|f| f.memory_gb));
     VerdictRow {
-        method: method.map_or(a.method.clone(), |m| m.label().to_string()),
-        method_name: a.method.clone(),
+        method: label(x.method),
+        method_name: x.method.to_string(),
         settings,
-        score: match a.sd {
-            Some(sd) => format!("{:.1} ± {:.1}", 100.0 * a.mean, 100.0 * sd),
-            None => format!("{:.1}", 100.0 * a.mean),
-        },
-        vs_full: a
+        score: x.score,
+        vs_full: x
             .vs_full
             .map_or(String::new(), |d| format!("{} [{}, {}]", pts(d.mean), pts(d.low), pts(d.high))),
-        vs_full_verdict: a.vs_full.map_or(String::new(), |d| d.verdict().to_string()),
-        power: a.vs_full.map_or(String::new(), |d| format!("{:.1}", 100.0 * d.mde)),
-        memory: match (cost.memory_gb, mem_share) {
-            (Some(m), Some(_)) if a.method_trains_base() => format!("{m:.2} GB"),
+        vs_full_verdict: x.vs_full.map_or(String::new(), |d| d.verdict().to_string()),
+        power: x.vs_full.map_or(String::new(), |d| format!("{:.1}", 100.0 * d.mde)),
+        memory: match (cost.memory_gb, share) {
             (Some(m), Some(s)) => format!("{m:.2} GB ({:.0}%)", 100.0 * s),
             (Some(m), None) => format!("{m:.2} GB"),
             _ => "–".into(),
         },
-        fits: cost.memory_gb.map_or("–".into(), smallest_gpu),
+        fits: cost.memory_gb.map_or("–".into(), |gb| smallest_gpu(profiles, gb)),
         speed: match (cost.tokens_per_s, full.and_then(|f| f.tokens_per_s)) {
-            (Some(t), Some(f)) if f > 0.0 && !a.method_trains_base() => format!("{t:.0} ({:.2}×)", t / f),
+            (Some(t), Some(f)) if f > 0.0 && !trains_base => format!("{t:.0} ({:.2}×)", t / f),
             (Some(t), _) => format!("{t:.0}"),
             _ => "–".into(),
         },
         produces: cost
             .produces
             .as_ref()
-            .map_or("–".into(), |(kind, b)| format!("{kind} {}", size(*b))),
-    }
-}
-
-impl AccuracyRow {
-    fn method_trains_base(&self) -> bool {
-        Method::lookup(&self.method).is_ok_and(|m| m.trains_base())
-    }
-    fn method_trains(&self) -> bool {
-        Method::lookup(&self.method).is_ok_and(|m| m.trains())
+            .map_or("–".into(), |(kind, b)| format!("{kind} {}", size_label(*b))),
     }
 }
 
@@ -188,7 +167,7 @@ impl AccuracyRow {
 fn headline(block: &[&AccuracyRow], costs: &BTreeMap<String, Cost>) -> String {
     let full = block.iter().find(|a| a.method_trains_base());
     let mem = |a: &AccuracyRow| costs.get(&a.config_id).and_then(|c| c.memory_gb);
-    let label = |a: &AccuracyRow| Method::lookup(&a.method).map_or(a.method.clone(), |m| m.label().to_string());
+    let label = |a: &AccuracyRow| label(&a.method);
     let Some(full) = full else {
         let best = block.iter().filter(|a| a.method_trains()).max_by(|a, b| a.mean.total_cmp(&b.mean));
         return match best {
@@ -258,6 +237,7 @@ fn headline(block: &[&AccuracyRow], costs: &BTreeMap<String, Cost>) -> String {
 /// left to the accuracy table), then of every (model, synthetic task) without a task score.
 pub fn verdicts(accuracy: &[AccuracyRow], groups: &[GroupStats], rows: &[Row], records: &[Record]) -> Vec<Verdict> {
     let costs = costs(groups, rows, records);
+    let profiles = crate::estimate::load_profiles(None).map(|p| p.profiles).unwrap_or_default();
     let mut keys: Vec<(String, String)> = Vec::new();
     for a in accuracy.iter().filter(|a| a.trained_on == a.eval_task) {
         let k = (a.model.clone(), a.eval_task.clone());
@@ -275,7 +255,7 @@ pub fn verdicts(accuracy: &[AccuracyRow], groups: &[GroupStats], rows: &[Row], r
         let full_cost = block.iter().find(|a| a.method_trains_base()).and_then(|a| costs.get(&a.config_id));
         // The base model trains nothing: its training knobs are not settings.
         let trained_knobs: Vec<&BTreeMap<String, String>> = block.iter().filter(|a| a.method_trains()).map(|a| &a.knobs).collect();
-        let mut differing = differing_knobs(&trained_knobs, &["task", "also_eval", "eval_examples", "inference_speed", "seed"]).into_iter();
+        let mut differing = differing_knobs(&trained_knobs, NOT_SETTINGS).into_iter();
         let settings: Vec<String> = block
             .iter()
             .map(|a| {
@@ -287,20 +267,16 @@ pub fn verdicts(accuracy: &[AccuracyRow], groups: &[GroupStats], rows: &[Row], r
             })
             .collect();
         let first = block[0];
+        let seeds = block.iter().map(|a| a.seeds).max().unwrap_or(1);
         out.push(Verdict {
             model: model.clone(),
-            model_short: short(model),
+            model_short: short_model(model),
             task: task.clone(),
             scored: format!(
-                "{} on {} held-out items, {} seed{}",
+                "{} on {} held-out items, {seeds} seed{}",
                 first.metric,
                 first.items,
-                block.iter().map(|a| a.seeds).max().unwrap_or(1),
-                if block.iter().map(|a| a.seeds).max().unwrap_or(1) == 1 {
-                    ""
-                } else {
-                    "s"
-                }
+                if seeds == 1 { "" } else { "s" }
             ),
             memory_view: block
                 .iter()
@@ -311,17 +287,34 @@ pub fn verdicts(accuracy: &[AccuracyRow], groups: &[GroupStats], rows: &[Row], r
             rows: block
                 .iter()
                 .zip(settings)
-                .map(|(a, s)| row(a, s, costs.get(&a.config_id).unwrap_or(&Cost::default()), full_cost))
+                .map(|(a, s)| {
+                    let score = match a.sd {
+                        Some(sd) => format!("{:.1} ± {:.1}", 100.0 * a.mean, 100.0 * sd),
+                        None => format!("{:.1}", 100.0 * a.mean),
+                    };
+                    let x = Scored {
+                        method: &a.method,
+                        score,
+                        vs_full: a.vs_full,
+                    };
+                    row(x, s, costs.get(&a.config_id).unwrap_or(&Cost::default()), full_cost, &profiles)
+                })
                 .collect(),
         });
     }
-    out.extend(synthetic(accuracy, groups, rows, &costs));
+    out.extend(synthetic(accuracy, groups, rows, &costs, &profiles));
     out
 }
 
 /// Blocks of the configurations no accuracy row covers (synthetic tasks): cost columns and the
 /// held-out token accuracy (teacher-forced, not a task score).
-fn synthetic(accuracy: &[AccuracyRow], groups: &[GroupStats], rows: &[Row], costs: &BTreeMap<String, Cost>) -> Vec<Verdict> {
+fn synthetic(
+    accuracy: &[AccuracyRow],
+    groups: &[GroupStats],
+    rows: &[Row],
+    costs: &BTreeMap<String, Cost>,
+    profiles: &[HardwareProfile],
+) -> Vec<Verdict> {
     let scored: std::collections::BTreeSet<&str> = accuracy.iter().map(|a| a.config_id.as_str()).collect();
     let mut blocks: Vec<((String, String), Vec<(&GroupStats, &Row)>)> = Vec::new();
     for g in groups.iter().filter(|g| g.ok > 0 && !scored.contains(g.config_id.as_str())) {
@@ -337,9 +330,8 @@ fn synthetic(accuracy: &[AccuracyRow], groups: &[GroupStats], rows: &[Row], cost
     blocks
         .into_iter()
         .map(|((model, task), members)| {
-            let records_of = |id: &str| records_knobs(rows, id);
-            let knobs: Vec<BTreeMap<String, String>> = members.iter().map(|(g, _)| records_of(&g.config_id)).collect();
-            let settings = differing_knobs(&knobs.iter().collect::<Vec<_>>(), &["task", "seed", "method"]);
+            let knobs: Vec<&BTreeMap<String, String>> = members.iter().map(|(_, r)| &r.knobs).collect();
+            let settings = differing_knobs(&knobs, &["task", "seed", "method"]);
             let full = members
                 .iter()
                 .find(|(g, _)| Method::lookup(&g.method).is_ok_and(|m| m.trains_base()))
@@ -348,37 +340,23 @@ fn synthetic(accuracy: &[AccuracyRow], groups: &[GroupStats], rows: &[Row], cost
                 .iter()
                 .zip(settings)
                 .map(|((g, _), s)| {
-                    let a = AccuracyRow {
-                        model: g.model.clone(),
-                        eval_task: task.clone(),
-                        trained_on: task.clone(),
-                        method: g.method.clone(),
-                        config: g.config.clone(),
-                        metric: "token accuracy".into(),
-                        seeds: g.ok as usize,
-                        items: 0,
-                        mean: g.eval_token_accuracy.mean.unwrap_or(f64::NAN),
-                        sd: g.eval_token_accuracy.sd,
-                        ci_low: None,
-                        ci_high: None,
-                        run_stderr: None,
-                        acc_norm: None,
-                        base: None,
-                        vs_base: None,
-                        vs_full: None,
-                        knobs: BTreeMap::new(),
-                        config_id: g.config_id.clone(),
+                    let acc = g.eval_token_accuracy;
+                    let score = match (acc.mean, acc.sd) {
+                        (Some(m), Some(sd)) => format!("{:.1} ± {:.1}", 100.0 * m, 100.0 * sd),
+                        (Some(m), None) => format!("{:.1}", 100.0 * m),
+                        _ => "–".into(),
                     };
-                    let mut v = row(&a, s, costs.get(&g.config_id).unwrap_or(&Cost::default()), full);
-                    if a.mean.is_nan() {
-                        v.score = "–".into();
-                    }
-                    v
+                    let x = Scored {
+                        method: &g.method,
+                        score,
+                        vs_full: None,
+                    };
+                    row(x, s, costs.get(&g.config_id).unwrap_or(&Cost::default()), full, profiles)
                 })
                 .collect();
             let seeds = members.iter().map(|(g, _)| g.ok).max().unwrap_or(1);
             Verdict {
-                model_short: short(&model),
+                model_short: short_model(&model),
                 model,
                 task: task.clone(),
                 scored: format!(
@@ -396,12 +374,4 @@ fn synthetic(accuracy: &[AccuracyRow], groups: &[GroupStats], rows: &[Row], cost
             }
         })
         .collect()
-}
-
-/// The knobs of the first row of a configuration, as shown.
-fn records_knobs(rows: &[Row], config_id: &str) -> BTreeMap<String, String> {
-    rows.iter()
-        .find(|r| r.config_id == config_id)
-        .map(|r| r.knobs.clone())
-        .unwrap_or_default()
 }

@@ -16,7 +16,7 @@ const LABEL_PX: u32 = 300;
 fn label(a: &AccuracyRow, models: usize, settings: &str) -> String {
     let method = crate::method::Method::lookup(&a.method).map_or(a.method.clone(), |m| m.label().to_string());
     let model = if models > 1 {
-        format!("{} · ", short_model(a.model.rsplit('/').next().unwrap_or(&a.model)))
+        format!("{} · ", short_model(&a.model))
     } else {
         String::new()
     };
@@ -86,28 +86,10 @@ fn chart(k: usize, task: &str, mine: &[&AccuracyRow]) -> Result<Chart> {
             .house_style()
             .draw()
             .map_err(err)?;
-        chart
-            .draw_series([PathElement::new(vec![(0.0, -0.6), (0.0, n as f64 - 0.4)], GREY.stroke_width(1))])
-            .map_err(err)?;
-        for band in [
-            -super::super::claims::RESOLVING_HALF_WIDTH,
-            super::super::claims::RESOLVING_HALF_WIDTH,
-        ] {
-            if band > lo - pad && band < hi + pad {
-                chart
-                    .draw_series(DashedLineSeries::new(
-                        vec![(band, -0.6), (band, n as f64 - 0.4)],
-                        4,
-                        4,
-                        LIGHT.stroke_width(1),
-                    ))
-                    .map_err(err)?;
-            }
-        }
+        guides(&mut chart, (lo - pad, hi + pad), n)?;
         let offset = area.get_base_pixel();
         let knobs: Vec<&std::collections::BTreeMap<String, String>> = mine.iter().map(|a| &a.knobs).collect();
-        let settings =
-            crate::report::rows::differing_knobs(&knobs, &["task", "also_eval", "eval_examples", "inference_speed", "seed", "lr"]);
+        let settings = crate::report::rows::differing_knobs(&knobs, &[crate::report::rows::NOT_SETTINGS, &["lr"]].concat());
         let repeated = |a: &AccuracyRow| mine.iter().filter(|b| b.model == a.model && b.method == a.method).count() > 1;
         let left = chart.backend_coord(&(lo - pad, 0.0)).0;
         for (i, a) in mine.iter().enumerate() {
@@ -151,6 +133,25 @@ fn chart(k: usize, task: &str, mine: &[&AccuracyRow]) -> Result<Chart> {
     })
 }
 
+type Plot<'a, 's> =
+    ChartContext<'a, SVGBackend<'s>, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>;
+
+/// The zero line over the `n` rows, and the ±`RESOLVING_HALF_WIDTH` band where it falls inside
+/// the x range.
+fn guides(chart: &mut Plot, x: (f64, f64), n: usize) -> Result<()> {
+    let (bottom, top) = (-0.6, n as f64 - 0.4);
+    chart
+        .draw_series([PathElement::new(vec![(0.0, bottom), (0.0, top)], GREY.stroke_width(1))])
+        .map_err(err)?;
+    let band = super::super::claims::RESOLVING_HALF_WIDTH;
+    for b in [-band, band].into_iter().filter(|b| *b > x.0 && *b < x.1) {
+        chart
+            .draw_series(DashedLineSeries::new(vec![(b, bottom), (b, top)], 4, 4, LIGHT.stroke_width(1)))
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
 /// The legend, above the plot, one line starting at pixel `x` of the area.
 fn legend(area: &DrawingArea<SVGBackend, plotters::coord::Shift>, x: i32) -> Result<()> {
     let style = TextStyle::from((FONT, 12).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
@@ -170,17 +171,7 @@ fn legend(area: &DrawingArea<SVGBackend, plotters::coord::Shift>, x: i32) -> Res
 }
 
 /// A marker at the difference with a horizontal whisker over its interval.
-fn whisker<'a, 's: 'a>(
-    chart: &mut ChartContext<
-        'a,
-        SVGBackend<'s>,
-        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
-    >,
-    d: Option<Delta>,
-    y: f64,
-    style: ShapeStyle,
-    circle: bool,
-) -> Result<()> {
+fn whisker(chart: &mut Plot, d: Option<Delta>, y: f64, style: ShapeStyle, circle: bool) -> Result<()> {
     let Some(d) = d else { return Ok(()) };
     let (m, lo, hi) = (100.0 * d.mean, 100.0 * d.low, 100.0 * d.high);
     let line = ShapeStyle {

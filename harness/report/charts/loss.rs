@@ -88,10 +88,6 @@ fn curves(title: &str, y_desc: &str, lines: &[Line], empty: &str) -> Result<Stri
     })
 }
 
-fn name(model: &str) -> String {
-    short_model(model.rsplit('/').next().unwrap_or(model))
-}
-
 /// Training loss per step, one chart per model and task trained on, a line per cell (colour:
 /// method; the methods overlaid). Cells that did not end ok are drawn dashed.
 pub fn loss_curves(records: &[Record], rows: &[Row]) -> Result<Vec<Chart>> {
@@ -116,7 +112,7 @@ pub fn loss_curves(records: &[Record], rows: &[Row]) -> Result<Vec<Chart>> {
                 )
             })
             .collect();
-        let title = format!("Training loss — {} · {task}", name(model));
+        let title = format!("Training loss — {} · {task}", short_model(model));
         let svg = curves(&title, "training loss", &lines, "no cell of this model recorded a step")?;
         charts.push(Chart {
             file: format!("loss-{}.svg", k + 1),
@@ -160,7 +156,7 @@ pub fn eval_curves(records: &[Record], rows: &[Row]) -> Result<Vec<Chart>> {
         let title = format!(
             "Held-out {} during training — {} · {task}",
             if scored { metric.as_str() } else { "loss" },
-            name(model)
+            short_model(model)
         );
         let y_desc = if scored { format!("{metric}, %") } else { "held-out loss".into() };
         let svg = curves(&title, &y_desc, &lines, "no evaluation during training")?;

@@ -140,9 +140,7 @@ where
     }
 }
 
-pub(super) fn short_model(model: &str) -> String {
-    model.strip_prefix("preset:").unwrap_or(model).to_string()
-}
+pub(super) use crate::report::rows::short_model;
 
 /// A log range that covers `values` with some room, never empty.
 pub(super) fn log_range(values: impl Iterator<Item = f64>) -> (f64, f64) {

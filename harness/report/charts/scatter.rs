@@ -26,7 +26,9 @@ macro_rules! marker {
 /// peak memory and against time per token, one marker per configuration coloured by method, with
 /// whiskers min–max over seeds, the Pareto front on each, and a legend instead of point labels.
 pub fn pareto(groups: &[GroupStats], rows: &[Row]) -> Result<Vec<Chart>> {
-    let task_of = |g: &GroupStats| rows.iter().find(|r| r.config_id == g.config_id).map(|r| r.task.clone());
+    // Each configuration's task, looked up once.
+    let tasks: std::collections::BTreeMap<&str, &str> = rows.iter().map(|r| (r.config_id.as_str(), r.task.as_str())).collect();
+    let task_of = |g: &GroupStats| tasks.get(g.config_id.as_str()).map(|t| t.to_string());
     let mut keys: Vec<(String, String)> = Vec::new();
     let usable = |g: &&GroupStats| g.ok > 0 && g.peak_rss_gb.median.is_some() && g.eval_token_accuracy.mean.is_some();
     for g in groups.iter().filter(usable) {
@@ -55,10 +57,7 @@ pub fn pareto(groups: &[GroupStats], rows: &[Row]) -> Result<Vec<Chart>> {
                 .filter(|g| g.model == *model && task_of(g).as_deref() == Some(task.as_str()))
                 .collect();
             let scored = pts.iter().all(|g| g.eval_score.mean.is_some());
-            let title = format!(
-                "Score against cost — {} · {task}",
-                short_model(model.rsplit('/').next().unwrap_or(model))
-            );
+            let title = format!("Score against cost — {} · {task}", short_model(model));
             let svg = render(&title, |area| {
                 let (w, _) = area.dim_in_pixel();
                 let (left, right) = area.split_horizontally(w / 2);
