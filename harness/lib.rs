@@ -9,6 +9,7 @@
 pub mod atomic;
 pub mod child;
 pub mod data;
+pub mod engine;
 pub mod error;
 pub mod estimate;
 pub mod eval;

@@ -440,6 +440,17 @@ fn list() -> Result<()> {
     for p in ftbench::model::PRECISIONS {
         println!("  {:<14} {}", p.name, p.doc);
     }
+    println!("\nEngines (knob `engine`; whether each can run here):");
+    for e in ftbench::engine::ENGINES {
+        let here = match e.available() {
+            Ok(v) => format!(
+                "usable: {}",
+                v.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+            ),
+            Err(why) => format!("NOT usable: {why}"),
+        };
+        println!("  {:<14} {}\n  {:<14} {here}", e.name(), e.doc(), "");
+    }
     println!("\nHardware (grid axis `hardware`): cpu, cuda:N (a build with the `cuda` feature: scripts/build-cuda.sh)");
     println!("\nKnobs (in `defaults`, as grid axes, in `together` points):");
     let d = serde_json::to_value(suite::Knobs::default())?;
@@ -466,7 +477,7 @@ fn cell() -> Result<()> {
     std::io::Read::read_to_string(&mut std::io::stdin(), &mut input).context("reading the cell from stdin")?;
     let job: child::CellJob = serde_json::from_str(&input).context("the cell on stdin is not valid JSON for this ftbench")?;
     child::failure::report_failures();
-    if let Err(e) = child::run_cell(&job, &mut std::io::stdout().lock()) {
+    if let Err(e) = ftbench::engine::run_cell(&job, &mut std::io::stdout().lock()) {
         // The typed report for the parent (child/failure.rs), then the message for people.
         child::failure::write_line(&child::Event::Failed(ftbench::record::Failure::of_error(&e)).to_line());
         return Err(e);

@@ -68,7 +68,8 @@ pub fn trainer_config(plan: &Plan) -> TrainerConfig {
     }
 }
 
-fn model_info(plan: &Plan, cfg: &DecoderConfig, built: &Built, trainer: &Trainer) -> ModelInfo {
+/// What the model and method hold (the `loaded` event's `model`).
+pub fn model_info(plan: &Plan, cfg: &DecoderConfig, built: &Built, trainer: &Trainer) -> ModelInfo {
     let params_trainable: u64 = built.trainable.iter().map(|p| p.var.elem_count() as u64).sum();
     let params_total = built.params_base + built.params_adapters;
     ModelInfo {
@@ -109,5 +110,7 @@ fn ran(plan: &Plan, device: &Device, built: &Built, trainer: &Trainer) -> Ran {
         optimizer_state_dtype: if trains { trainer.optim.state_dtype() } else { "none".into() },
         fused_ops: built.decoder.fused_here(),
         recompute: built.decoder.recompute,
+        engine: "ftbench".into(),
+        engine_versions: Default::default(),
     }
 }

@@ -6,7 +6,7 @@ use super::build::CellModel;
 use super::emit::Emitter;
 use super::events::Event;
 use crate::data::PreparedTask;
-use crate::eval::{evaluate as teacher_forced, score_task, EvalResult};
+use crate::eval::{score_task, Answerer, EvalResult};
 use crate::load::Tokenizer;
 use crate::method::frozen_copy;
 use crate::model::Decoder;
@@ -54,15 +54,15 @@ pub fn evaluate(plan: &Plan, c: &CellModel, emit: &mut Emitter<impl Write>) -> R
 
 /// The held-out evaluation of a prepared task: teacher-forced loss, perplexity and token
 /// accuracy, and on real tasks the task's own score (multiple choice gives both in one pass).
-pub fn held_out(plan: &Plan, model: &Decoder, task: &PreparedTask, tok: Option<&Tokenizer>) -> Result<EvalResult> {
+pub fn held_out(plan: &Plan, model: &dyn Answerer, task: &PreparedTask, tok: Option<&Tokenizer>) -> Result<EvalResult> {
     let batch = plan.train.batch_size;
     let (PreparedTask::Text(tt), Some(tok)) = (task, tok) else {
-        return teacher_forced(model, &task.eval_examples(), batch).context("evaluation");
+        return model.forced(&task.eval_examples(), batch).context("evaluation");
     };
     let (score, forced) = score_task(model, tt, tok, plan.eval.max_new_tokens).context("scoring the held-out items")?;
     let mut result = match forced {
         Some(r) => r,
-        None => teacher_forced(model, &task.eval_examples(), batch).context("evaluation")?,
+        None => model.forced(&task.eval_examples(), batch).context("evaluation")?,
     };
     result.score = Some(score);
     Ok(result)

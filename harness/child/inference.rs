@@ -3,23 +3,27 @@
 
 use crate::eval::generate_until;
 use crate::method::{merge_adapters, Method};
-use crate::model::Decoder;
+use crate::model::{Decoder, DecoderConfig};
 use crate::record::InferenceSpeed;
 use anyhow::{Context, Result};
 
 /// Prompt and generation lengths of the inference-speed measurement, and its repeats (median).
 const PROMPT_TOKENS: usize = 128;
-const NEW_TOKENS: usize = 32;
-const REPEATS: usize = 3;
+pub const NEW_TOKENS: usize = 32;
+pub const REPEATS: usize = 3;
+
+/// The fixed prompt the speed is measured on (every engine gets the same).
+pub fn speed_prompt(cfg: &DecoderConfig) -> Vec<u32> {
+    let prompt_len = PROMPT_TOKENS.min(cfg.max_position_embeddings.saturating_sub(NEW_TOKENS + 1)).max(1);
+    let vocab = cfg.vocab_size as u32;
+    (0..prompt_len as u32).map(|i| (i * 7919 + 13) % vocab).collect()
+}
 
 /// (prefill tokens/s, decode tokens/s): median of REPEATS greedy runs over a fixed prompt,
 /// running to NEW_TOKENS (no stop).
 fn speed_of(model: &Decoder) -> Result<(f64, f64, usize)> {
-    let prompt_len = PROMPT_TOKENS
-        .min(model.cfg.max_position_embeddings.saturating_sub(NEW_TOKENS + 1))
-        .max(1);
-    let vocab = model.cfg.vocab_size as u32;
-    let prompt: Vec<u32> = (0..prompt_len as u32).map(|i| (i * 7919 + 13) % vocab).collect();
+    let prompt = speed_prompt(&model.cfg);
+    let prompt_len = prompt.len();
     let mut pre = Vec::new();
     let mut dec = Vec::new();
     for _ in 0..REPEATS {

@@ -17,13 +17,18 @@ mod open;
 mod save;
 mod train;
 
+pub use build::{model_info, trainer_config};
 pub use emit::Emitter;
 pub use estimate::{estimate_at_training_shapes, estimate_upper_bound};
+pub use evaluate::held_out;
 pub use events::{Event, GpuPhase};
 pub use flops::train_flops_per_token;
+pub use inference::{speed_prompt, NEW_TOKENS, REPEATS};
+pub use open::{in_model, open, Opened};
+pub use save::artifact;
 
 use crate::probe::{current_rss_bytes, peak_rss_bytes, Environment};
-use crate::suite::Cell;
+use crate::suite::{Cell, Plan};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -37,15 +42,20 @@ pub struct CellJob {
     pub adapter_dir: Option<PathBuf>,
 }
 
-/// Runs one cell in this process, writing events to `out`.
-pub fn run_cell(job: &CellJob, out: &mut impl Write) -> Result<()> {
-    let mut emit = Emitter::new(out);
+/// The `started` event: this process's environment and its RSS before anything was built.
+pub fn started(emit: &mut Emitter<impl Write>, baseline_rss_bytes: Option<u64>) -> Result<()> {
     let allocator = crate::probe::keep_freed_memory();
     emit.send(Event::Started {
         environment: Environment::detect(&allocator),
-        baseline_rss_bytes: current_rss_bytes(),
-    })?;
-    let plan = job.cell.plan().map_err(|(k, e)| anyhow::anyhow!("knob `{k}`: {e}"))?;
+        baseline_rss_bytes,
+    })
+}
+
+/// Runs one cell on ftbench's own engine in this process.
+pub fn run_own(job: &CellJob, plan: &Plan, mut out: &mut dyn Write) -> Result<()> {
+    let mut emit = Emitter::new(&mut out);
+    started(&mut emit, current_rss_bytes())?;
+    let plan = plan.clone();
     let opened = open::open(&plan)?;
     if let Some(estimate) = estimate_at_training_shapes(&plan, &opened.cfg, &opened.task) {
         emit.send(Event::Estimated { estimate })?;

@@ -33,7 +33,7 @@ pub fn save(plan: &Plan, c: &CellModel, job: &CellJob, emit: &mut Emitter<impl W
 /// The size of what the method produces: the adapter file as written, or (not written) the
 /// safetensors file of the trained tensors in their dtypes: an 8-byte length, the JSON header
 /// padded to 8 bytes, the data.
-fn artifact(built: &Built, method: Method, written: Option<&Path>) -> Result<Artifact> {
+pub fn artifact(built: &Built, method: Method, written: Option<&Path>) -> Result<Artifact> {
     let kind = if method.trains_base() { "checkpoint" } else { "adapter" };
     if let Some(dir) = written {
         let f = dir.join("adapter_model.safetensors");

@@ -51,3 +51,55 @@ impl fmt::Display for BadInput {
 }
 
 impl std::error::Error for BadInput {}
+
+/// A setting the cell's engine cannot run (`engine: pytorch` with an optimizer PyTorch has no
+/// implementation of, say): refused by name, never approximated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unsupported {
+    /// The knob whose value the engine refuses.
+    pub key: String,
+    pub message: String,
+}
+
+impl Unsupported {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> anyhow::Error {
+        anyhow::Error::new(Unsupported {
+            key: key.into(),
+            message: message.into(),
+        })
+    }
+
+    /// The first `Unsupported` in an error's chain of causes.
+    pub fn find(e: &anyhow::Error) -> Option<&Unsupported> {
+        e.chain().find_map(|c| c.downcast_ref::<Unsupported>())
+    }
+}
+
+impl fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "knob `{}`: {}", self.key, self.message)
+    }
+}
+
+impl std::error::Error for Unsupported {}
+
+/// An allocation that failed in a process the cell ran (another engine's `MemoryError` or
+/// `torch.OutOfMemoryError`): the record's status is `oom`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutOfMemory {
+    pub message: String,
+}
+
+impl OutOfMemory {
+    pub fn find(e: &anyhow::Error) -> Option<&OutOfMemory> {
+        e.chain().find_map(|c| c.downcast_ref::<OutOfMemory>())
+    }
+}
+
+impl fmt::Display for OutOfMemory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "out of memory: {}", self.message)
+    }
+}
+
+impl std::error::Error for OutOfMemory {}

@@ -67,7 +67,7 @@ pub fn generate_until(
             continue;
         };
         text = tok.decode(&ids)?;
-        if let Some(cut) = stop.iter().filter(|s| !s.is_empty()).filter_map(|s| text.find(s.as_str())).min() {
+        if let Some(cut) = stop_at(&text, stop) {
             text.truncate(cut);
             ended = Ended::Stop;
             break;
@@ -82,4 +82,9 @@ pub fn generate_until(
         prefill_s,
         decode_s: total - prefill_s,
     })
+}
+
+/// Where the first of the stop sequences begins in `text` (None: none occurs).
+pub fn stop_at(text: &str, stop: &[String]) -> Option<usize> {
+    stop.iter().filter(|s| !s.is_empty()).filter_map(|s| text.find(s.as_str())).min()
 }

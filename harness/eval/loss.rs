@@ -35,16 +35,7 @@ pub fn evaluate(model: &Decoder, examples: &[Example], batch_size: usize) -> Res
         }
         tokens += batch.n_targets;
     }
-    let loss = loss_sum / tokens.max(1) as f64;
-    Ok(EvalResult {
-        loss,
-        perplexity: Some(loss.exp()),
-        score: None,
-        token_accuracy: right as f64 / tokens.max(1) as f64,
-        exact_match: exact as f64 / examples.len().max(1) as f64,
-        examples: examples.len(),
-        target_tokens: tokens,
-    })
+    Ok(EvalResult::from_sums(loss_sum, right, tokens, exact, examples.len()))
 }
 
 /// The summed cross-entropy over the batch's targets and the argmax prediction at each, the

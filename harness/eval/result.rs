@@ -24,6 +24,23 @@ pub struct EvalResult {
     pub score: Option<TaskScore>,
 }
 
+impl EvalResult {
+    /// Teacher-forced metrics from their sums: summed cross-entropy over `tokens` target tokens,
+    /// `right` of them the argmax, `exact` of `examples` sequences right in every token.
+    pub fn from_sums(loss_sum: f64, right: usize, tokens: usize, exact: usize, examples: usize) -> EvalResult {
+        let loss = loss_sum / tokens.max(1) as f64;
+        EvalResult {
+            loss,
+            perplexity: Some(loss.exp()),
+            score: None,
+            token_accuracy: right as f64 / tokens.max(1) as f64,
+            exact_match: exact as f64 / examples.max(1) as f64,
+            examples,
+            target_tokens: tokens,
+        }
+    }
+}
+
 /// One item's prediction, for people.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Prediction {

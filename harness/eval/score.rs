@@ -2,14 +2,14 @@
 //! match, with each run's standard error, per-item outcomes (for paired comparisons) and a
 //! sample of what the model answered.
 
-use super::choice::{choice_loglik, predictions};
-use super::greedy::{generate_until, Ended};
+use super::answerer::Answerer;
+use super::choice::predictions;
+use super::greedy::Ended;
 use super::normalize::{extract, matches_any};
 use super::result::{EvalResult, Prediction, TaskScore};
 use super::stats::binomial_stderr;
 use crate::data::{Scoring, TextTask};
 use crate::load::Tokenizer;
-use crate::model::Decoder;
 use anyhow::{Context, Result};
 use std::time::Instant;
 
@@ -52,7 +52,12 @@ impl Gold {
 /// Scores every held-out item of `task`. For multiple choice it also gives the teacher-forced
 /// metrics of the gold choices (loss, perplexity, token accuracy), computed in the same pass;
 /// generative tasks get theirs from [`super::evaluate`].
-pub fn score_task(model: &Decoder, task: &TextTask, tok: &Tokenizer, max_new_tokens: usize) -> Result<(TaskScore, Option<EvalResult>)> {
+pub fn score_task(
+    model: &dyn Answerer,
+    task: &TextTask,
+    tok: &Tokenizer,
+    max_new_tokens: usize,
+) -> Result<(TaskScore, Option<EvalResult>)> {
     let t0 = Instant::now();
     let n = task.eval.len();
     let mut correct = Vec::with_capacity(n);
@@ -63,7 +68,7 @@ pub fn score_task(model: &Decoder, task: &TextTask, tok: &Tokenizer, max_new_tok
     for item in &task.eval {
         let (ok, predicted, logprobs) = match &item.scoring {
             Scoring::Choice { conts, cont_bytes, gold } => {
-                let ll = choice_loglik(model, &item.ctx, conts).with_context(|| format!("item {}", item.id))?;
+                let ll = model.loglik(&item.ctx, conts).with_context(|| format!("item {}", item.id))?;
                 let g = ll[*gold];
                 gold_tf.nll -= g.logprob;
                 gold_tf.tokens += g.tokens;
@@ -75,7 +80,8 @@ pub fn score_task(model: &Decoder, task: &TextTask, tok: &Tokenizer, max_new_tok
                 (p == *gold, item.labels[p].clone(), lp)
             }
             Scoring::Text { answers } => {
-                let g = generate_until(model, Some(tok), &item.ctx, max_new_tokens, &task.stop, &task.eos)
+                let g = model
+                    .generate(Some(tok), &item.ctx, max_new_tokens, &task.stop, &task.eos)
                     .with_context(|| format!("item {}", item.id))?;
                 let answer = extract(&g.text, task.extract);
                 empty += usize::from(answer.trim().is_empty());

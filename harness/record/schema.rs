@@ -94,6 +94,13 @@ pub struct Conditions {
     pub shots: u32,
     #[serde(default)]
     pub prompt_format: Option<String>,
+    /// The engine that trained and answered (`engine`): records before engines existed ran
+    /// `ftbench`.
+    #[serde(default = "ftbench_engine")]
+    pub engine: String,
+    /// Its libraries' versions, as it reported them (empty for ftbench's own engine).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub engine_versions: std::collections::BTreeMap<String, String>,
 }
 
 fn adamw() -> String {
@@ -122,6 +129,18 @@ pub struct Ran {
     /// Fused kernels actually in use (on the CPU in f32/f64, on a CUDA GPU in f32/bf16).
     pub fused_ops: bool,
     pub recompute: bool,
+    /// The engine that trained and answered (records before engines existed: `ftbench`).
+    #[serde(default = "ftbench_engine")]
+    pub engine: String,
+    /// The engine's libraries and their versions (the pytorch engine: python, torch,
+    /// transformers, peft, bitsandbytes); empty for ftbench's own engine, whose version is the
+    /// environment's.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub engine_versions: std::collections::BTreeMap<String, String>,
+}
+
+fn ftbench_engine() -> String {
+    "ftbench".into()
 }
 
 fn f32_name() -> String {
@@ -383,6 +402,8 @@ pub enum FailureKind {
     BadInput,
     /// Anything else: a bug, or a failure ftbench did not foresee (a panic included).
     Internal,
+    /// The cell's engine cannot run a setting of the cell (`key` names the knob).
+    Unsupported,
 }
 
 impl Failure {
@@ -390,6 +411,14 @@ impl Failure {
     /// is in its chain, internal otherwise.
     pub fn of_error(e: &anyhow::Error) -> Failure {
         let message = format!("{e:#}");
+        if let Some(u) = crate::error::Unsupported::find(e) {
+            return Failure {
+                kind: FailureKind::Unsupported,
+                message,
+                file: None,
+                key: Some(u.key.clone()),
+            };
+        }
         match crate::error::BadInput::find(e) {
             Some(b) => Failure {
                 kind: FailureKind::BadInput,
@@ -400,7 +429,7 @@ impl Failure {
             None => Failure {
                 // A GPU allocation that failed comes back from the driver (cuMemAllocAsync) or
                 // cuBLAS as an error value, not as the host allocator's failure: it is data too.
-                kind: if is_device_oom(&message) {
+                kind: if is_device_oom(&message) || crate::error::OutOfMemory::find(e).is_some() {
                     FailureKind::OutOfMemory
                 } else {
                     FailureKind::Internal

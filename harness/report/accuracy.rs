@@ -146,17 +146,7 @@ fn runs<'a>(records: &'a [Record], labels: &'a [String]) -> Vec<Run<'a>> {
     out
 }
 
-fn mean(xs: &[f64]) -> f64 {
-    xs.iter().sum::<f64>() / xs.len() as f64
-}
-
-fn sd(xs: &[f64]) -> Option<f64> {
-    if xs.len() < 2 {
-        return None;
-    }
-    let m = mean(xs);
-    Some((xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (xs.len() - 1) as f64).sqrt())
-}
+use super::stats::{mean, sample_sd as sd};
 
 /// Standard error of a − b over the evaluation sample: paired when both scored the same items.
 fn item_se(a: &TaskScore, b: &TaskScore) -> Option<f64> {
@@ -222,7 +212,14 @@ fn scoring_key(r: &Run) -> String {
     let d = &r.score.data;
     let items = sha2::Sha256::digest(d.held_out_ids.join("\n").as_bytes());
     let k = |name: &str| r.knobs.get(name).map(|v| v.to_string()).unwrap_or_default();
-    format!("base:{:x}:{}:{}:{}", items, d.shots, d.prompt_format, k("max_new_tokens"))
+    format!(
+        "base:{:x}:{}:{}:{}:{}",
+        items,
+        d.shots,
+        d.prompt_format,
+        k("max_new_tokens"),
+        k("engine")
+    )
 }
 
 fn shared_knobs(a: &serde_json::Value, b: &serde_json::Value) -> usize {
@@ -264,7 +261,7 @@ fn row(key: &(String, String, String, String), g: &[&Run], runs: &[Run]) -> Accu
     });
     let ses: Vec<f64> = g.iter().filter_map(|r| r.score.stderr).collect();
     let norms: Vec<f64> = g.iter().filter_map(|r| r.score.acc_norm).collect();
-    let base = base_of(runs, &key.0, &key.1, first.score);
+    let base = base_of(runs, first);
     let vs_base = match base {
         Some(b) if first.method.trains() => scored_delta(&g.iter().map(|r| (r.score, b.score)).collect::<Vec<_>>()),
         _ => None,
@@ -292,14 +289,18 @@ fn row(key: &(String, String, String, String), g: &[&Run], runs: &[Run]) -> Accu
     }
 }
 
-/// The base run scoring the same items where there is one, else any base run of the task.
-fn base_of<'a>(runs: &'a [Run], model: &str, task: &str, like: &TaskScore) -> Option<&'a Run<'a>> {
+/// The base run of the same model and task scoring the same items on the same engine where
+/// there is one, else the closest there is (same items, then any engine).
+fn base_of<'a>(runs: &'a [Run], like: &Run) -> Option<&'a Run<'a>> {
     let bases = || {
         runs.iter()
-            .filter(|r| !r.method.trains() && r.model == model && r.score.task == task)
+            .filter(|r| !r.method.trains() && r.model == like.model && r.score.task == like.score.task)
     };
+    let items = |r: &&Run| r.score.data.held_out_ids == like.score.data.held_out_ids;
+    let engine = |r: &&Run| r.knobs.get("engine") == like.knobs.get("engine");
     bases()
-        .find(|r| r.score.data.held_out_ids == like.data.held_out_ids)
+        .find(|r| items(r) && engine(r))
+        .or_else(|| bases().find(items))
         .or_else(|| bases().next())
 }
 

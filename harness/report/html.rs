@@ -36,6 +36,8 @@ pub struct Inputs<'a> {
     pub accuracy: &'a [super::accuracy::AccuracyRow],
     /// GPU cells beside PyTorch's figures.
     pub gpu: &'a [super::gpu::GpuRow],
+    /// Configurations run on both engines, side by side.
+    pub engines: &'a [super::engines::EngineRow],
     pub verdicts: &'a [super::verdict::Verdict],
     pub claims: &'a [super::claims::Claim],
     pub answers: &'a [super::answers::AnswerTable],
@@ -341,6 +343,7 @@ pub fn render(x: &Inputs) -> Result<String> {
                 accuracy => Value::from(Serde(&accuracy_views(x.accuracy))),
                 accuracy_models => x.accuracy.iter().map(|a| a.model.as_str()).collect::<BTreeSet<_>>().len(),
                 gpu => Value::from(Serde(x.gpu)),
+                engines => Value::from(Serde(&super::engines::views(x.engines))),
                 speeds => Value::from(Serde(&speed_views(x.records))),
                 artifacts => Value::from(Serde(&artifact_views(x.records))),
                 quality => Value::from(Serde(&quality_views(x.records))),

@@ -10,6 +10,7 @@ mod charts;
 mod claims;
 mod compare;
 mod conditions;
+mod engines;
 mod frame;
 mod gpu;
 mod html;
@@ -214,6 +215,10 @@ pub fn write_report(dirs: &[PathBuf], out: &Path) -> Result<ReportFiles> {
     if !gpu_rows.is_empty() {
         gpu::write_csv(&gpu_rows, &out.join("gpu.csv"))?;
     }
+    let engine_rows = engines::engine_rows(&rows);
+    if !engine_rows.is_empty() {
+        engines::write_csv(&engine_rows, &out.join("engines.csv"))?;
+    }
     let mut chart_files = Vec::new();
     for c in &charts {
         let path = out.join(&c.file);
@@ -236,6 +241,7 @@ pub fn write_report(dirs: &[PathBuf], out: &Path) -> Result<ReportFiles> {
         missing: &missing,
         accuracy: &accuracy_rows,
         gpu: &gpu_rows,
+        engines: &engine_rows,
         verdicts: &verdicts,
         claims: &claims,
         answers: &answers,

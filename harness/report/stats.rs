@@ -13,6 +13,20 @@ pub fn t_quantile(p: f64, df: f64) -> f64 {
 
 /// A 95% interval of the mean of `n` values with sample standard deviation `sd` (t-based);
 /// none for fewer than two values.
+/// The mean of `xs` (NaN for none).
+pub fn mean(xs: &[f64]) -> f64 {
+    xs.iter().sum::<f64>() / xs.len() as f64
+}
+
+/// The sample standard deviation (n − 1); None below two values.
+pub fn sample_sd(xs: &[f64]) -> Option<f64> {
+    if xs.len() < 2 {
+        return None;
+    }
+    let m = mean(xs);
+    Some((xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (xs.len() - 1) as f64).sqrt())
+}
+
 pub fn mean_ci95(mean: f64, sd: Option<f64>, n: usize) -> Option<(f64, f64)> {
     let sd = sd?;
     if n < 2 || !sd.is_finite() {

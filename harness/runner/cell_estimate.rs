@@ -7,11 +7,13 @@ use crate::record::RecordEstimate;
 use crate::suite::Cell;
 
 /// The memory estimate for a cell before it runs. `None` when its plan or its model's config
-/// cannot be read here (the cell itself then reports why), and for `base` (the estimator
-/// models training).
+/// cannot be read here (the cell itself then reports why), for `base` (the estimator models
+/// training), and for another engine than ftbench's (the estimator models ftbench's tensors: set
+/// beside PyTorch's process it would measure the engine, not the estimate).
 pub fn estimate_cell(cell: &Cell) -> Option<RecordEstimate> {
     let cfg = crate::estimate::model_config(&cell.model).ok()?;
-    crate::child::estimate_upper_bound(&cell.plan().ok()?, &cfg)
+    let plan = cell.plan().ok().filter(|p| p.engine == "ftbench")?;
+    crate::child::estimate_upper_bound(&plan, &cfg)
 }
 
 /// The full estimate of a cell (FLOPs per token included) at the most a batch can hold.

@@ -286,6 +286,8 @@ fn conditions(cell: &Cell, plan: Option<&Plan>, f: &Fold) -> Conditions {
         mean_seq_tokens: (n > 0).then(|| total as f64 / (n * seqs_per_step) as f64),
         shots: k.shots,
         prompt_format: plan.is_some_and(|p| p.eval.task.is_text()).then(|| k.prompt_format.clone()),
+        engine: ran.map_or_else(|| k.engine.clone(), |r| r.engine.clone()),
+        engine_versions: ran.map(|r| r.engine_versions.clone()).unwrap_or_default(),
     }
 }
 

@@ -353,6 +353,8 @@ knobs! {
     lora_plus_ratio: f64 = 16.0;
     /// Adapter methods: save the trained adapter in PEFT's layout under results/SUITE/adapters/CELL_ID.
     save_adapter: bool = false;
+    /// Which engine trains and answers the cell (`ftbench list` says which are usable here): `ftbench` (this program's decoder and kernels) or `pytorch` (PyTorch + transformers + PEFT + bitsandbytes in a Python child process, fed the same prepared batches, schedule, initial adapters and evaluation requests, scored by ftbench). The same cell on both tells what belongs to the method from what belongs to the engine.
+    engine: String = "ftbench".to_string();
 }
 
 /// A key that is neither a field nor a knob: what was expected, every name.
@@ -454,13 +456,14 @@ pub const EVAL_KNOBS: &[&str] = &[
     "precision",
     "timeout_s",
     "inference_speed",
+    "engine",
 ];
 
 /// Knobs added after cell ids were first fixed, in the order they came. A cell's id hashes one of
 /// them only when it is set to a value other than its default, so adding a knob whose default
 /// reproduces what ftbench did before leaves every id unchanged: existing records still match
 /// their cells, and `run` does not redo them. Every new knob is appended here.
-pub const ADDED_AFTER_IDS: &[&str] = &["optimizer", "lora_plus_ratio", "precision", "lora_init"];
+pub const ADDED_AFTER_IDS: &[&str] = &["optimizer", "lora_plus_ratio", "precision", "lora_init", "engine"];
 
 /// The knobs as a cell's id hashes them: every knob in declaration order, less those of
 /// [`ADDED_AFTER_IDS`] at the value ftbench ran before they existed ([`Knobs::before_added`]; a

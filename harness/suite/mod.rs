@@ -20,5 +20,5 @@ pub use eval_plan::{CurvePlan, EvalPlan, Target};
 pub use expand::expand;
 pub use knobs::{Grid, IdKnobs, KnobError, KnobOverrides, Knobs, Point, EVAL_KNOBS};
 pub use load::{load, parse, SuiteError};
-pub use plan::{Plan, TrainPlan};
+pub use plan::{Plan, TrainPlan, ENGINE_NAMES};
 pub use schema::{Method, Suite, SUITE_SCHEMA_VERSION};

@@ -37,6 +37,9 @@ pub struct Plan {
     pub timeout_s: u32,
     /// Write the trained adapter (methods with adapters).
     pub save_adapter: bool,
+    /// What trains the cell and answers its evaluation (`engine`): one of [`ENGINE_NAMES`],
+    /// run by the engine registry (crate::engine, which sits above the plan).
+    pub engine: &'static str,
 }
 
 /// The training loop.
@@ -73,8 +76,22 @@ impl Cell {
             threads: threads(k)?,
             timeout_s: at_least_one("timeout_s", k.timeout_s)?,
             save_adapter: k.save_adapter,
+            engine: engine(k)?,
         })
     }
+}
+
+/// The engines a cell can name (crate::engine's registry implements each; a test there keeps the
+/// two lists equal).
+pub const ENGINE_NAMES: &[&str] = &["ftbench", "pytorch"];
+
+fn engine(k: &Knobs) -> Result<&'static str, KnobError> {
+    ENGINE_NAMES.iter().find(|n| **n == k.engine).copied().ok_or_else(|| {
+        bad(
+            "engine",
+            format!("unknown engine `{}`: expected one of {}", k.engine, ENGINE_NAMES.join(", ")),
+        )
+    })
 }
 
 fn at_least_one(knob: &str, v: u32) -> Result<u32, KnobError> {

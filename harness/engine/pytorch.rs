@@ -1,0 +1,288 @@
+//! The PyTorch engine: PyTorch + transformers + PEFT + bitsandbytes (engines/pytorch.py) in a
+//! Python child of the cell's process. ftbench prepares the cell — the model as a Hugging Face
+//! directory (presets and GGUF files written once per cell from the same weights ftbench would
+//! train), the adapters' initial weights as ftbench draws them (PEFT layout), every update's
+//! learning rate and batches, the evaluation requests — and scores the answers; the program
+//! only computes. Settings it has no implementation of are refused by name ([`Pytorch::refuses`]).
+
+use super::job::{self, InferenceJob, Job, MethodJob, Nf4Job, OptimizerJob};
+use super::python::{interpreter, versions, PROGRAM};
+use super::relay::relay;
+use super::replay::{Answers, Replayed};
+use super::Engine;
+use crate::child::{self, CellJob, Emitter, Event};
+use crate::method::{self, BaseFormat, Method};
+use crate::model::{weight_shapes, DeviceSpec, Weights};
+use crate::record::Artifact;
+use crate::suite::Plan;
+use crate::train::Trainer;
+use anyhow::{bail, Context, Result};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub struct Pytorch;
+
+/// Optimizers the program has: PyTorch's AdamW and bitsandbytes' 8-bit AdamW.
+const OPTIMIZERS: &[&str] = &["adamw", "adamw-8bit"];
+/// LoRA initialisations it can start from ftbench's draws (the others change the base weights).
+const INITS: &[&str] = &["default", "gaussian"];
+/// bitsandbytes' 4-bit linears under transformers quantize in blocks of 64.
+const NF4_BLOCK: usize = 64;
+
+impl Engine for Pytorch {
+    fn name(&self) -> &'static str {
+        "pytorch"
+    }
+    fn doc(&self) -> &'static str {
+        "PyTorch + transformers + PEFT + bitsandbytes (engines/pytorch.py) in a Python child process: the same batches, schedule, initial adapters and evaluation requests, scored by ftbench"
+    }
+    fn available(&self) -> std::result::Result<Vec<(String, String)>, String> {
+        versions().map(|v| v.into_iter().collect())
+    }
+    fn refuses(&self, plan: &Plan) -> Option<(&'static str, String)> {
+        let m = plan.method.method;
+        let opt = plan.optimizer.kind().name();
+        if m.trains() && !OPTIMIZERS.contains(&opt) {
+            return Some((
+                "optimizer",
+                format!("`{opt}` has no PyTorch implementation here (it runs {})", OPTIMIZERS.join(", ")),
+            ));
+        }
+        if m.has_adapters() && !INITS.contains(&plan.method.lora.init.name()) {
+            let init = plan.method.lora.init.name();
+            return Some((
+                "lora_init",
+                format!(
+                    "`{init}` changes the base weights; the engine starts from ftbench's draws of {} only",
+                    INITS.join(", ")
+                ),
+            ));
+        }
+        if m.base_format() == BaseFormat::Nf4 && plan.method.nf4_block_size != NF4_BLOCK {
+            return Some((
+                "nf4_block_size",
+                format!(
+                    "bitsandbytes' 4-bit linears quantize in blocks of {NF4_BLOCK}, not {}",
+                    plan.method.nf4_block_size
+                ),
+            ));
+        }
+        if plan.eval.curve.is_some() {
+            return Some(("eval_every", "the engine evaluates after training only".into()));
+        }
+        if !plan.eval.also_eval.is_empty() {
+            return Some(("also_eval", "the engine scores the cell's own task only".into()));
+        }
+        None
+    }
+    fn run(&self, job: &CellJob, plan: &Plan, mut out: &mut dyn Write) -> Result<()> {
+        let mut emit = Emitter::new(&mut out);
+        run(job, plan, &mut emit)
+    }
+}
+
+fn run(cell: &CellJob, plan: &Plan, emit: &mut Emitter<impl Write>) -> Result<()> {
+    let work = WorkDir::new()?;
+    // ftbench prepares on the CPU: the GPU, if any, is the engine's alone.
+    let mut prep = plan.clone();
+    prep.device = DeviceSpec::Cpu;
+    let opened = child::open(&prep)?;
+    let (cfg, task, tokenizer, eos) = (opened.cfg.clone(), opened.task, opened.tokenizer, opened.eos);
+    let model = prepare_model(plan, opened.files, &work.0)?;
+    let drawn = job::draw(plan, &task);
+    let forced = task.eval_examples();
+    let m = plan.method.method;
+    let adapter_out = cell.adapter_dir.clone().filter(|_| plan.save_adapter && m.has_adapters());
+    let j = Job {
+        protocol: job::PROTOCOL,
+        model_dir: model.dir.clone(),
+        device: device_name(plan.device),
+        threads: plan.threads,
+        seed: plan.seed,
+        method: method_job(plan),
+        adapter_init_dir: model.adapter_init.clone(),
+        nf4: (m.base_format() == BaseFormat::Nf4).then_some(Nf4Job {
+            block_size: plan.method.nf4_block_size,
+            double_quant: plan.method.nf4_double_quant,
+        }),
+        precision: plan.precision.name,
+        optimizer: optimizer_job(plan, &cell.cell.knobs),
+        max_grad_norm: plan.train.max_grad_norm,
+        recompute: plan.train.recompute,
+        steps: job::steps(plan, &drawn),
+        eval: job::eval(plan, &task, &forced),
+        inference: plan.eval.inference_speed.then(|| InferenceJob {
+            prompt: child::speed_prompt(&cfg),
+            new_tokens: child::NEW_TOKENS,
+            repeats: child::REPEATS,
+        }),
+        adapter_out: adapter_out.clone(),
+        answers_out: work.0.join("answers.json"),
+    };
+    let job_file = work.0.join("job.json");
+    std::fs::write(&job_file, serde_json::to_vec(&j)?).with_context(|| format!("writing {}", job_file.display()))?;
+    let program = work.0.join("pytorch.py");
+    std::fs::write(&program, PROGRAM).with_context(|| format!("writing {}", program.display()))?;
+    let mut cmd = std::process::Command::new(interpreter().0);
+    cmd.arg(&program).arg(&job_file);
+    let finished = relay(cmd, "pytorch", model.info, emit)?;
+    score(plan, &task, tokenizer.as_ref(), &j.answers_out, finished.eval_s, emit)?;
+    let artifact = match &adapter_out {
+        Some(dir) => {
+            emit.send(Event::AdapterSaved {
+                dir: dir.display().to_string(),
+            })?;
+            written_adapter(dir, &model.artifact)?
+        }
+        None => model.artifact,
+    };
+    if m.trains() {
+        emit.send(Event::Artifact { artifact })?;
+    }
+    let _ = eos;
+    emit.send(Event::Done {
+        peak_rss_bytes: finished.peak_rss_bytes,
+    })
+}
+
+/// ftbench's scoring of the engine's answers: the same code as its own engine's evaluation.
+fn score(
+    plan: &Plan,
+    task: &crate::data::PreparedTask,
+    tok: Option<&crate::load::Tokenizer>,
+    answers: &Path,
+    secs: f64,
+    emit: &mut Emitter<impl Write>,
+) -> Result<()> {
+    let text = std::fs::read(answers).with_context(|| format!("the engine wrote no answers ({})", answers.display()))?;
+    let a: Answers =
+        serde_json::from_slice(&text).with_context(|| format!("{}: not the answers the protocol describes", answers.display()))?;
+    let replay = Replayed::new(a);
+    let result = child::held_out(plan, &replay, task, tok)?;
+    replay.finish()?;
+    if !result.loss.is_finite() {
+        bail!("the held-out loss is not finite ({}): training diverged", result.loss);
+    }
+    emit.send(Event::Eval { result, secs })
+}
+
+/// The model as the engine starts from it, and ftbench's accounting of the same cell.
+struct Prepared {
+    dir: PathBuf,
+    adapter_init: Option<PathBuf>,
+    info: crate::record::ModelInfo,
+    artifact: Artifact,
+}
+
+/// Writes the model as a Hugging Face directory unless it is one, and builds the cell's method
+/// on the CPU once: the adapters' initial weights (saved for the engine) and the tensor
+/// accounting (parameters, bytes, optimizer state) of the record's `model`.
+fn prepare_model(plan: &Plan, files: crate::load::OpenModel, work: &Path) -> Result<Prepared> {
+    let cfg = files.cfg.clone();
+    let spec = &plan.model;
+    let hf_dir = match spec {
+        crate::load::ModelSpec::Hf(dir) => Some(dir.clone()),
+        _ => None,
+    };
+    let mut src = files.weights(plan.seed).map_err(child::in_model(spec))?;
+    let mut weights = Weights::new();
+    let dir = match hf_dir {
+        Some(d) => d,
+        None => {
+            for (name, shape) in weight_shapes(&cfg) {
+                weights.insert(name.clone(), src.take(&name, &shape).map_err(child::in_model(spec))?);
+            }
+            let d = work.join("model");
+            std::fs::create_dir_all(&d)?;
+            crate::load::save_hf_dir(&d, &cfg, &weights, None, None).context("writing the model for the engine")?;
+            d
+        }
+    };
+    let source: &mut dyn crate::model::WeightSource = if weights.is_empty() { src.as_mut() } else { &mut weights };
+    let built = method::build(&cfg, source, &plan.method, plan.precision, &candle_core::Device::Cpu)
+        .with_context(|| format!("building model {spec} for the engine"))?;
+    let trainer = Trainer::new(built.trainable.clone(), child::trainer_config(plan))?;
+    let info = child::model_info(plan, &cfg, &built, &trainer);
+    let artifact = child::artifact(&built, plan.method.method, None)?;
+    let adapter_init = if plan.method.method.has_adapters() {
+        let d = work.join("adapter-init");
+        method::save_adapter(&d, &built, &plan.method, &plan.model.to_string()).context("saving the initial adapters")?;
+        Some(d)
+    } else {
+        None
+    };
+    Ok(Prepared {
+        dir,
+        adapter_init,
+        info,
+        artifact,
+    })
+}
+
+fn written_adapter(dir: &Path, computed: &Artifact) -> Result<Artifact> {
+    let f = dir.join("adapter_model.safetensors");
+    let bytes = std::fs::metadata(&f)
+        .with_context(|| format!("{}: the engine saved no adapter", f.display()))?
+        .len();
+    Ok(Artifact {
+        kind: computed.kind.clone(),
+        bytes,
+        how: "written".into(),
+        tensors: computed.tensors,
+    })
+}
+
+fn device_name(d: DeviceSpec) -> String {
+    match d {
+        DeviceSpec::Cpu => "cpu".into(),
+        DeviceSpec::Cuda(n) => format!("cuda:{n}"),
+    }
+}
+
+fn method_job(plan: &Plan) -> MethodJob {
+    let m: Method = plan.method.method;
+    MethodJob {
+        name: m.as_str(),
+        trains: m.trains(),
+        trains_base: m.trains_base(),
+        adapters: m.has_adapters(),
+        nf4: m.base_format() == BaseFormat::Nf4,
+        dora: {
+            let mut peft = serde_json::Map::new();
+            m.peft_config(&mut peft);
+            peft.get("use_dora") == Some(&serde_json::Value::Bool(true))
+        },
+        lora_plus_ratio: (m.lr_scale("x.lora_B.weight", &plan.method) != 1.0).then_some(plan.method.lora_plus_ratio),
+    }
+}
+
+/// The optimizer and its AdamW hyper-parameters (checked by the plan).
+fn optimizer_job(plan: &Plan, k: &crate::suite::Knobs) -> OptimizerJob {
+    OptimizerJob {
+        name: plan.optimizer.kind().name(),
+        beta1: k.adam_beta1,
+        beta2: k.adam_beta2,
+        eps: k.adam_eps,
+        weight_decay: k.weight_decay,
+    }
+}
+
+/// A folder for the job, the model and the answers, removed when the cell ends.
+struct WorkDir(PathBuf);
+
+impl WorkDir {
+    fn new() -> Result<Self> {
+        let d = std::env::temp_dir().join(format!("ftbench-engine-{}", std::process::id()));
+        if d.exists() {
+            std::fs::remove_dir_all(&d).with_context(|| format!("clearing {}", d.display()))?;
+        }
+        std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+        Ok(WorkDir(d))
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
