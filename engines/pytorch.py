@@ -323,15 +323,20 @@ def check_vocab(job, vocab):
 # Files on disk
 
 
+def read_json_file(path):
+    """A JSON file; a missing or malformed one is bad input naming it."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        raise BadInput(f"cannot read {path}: {e}", file=path)
+
+
 def check_model_dir(model_dir):
     if not os.path.isdir(model_dir):
         raise BadInput(f"model directory {model_dir} does not exist", file=model_dir, key="model_dir")
     cfg_path = os.path.join(model_dir, "config.json")
-    try:
-        with open(cfg_path) as f:
-            cfg = json.load(f)
-    except (OSError, ValueError) as e:
-        raise BadInput(f"cannot read {cfg_path}: {e}", file=cfg_path)
+    cfg = read_json_file(cfg_path)
     if not any(n.endswith(".safetensors") for n in os.listdir(model_dir)):
         raise BadInput(f"{model_dir} holds no *.safetensors weights", file=model_dir)
     model_type = cfg.get("model_type")
@@ -341,11 +346,7 @@ def check_model_dir(model_dir):
 
 def read_adapter_config(adapter_dir, method):
     cfg_path = os.path.join(adapter_dir, "adapter_config.json")
-    try:
-        with open(cfg_path) as f:
-            cfg = json.load(f)
-    except (OSError, ValueError) as e:
-        raise BadInput(f"cannot read {cfg_path}: {e}", file=cfg_path)
+    cfg = read_json_file(cfg_path)
     weights = os.path.join(adapter_dir, "adapter_model.safetensors")
     if not os.path.isfile(weights):
         raise BadInput(f"{weights} does not exist", file=weights)
@@ -748,14 +749,20 @@ def inference_speed(job, model, device):
 # The run
 
 
-def cuda_pool(device, peak):
+def cuda_pool(device):
+    """PyTorch's caching allocator, in the shape of ftbench's pool readings: live bytes now and
+    their high-water mark since the last reset, reserved bytes likewise."""
     if device.type != "cuda":
         return {}
-    if peak:
-        return {"cuda": {"max_allocated_bytes": torch.cuda.max_memory_allocated(device),
-                         "max_reserved_bytes": torch.cuda.max_memory_reserved(device)}}
-    return {"cuda": {"allocated_bytes": torch.cuda.memory_allocated(device),
-                     "reserved_bytes": torch.cuda.memory_reserved(device)}}
+    return {"cuda": {"used_bytes": torch.cuda.memory_allocated(device),
+                     "used_high_bytes": torch.cuda.max_memory_allocated(device),
+                     "reserved_bytes": torch.cuda.memory_reserved(device),
+                     "reserved_high_bytes": torch.cuda.max_memory_reserved(device)}}
+
+
+def reset_peaks(device):
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
 
 
 def open_device(job):
@@ -801,7 +808,9 @@ def load(job, ev, device):
         info["optimizer_state_dtype"] = state_dtype(job, opt, params)
     total, trainable = param_counts(model)
     ev.emit("engine_loaded", load_s=time.perf_counter() - t0, rss_bytes=rss(), params_total=total,
-            params_trainable=trainable, ran=info, **cuda_pool(device, peak=False))
+            params_trainable=trainable, ran=info, **cuda_pool(device))
+    # Training's peaks count from here, as ftbench's pool readings do.
+    reset_peaks(device)
     return model, opt, ratios, params
 
 
@@ -814,6 +823,8 @@ def run(job_path, ev):
     model, opt, ratios, params = load(job, ev, device)
     if job["steps"]:
         train(job, ev, model, opt, ratios, params, device)
+        if device.type == "cuda":
+            ev.emit("engine_trained", **cuda_pool(device))
     t0 = time.perf_counter()
     write_answers(job["answers_out"], evaluate(job, model, device))
     eval_s = time.perf_counter() - t0
@@ -821,8 +832,7 @@ def run(job_path, ev):
         model.save_pretrained(job["adapter_out"])
     if job["inference"] is not None:
         ev.emit("inference", speed=inference_speed(job, model, device))
-    ev.emit("engine_done", peak_rss_bytes=proc_status_bytes("VmHWM"), eval_s=eval_s,
-            **cuda_pool(device, peak=True))
+    ev.emit("engine_done", peak_rss_bytes=proc_status_bytes("VmHWM"), eval_s=eval_s)
 
 
 def failure(e):

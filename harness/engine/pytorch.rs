@@ -82,12 +82,15 @@ impl Engine for Pytorch {
 }
 
 fn run(cell: &CellJob, plan: &Plan, emit: &mut Emitter<impl Write>) -> Result<()> {
+    // This process's start, so a cell that fails while it is prepared still records where it
+    // ran; the engine's own start (its baseline RSS) replaces it once the engine is up.
+    child::started(emit, crate::probe::current_rss_bytes())?;
     let work = WorkDir::new()?;
     // ftbench prepares on the CPU: the GPU, if any, is the engine's alone.
     let mut prep = plan.clone();
     prep.device = DeviceSpec::Cpu;
     let opened = child::open(&prep)?;
-    let (cfg, task, tokenizer, eos) = (opened.cfg.clone(), opened.task, opened.tokenizer, opened.eos);
+    let (cfg, task, tokenizer) = (opened.cfg.clone(), opened.task, opened.tokenizer);
     let model = prepare_model(plan, opened.files, &work.0)?;
     let drawn = job::draw(plan, &task);
     let forced = task.eval_examples();
@@ -139,7 +142,6 @@ fn run(cell: &CellJob, plan: &Plan, emit: &mut Emitter<impl Write>) -> Result<()
     if m.trains() {
         emit.send(Event::Artifact { artifact })?;
     }
-    let _ = eos;
     emit.send(Event::Done {
         peak_rss_bytes: finished.peak_rss_bytes,
     })

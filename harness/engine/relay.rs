@@ -4,7 +4,8 @@
 //! as they are; its failure as the typed error it stands for. Lines that are not events go to
 //! the cell's log.
 
-use crate::child::{Emitter, Event};
+use crate::child::{Emitter, Event, GpuPhase};
+use crate::probe::PoolReading;
 use crate::record::{Failure, FailureKind, ModelInfo, Ran};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
@@ -26,6 +27,15 @@ struct Loaded {
     params_total: u64,
     params_trainable: u64,
     ran: Ran,
+    /// CUDA: PyTorch's caching allocator after load.
+    #[serde(default)]
+    cuda: Option<PoolReading>,
+}
+
+/// CUDA: PyTorch's caching allocator after training (peaks counted from after load).
+#[derive(Deserialize)]
+struct Trained {
+    cuda: Option<PoolReading>,
 }
 
 /// What the engine reported at its end.
@@ -59,7 +69,17 @@ pub fn relay(mut cmd: Command, engine: &str, model: ModelInfo, emit: &mut Emitte
             }
             "engine_loaded" => {
                 let l: Loaded = serde_json::from_value(v).with_context(|| at("engine_loaded"))?;
+                let pool = l.cuda.clone();
                 emit.send(loaded(l, engine, &versions, &model)?)?;
+                if let Some(pool) = pool {
+                    emit.send(Event::Gpu { at: GpuPhase::Load, pool })?;
+                }
+            }
+            "engine_trained" => {
+                let t: Trained = serde_json::from_value(v).with_context(|| at("engine_trained"))?;
+                if let Some(pool) = t.cuda {
+                    emit.send(Event::Gpu { at: GpuPhase::Train, pool })?;
+                }
             }
             "step" | "inference" => emit.send(serde_json::from_value::<Event>(v).with_context(|| at("step"))?)?,
             "engine_done" => finished = Some(serde_json::from_value::<Finished>(v).with_context(|| at("engine_done"))?),
@@ -123,6 +143,32 @@ fn die_with_parent(cmd: &mut Command) {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
                 Ok(())
             });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_engine_failure_becomes_the_same_failure_in_the_record() {
+        for (kind, file, key) in [
+            (FailureKind::Unsupported, None, Some("optimizer")),
+            (FailureKind::BadInput, Some("/m/config.json"), Some("model_dir")),
+            (FailureKind::OutOfMemory, None, None),
+            (FailureKind::Internal, None, None),
+        ] {
+            let reported = Failure {
+                kind,
+                message: "what the engine said".into(),
+                file: file.map(String::from),
+                key: key.map(String::from),
+            };
+            let back = Failure::of_error(&as_error(reported.clone(), "pytorch"));
+            assert_eq!((back.kind, back.key.as_deref()), (kind, key), "{back:?}");
+            assert_eq!(back.file.as_deref(), file);
+            assert!(back.message.contains("pytorch engine: what the engine said"), "{}", back.message);
         }
     }
 }

@@ -155,3 +155,65 @@ impl Answerer for Replayed {
         Ok(EvalResult::from_sums(nll, right, tokens, exact, examples.len()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{Task, TaskKind};
+    use crate::method::{self, MethodConfig};
+    use crate::model::{preset, random_weights};
+    use candle_core::{DType, Device};
+
+    #[test]
+    fn replayed_answers_score_as_the_live_model_does() {
+        let cfg = preset("tiny").unwrap();
+        let dev = Device::Cpu;
+        let mc = MethodConfig::defaults(crate::suite::Method::named("full"), 0);
+        let d = method::build(&cfg, &mut random_weights(&cfg, 3, DType::F32, &dev).unwrap(), &mc, DType::F32, &dev)
+            .unwrap()
+            .decoder;
+        let examples: Vec<Example> = Task::new(TaskKind::ReverseLm, 12, cfg.vocab_size)
+            .unwrap()
+            .train_stream(1)
+            .take(5)
+            .collect();
+        // What another engine would answer: each example's summed NLL and hits, one at a time.
+        let forced = examples
+            .iter()
+            .map(|e| {
+                let r = d.forced(std::slice::from_ref(e), 1).unwrap();
+                let n = r.target_tokens;
+                ForcedAnswer {
+                    nll: r.loss * n as f64,
+                    tokens: n,
+                    hits: (r.token_accuracy * n as f64).round() as usize,
+                }
+            })
+            .collect();
+        let (ctx, conts) = (vec![1u32, 2, 3], vec![vec![4u32, 5], vec![6]]);
+        let live = d.loglik(&ctx, &conts).unwrap();
+        let choice = vec![live
+            .iter()
+            .map(|c| ChoiceAnswer {
+                logprob: c.logprob,
+                tokens: c.tokens,
+                greedy_hits: c.greedy_hits,
+            })
+            .collect()];
+        let replay = Replayed::new(Answers {
+            forced,
+            choice,
+            generate: vec![],
+        });
+        let (a, b) = (d.forced(&examples, 2).unwrap(), replay.forced(&examples, 2).unwrap());
+        assert!((a.loss - b.loss).abs() < 1e-5 * a.loss, "{a:?} {b:?}");
+        assert_eq!(
+            (a.token_accuracy, a.exact_match, a.target_tokens),
+            (b.token_accuracy, b.exact_match, b.target_tokens)
+        );
+        assert_eq!(replay.loglik(&ctx, &conts).unwrap(), live);
+        replay.finish().unwrap();
+        // A request the engine did not answer is an error, not a score.
+        assert!(replay.loglik(&ctx, &conts).is_err());
+    }
+}

@@ -130,12 +130,14 @@ struct Measured {
     eval_token_accuracy: Option<f64>,
 }
 
+/// Medians per (model as the table names it, method): one block per model, or per model and
+/// engine where the records ran several engines (`engine: pytorch` beside ftbench's own).
 fn measured(cells: &DataFrame) -> Result<Vec<(String, String, Measured)>> {
     let df = cells
         .clone()
         .lazy()
         .filter(col("status").eq(lit("ok")))
-        .group_by_stable([col("model"), col("method")])
+        .group_by_stable([col("model"), col("engine"), col("method")])
         .agg([
             len().alias("n"),
             col("trainable_percent").median(),
@@ -151,6 +153,13 @@ fn measured(cells: &DataFrame) -> Result<Vec<(String, String, Measured)>> {
         .collect()
         .context("medians per model and method")?;
     let (models, methods, n) = (strs(&df, "model")?, strs(&df, "method")?, u64s(&df, "n")?);
+    let engines = strs(&df, "engine")?;
+    let several = engines.iter().collect::<std::collections::BTreeSet<_>>().len() > 1;
+    let models: Vec<String> = models
+        .iter()
+        .zip(&engines)
+        .map(|(m, e)| if several { block_name(m, e) } else { m.clone() })
+        .collect();
     let f = |c: &str| f64s(&df, c);
     let (pool, nvml) = (f("gpu_pool_peak_gb")?, f("gpu_nvml_peak_gb")?);
     let (tp, rss, above, est, tps, loss, acc) = (
@@ -182,6 +191,19 @@ fn measured(cells: &DataFrame) -> Result<Vec<(String, String, Measured)>> {
             )
         })
         .collect())
+}
+
+/// The table's name of a model's block on an engine, when the records ran several.
+fn block_name(model: &str, engine: &str) -> String {
+    format!("{model} · {engine} engine")
+}
+
+/// The model and engine of a block's name (the engine None for a one-engine table).
+fn split_block(name: &str) -> (&str, Option<&str>) {
+    match name.rsplit_once(" · ") {
+        Some((m, e)) if e.ends_with(" engine") => (m, Some(e.trim_end_matches(" engine"))),
+        _ => (name, None),
+    }
 }
 
 fn gb(v: f64) -> String {
@@ -238,9 +260,12 @@ fn accuracy_cell(metric: &str, model: &str, method: Method, rows: &[super::accur
     if metric != "Accuracy loss vs full" {
         return None;
     }
+    let (model, engine) = split_block(model);
+    let on_engine =
+        |r: &super::accuracy::AccuracyRow| engine.is_none_or(|e| r.knobs.get("engine").map(String::as_str).unwrap_or("ftbench") == e);
     let mine: Vec<_> = rows
         .iter()
-        .filter(|r| r.model == model && r.method == method.as_str() && r.trained_on == r.eval_task)
+        .filter(|r| r.model == model && r.method == method.as_str() && r.trained_on == r.eval_task && on_engine(r))
         .collect();
     if mine.is_empty() {
         return rows.iter().any(|r| r.model == model).then(|| "not run".to_string());
@@ -352,7 +377,10 @@ pub fn table(cells: &DataFrame, accuracy: &[super::accuracy::AccuracyRow], metho
         }
     }
     // Models with no ok cell still get their rows (all "not run").
-    for m in strs(cells, "model")? {
+    let engines = strs(cells, "engine")?;
+    let several = engines.iter().collect::<std::collections::BTreeSet<_>>().len() > 1;
+    for (m, e) in strs(cells, "model")?.into_iter().zip(&engines) {
+        let m = if several { block_name(&m, e) } else { m };
         if !models.contains(&m) {
             models.push(m);
         }

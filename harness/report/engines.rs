@@ -20,10 +20,11 @@ pub struct EngineRow {
     pub device: String,
     /// Seeds that ran ok on both engines.
     pub pairs: usize,
-    pub ftbench_tokens_per_s: f64,
-    pub pytorch_tokens_per_s: f64,
+    /// Training tokens/s (None where nothing trained: `base`).
+    pub ftbench_tokens_per_s: Option<f64>,
+    pub pytorch_tokens_per_s: Option<f64>,
     /// ftbench / PyTorch tokens/s: above 1, ftbench is faster.
-    pub speed_ratio: f64,
+    pub speed_ratio: Option<f64>,
     pub speed_ratio_low: Option<f64>,
     pub speed_ratio_high: Option<f64>,
     /// The memory view compared (process peak RSS on the CPU).
@@ -34,6 +35,11 @@ pub struct EngineRow {
     pub memory_ratio: f64,
     pub memory_ratio_low: Option<f64>,
     pub memory_ratio_high: Option<f64>,
+    /// The same ratio of each process's peak above its own baseline (what the run itself cost;
+    /// PyTorch's baseline holds torch and its CUDA libraries, ~0.8 GB).
+    pub above_baseline_ratio: Option<f64>,
+    pub above_baseline_ratio_low: Option<f64>,
+    pub above_baseline_ratio_high: Option<f64>,
     /// The task's score (`acc`, `exact_match`), or the held-out loss on synthetic tasks.
     pub metric: String,
     pub ftbench_score: Option<f64>,
@@ -42,6 +48,15 @@ pub struct EngineRow {
     pub score_delta: Option<f64>,
     pub score_delta_low: Option<f64>,
     pub score_delta_high: Option<f64>,
+}
+
+/// Geometric mean of the ratios of pairs and its interval; None without a pair.
+fn pair_ratio(v: &[(f64, f64)]) -> (Option<f64>, Option<(f64, f64)>) {
+    if v.is_empty() {
+        return (None, None);
+    }
+    let (r, ci) = ratio(&v.iter().map(|(a, b)| a / b).collect::<Vec<_>>());
+    (Some(r), ci)
 }
 
 /// Geometric mean of ratios and its interval (over the log ratios).
@@ -94,9 +109,11 @@ fn row(p: &[(&Row, &Row)], config: String) -> EngineRow {
     let col = |f: &dyn Fn(&Row) -> Option<f64>| -> Vec<(f64, f64)> { p.iter().filter_map(|(a, b)| Some((f(a)?, f(b)?))).collect() };
     let speed = col(&|r| r.tokens_per_s);
     let mem = col(&|r| r.peak_rss_gb);
+    let above = col(&|r| r.peak_rss_above_baseline_gb);
     let score = col(&score_of);
-    let (sr, sci) = ratio(&speed.iter().map(|(a, b)| a / b).collect::<Vec<_>>());
+    let (sr, sci) = pair_ratio(&speed);
     let (mr, mci) = ratio(&mem.iter().map(|(a, b)| a / b).collect::<Vec<_>>());
+    let (ar, aci) = pair_ratio(&above);
     let diffs: Vec<f64> = score.iter().map(|(a, b)| a - b).collect();
     let dci = mean_ci95(mean(&diffs), sample_sd(&diffs), diffs.len());
     let side = |v: &[(f64, f64)], i: usize| mean(&v.iter().map(|x| if i == 0 { x.0 } else { x.1 }).collect::<Vec<_>>());
@@ -107,8 +124,8 @@ fn row(p: &[(&Row, &Row)], config: String) -> EngineRow {
         task: first.task.clone(),
         device: first.device.clone(),
         pairs: p.len(),
-        ftbench_tokens_per_s: side(&speed, 0),
-        pytorch_tokens_per_s: side(&speed, 1),
+        ftbench_tokens_per_s: (!speed.is_empty()).then(|| side(&speed, 0)),
+        pytorch_tokens_per_s: (!speed.is_empty()).then(|| side(&speed, 1)),
         speed_ratio: sr,
         speed_ratio_low: sci.map(|c| c.0),
         speed_ratio_high: sci.map(|c| c.1),
@@ -118,6 +135,9 @@ fn row(p: &[(&Row, &Row)], config: String) -> EngineRow {
         memory_ratio: mr,
         memory_ratio_low: mci.map(|c| c.0),
         memory_ratio_high: mci.map(|c| c.1),
+        above_baseline_ratio: ar,
+        above_baseline_ratio_low: aci.map(|c| c.0),
+        above_baseline_ratio_high: aci.map(|c| c.1),
         metric: if first.eval_score.is_some() {
             first.eval_metric.clone()
         } else {
@@ -159,6 +179,7 @@ pub struct EngineView {
     pub ftbench_peak: String,
     pub pytorch_peak: String,
     pub memory_ratio: String,
+    pub above_baseline_ratio: String,
     pub metric: String,
     pub ftbench_score: String,
     pub pytorch_score: String,
@@ -181,12 +202,17 @@ pub fn views(rows: &[EngineRow]) -> Vec<EngineView> {
                 what: format!("{} · {} · {}", r.model, r.method, r.task),
                 config: r.config.clone(),
                 pairs: r.pairs,
-                ftbench_speed: format!("{:.0}", r.ftbench_tokens_per_s),
-                pytorch_speed: format!("{:.0}", r.pytorch_tokens_per_s),
-                speed_ratio: times(r.speed_ratio, (r.speed_ratio_low, r.speed_ratio_high)),
+                ftbench_speed: opt(r.ftbench_tokens_per_s, 0),
+                pytorch_speed: opt(r.pytorch_tokens_per_s, 0),
+                speed_ratio: r
+                    .speed_ratio
+                    .map_or("–".into(), |x| times(x, (r.speed_ratio_low, r.speed_ratio_high))),
                 ftbench_peak: format!("{:.2}", r.ftbench_peak_gb),
                 pytorch_peak: format!("{:.2}", r.pytorch_peak_gb),
                 memory_ratio: times(r.memory_ratio, (r.memory_ratio_low, r.memory_ratio_high)),
+                above_baseline_ratio: r.above_baseline_ratio.map_or("–".into(), |x| {
+                    times(x, (r.above_baseline_ratio_low, r.above_baseline_ratio_high))
+                }),
                 metric: r.metric.clone(),
                 ftbench_score: opt(r.ftbench_score, d),
                 pytorch_score: opt(r.pytorch_score, d),

@@ -17,6 +17,8 @@ pub struct Row {
     pub model: String,
     pub method: String,
     pub hardware: String,
+    /// The engine that trained and answered (`ftbench`, `pytorch`).
+    pub engine: String,
     pub seed: u64,
     /// The knobs that vary among this method's cells, `name=value · ...` (seed left out).
     pub config: String,
@@ -113,6 +115,7 @@ impl Row {
             model: r.cell.model.clone(),
             method: r.cell.method.to_string(),
             hardware: r.cell.hardware.clone(),
+            engine: r.conditions.engine.clone(),
             seed: r.cell.seed,
             config,
             knobs: shown_knobs(&serde_json::to_value(&r.cell.knobs).unwrap_or_default()),
