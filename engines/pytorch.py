@@ -597,6 +597,15 @@ def train(job, ev, model, opt, ratios, params, device):
         tokens = sum(len(ex["loss_mask"]) for mb in step["micro"] for ex in mb["examples"])
         ev.emit("step", step=i, loss=loss, lr=step["lr"], grad_norm=norm, secs=secs, tokens=tokens,
                 rss_bytes=rss())
+        if i == 1:
+            ev.emit("engine_optimizer_state", bytes=optimizer_state_bytes(opt))
+
+
+def optimizer_state_bytes(opt):
+    """Bytes of every tensor the optimizer keeps (its state is made at the first update):
+    moments, 8-bit codes and their block constants."""
+    return sum(t.numel() * t.element_size() for state in opt.state.values() for t in state.values()
+               if torch.is_tensor(t))
 
 
 # ---------------------------------------------------------------------------------------------

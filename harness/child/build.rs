@@ -39,7 +39,7 @@ pub fn build(plan: &Plan, o: Opened, emit: &mut Emitter<impl Write>) -> Result<C
     built.decoder.recompute = plan.train.recompute;
     let trainer = Trainer::new(built.trainable.clone(), trainer_config(plan))?;
     emit.send(Event::Loaded {
-        model: model_info(plan, &o.cfg, &built, &trainer),
+        model: model_info(plan, &o.cfg, &built, Some(&trainer)),
         load_s: o.started.elapsed().as_secs_f64(),
         rss_bytes: current_rss_bytes(),
         ran: Some(ran(plan, &o.device, &built, &trainer)),
@@ -69,7 +69,8 @@ pub fn trainer_config(plan: &Plan) -> TrainerConfig {
 }
 
 /// What the model and method hold (the `loaded` event's `model`).
-pub fn model_info(plan: &Plan, cfg: &DecoderConfig, built: &Built, trainer: &Trainer) -> ModelInfo {
+/// `trainer`: its optimizer's state as allocated (None: not built here; 0).
+pub fn model_info(plan: &Plan, cfg: &DecoderConfig, built: &Built, trainer: Option<&Trainer>) -> ModelInfo {
     let params_trainable: u64 = built.trainable.iter().map(|p| p.var.elem_count() as u64).sum();
     let params_total = built.params_base + built.params_adapters;
     ModelInfo {
@@ -83,7 +84,7 @@ pub fn model_info(plan: &Plan, cfg: &DecoderConfig, built: &Built, trainer: &Tra
         vocab_size: cfg.vocab_size,
         weight_bytes: built.bytes.clone(),
         grad_bytes: params_trainable * plan.precision.master.size_in_bytes() as u64,
-        optimizer_state_bytes: trainer.optim.state_bytes() as u64,
+        optimizer_state_bytes: trainer.map_or(0, |t| t.optim.state_bytes() as u64),
         train_flops_per_token: Some(super::flops::train_flops_per_token(
             cfg,
             built,

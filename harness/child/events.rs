@@ -47,6 +47,9 @@ pub enum Event {
         tokens: u64,
         rss_bytes: Option<u64>,
     },
+    /// Another engine's optimizer state as it allocated it (PyTorch's is lazy: it exists after
+    /// the first update), replacing ftbench's accounting in the record's `model`.
+    OptimizerState { bytes: u64 },
     /// An evaluation during training (`eval_every`).
     Curve { point: CurvePoint },
     /// Held-out evaluation finished.

@@ -40,6 +40,11 @@ pub struct CellJob {
     pub cell: Cell,
     /// Where to save the trained adapter (when the cell's `save_adapter` is on).
     pub adapter_dir: Option<PathBuf>,
+    /// Where another engine finds the models ftbench writes for it (Hugging Face directories of
+    /// presets and GGUF files), written once per model and seed and shared by the cells of a
+    /// results folder (`results/SUITE/engine-models`); None: a temporary folder per cell.
+    #[serde(default)]
+    pub models_dir: Option<PathBuf>,
 }
 
 /// The `started` event: this process's environment and its RSS before anything was built.

@@ -15,8 +15,8 @@ use crate::method::{self, BaseFormat, Method};
 use crate::model::{weight_shapes, DeviceSpec, Weights};
 use crate::record::Artifact;
 use crate::suite::Plan;
-use crate::train::Trainer;
 use anyhow::{bail, Context, Result};
+use sha2::Digest;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -91,7 +91,7 @@ fn run(cell: &CellJob, plan: &Plan, emit: &mut Emitter<impl Write>) -> Result<()
     prep.device = DeviceSpec::Cpu;
     let opened = child::open(&prep)?;
     let (cfg, task, tokenizer) = (opened.cfg.clone(), opened.task, opened.tokenizer);
-    let model = prepare_model(plan, opened.files, &work.0)?;
+    let model = prepare_model(plan, cell, opened.files, &work.0)?;
     let drawn = job::draw(plan, &task);
     let forced = task.eval_examples();
     let m = plan.method.method;
@@ -176,35 +176,21 @@ struct Prepared {
     artifact: Artifact,
 }
 
-/// Writes the model as a Hugging Face directory unless it is one, and builds the cell's method
-/// on the CPU once: the adapters' initial weights (saved for the engine) and the tensor
-/// accounting (parameters, bytes, optimizer state) of the record's `model`.
-fn prepare_model(plan: &Plan, files: crate::load::OpenModel, work: &Path) -> Result<Prepared> {
-    let cfg = files.cfg.clone();
-    let spec = &plan.model;
-    let hf_dir = match spec {
-        crate::load::ModelSpec::Hf(dir) => Some(dir.clone()),
-        _ => None,
-    };
-    let mut src = files.weights(plan.seed).map_err(child::in_model(spec))?;
-    let mut weights = Weights::new();
-    let dir = match hf_dir {
-        Some(d) => d,
-        None => {
-            for (name, shape) in weight_shapes(&cfg) {
-                weights.insert(name.clone(), src.take(&name, &shape).map_err(child::in_model(spec))?);
-            }
-            let d = work.join("model");
-            std::fs::create_dir_all(&d)?;
-            crate::load::save_hf_dir(&d, &cfg, &weights, None, None).context("writing the model for the engine")?;
-            d
-        }
-    };
-    let source: &mut dyn crate::model::WeightSource = if weights.is_empty() { src.as_mut() } else { &mut weights };
-    let built = method::build(&cfg, source, &plan.method, plan.precision, &candle_core::Device::Cpu)
-        .with_context(|| format!("building model {spec} for the engine"))?;
-    let trainer = Trainer::new(built.trainable.clone(), child::trainer_config(plan))?;
-    let info = child::model_info(plan, &cfg, &built, &trainer);
+/// Builds the cell's method on the CPU once, from the Hugging Face directory the engine starts
+/// from: the adapters' initial weights (saved for the engine) and the tensor accounting of the
+/// record's `model` (parameters, weight and gradient bytes; the optimizer state is the
+/// engine's own, reported after its first update).
+fn prepare_model(plan: &Plan, cell: &CellJob, files: crate::load::OpenModel, work: &Path) -> Result<Prepared> {
+    let dir = model_dir(plan, cell, files, work)?;
+    let spec = crate::load::ModelSpec::Hf(dir.clone());
+    let opened = spec.open().map_err(child::in_model(&spec))?;
+    let cfg = opened.cfg.clone();
+    let mut src = opened.weights(plan.seed).map_err(child::in_model(&spec))?;
+    let built = method::build(&cfg, src.as_mut(), &plan.method, plan.precision, &candle_core::Device::Cpu)
+        .with_context(|| format!("building model {} for the engine", plan.model))?;
+    drop(src);
+    let mut info = child::model_info(plan, &cfg, &built, None);
+    info.optimizer_state_bytes = 0;
     let artifact = child::artifact(&built, plan.method.method, None)?;
     let adapter_init = if plan.method.method.has_adapters() {
         let d = work.join("adapter-init");
@@ -219,6 +205,63 @@ fn prepare_model(plan: &Plan, files: crate::load::OpenModel, work: &Path) -> Res
         info,
         artifact,
     })
+}
+
+/// The Hugging Face directory the engine loads: the model's own (`hf:`), or the weights
+/// ftbench would train — a preset's seeded draws, a GGUF file dequantized — written once per
+/// model (and seed, for presets) under the results folder's `engine-models` and shared by its
+/// cells (written to a temporary name and renamed: a folder that exists is whole).
+fn model_dir(plan: &Plan, cell: &CellJob, files: crate::load::OpenModel, work: &Path) -> Result<PathBuf> {
+    let spec = &plan.model;
+    if let crate::load::ModelSpec::Hf(dir) = spec {
+        return Ok(dir.clone());
+    }
+    let cfg = files.cfg.clone();
+    let root = cell.models_dir.clone().unwrap_or_else(|| work.to_path_buf());
+    let config = crate::load::hf_config::config_json(&cfg, None, None).to_string();
+    let hash: String = sha2::Sha256::digest(config.as_bytes())
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let name: String = spec
+        .to_string()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let seed = matches!(spec, crate::load::ModelSpec::Preset(_))
+        .then(|| format!("-seed{}", plan.seed))
+        .unwrap_or_default();
+    let dir = root.join(format!("{name}{seed}-{hash}"));
+    if dir.exists() {
+        return Ok(dir);
+    }
+    let tmp = root.join(format!(
+        ".partial-{}-{}",
+        std::process::id(),
+        dir.file_name().and_then(|n| n.to_str()).unwrap_or("model")
+    ));
+    std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let mut src = files.weights(plan.seed).map_err(child::in_model(spec))?;
+    let mut weights = Weights::new();
+    for (name, shape) in weight_shapes(&cfg) {
+        weights.insert(name.clone(), src.take(&name, &shape).map_err(child::in_model(spec))?);
+    }
+    crate::load::save_hf_dir(&tmp, &cfg, &weights, None, None).context("writing the model for the engine")?;
+    if let Err(e) = std::fs::rename(&tmp, &dir) {
+        // Another cell wrote it meanwhile: theirs is as good.
+        let _ = std::fs::remove_dir_all(&tmp);
+        if !dir.exists() {
+            return Err(e).with_context(|| format!("renaming {} to {}", tmp.display(), dir.display()));
+        }
+    }
+    Ok(dir)
 }
 
 fn written_adapter(dir: &Path, computed: &Artifact) -> Result<Artifact> {

@@ -81,6 +81,13 @@ pub fn relay(mut cmd: Command, engine: &str, model: ModelInfo, emit: &mut Emitte
                     emit.send(Event::Gpu { at: GpuPhase::Train, pool })?;
                 }
             }
+            "engine_optimizer_state" => {
+                let bytes = v
+                    .get("bytes")
+                    .and_then(|b| b.as_u64())
+                    .with_context(|| at("engine_optimizer_state"))?;
+                emit.send(Event::OptimizerState { bytes })?;
+            }
             "step" | "inference" => emit.send(serde_json::from_value::<Event>(v).with_context(|| at("step"))?)?,
             "engine_done" => finished = Some(serde_json::from_value::<Finished>(v).with_context(|| at("engine_done"))?),
             "failed" => failed = Some(serde_json::from_value::<Failure>(v).with_context(|| at("failed"))?),

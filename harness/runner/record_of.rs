@@ -90,6 +90,11 @@ impl Fold {
                 self.memory.baseline_rss_bytes = *baseline_rss_bytes;
             }
             Event::Estimated { estimate } => self.estimate = Some(estimate.clone()),
+            Event::OptimizerState { bytes } => {
+                if let Some(m) = self.model.as_mut() {
+                    m.optimizer_state_bytes = *bytes;
+                }
+            }
             Event::Loaded {
                 model,
                 load_s,

@@ -228,6 +228,7 @@ impl Run<'_> {
         let job = CellJob {
             cell: cell.clone(),
             adapter_dir: Some(self.results_dir.join(&adapter_rel)),
+            models_dir: Some(self.results_dir.join("engine-models")),
         };
         let outcome = run_child(&self.opts.exe, &job, Some(&self.results_dir.join(&log_rel)), |e| {
             if let Event::Step { step, loss, .. } = e {
