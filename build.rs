@@ -15,10 +15,25 @@ fn main() {
     println!("cargo:rustc-env=FTBENCH_GIT_COMMIT={commit}");
     println!("cargo:rustc-env=FTBENCH_CANDLE_VERSION={}", locked_version("candle-core"));
     println!("cargo:rerun-if-changed=Cargo.lock");
-    for path in [".git/HEAD", ".git/index", ".git/refs/heads"] {
-        if std::path::Path::new(path).exists() {
-            println!("cargo:rerun-if-changed={path}");
-        }
+    // Re-stamp on every commit, checkout and staging: the files git changes then, found through
+    // git itself (in a linked worktree `.git` is a file, and the refs live in the common dir; a
+    // stamp that never changes would put a stale commit in every record).
+    let git_path = |what: &str| {
+        Command::new("git")
+            .args(["rev-parse", "--path-format=absolute", what])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .map(|s| std::path::PathBuf::from(s.trim()))
+    };
+    let (dir, common) = (git_path("--git-dir"), git_path("--git-common-dir"));
+    let watched = dir
+        .iter()
+        .flat_map(|d| [d.join("HEAD"), d.join("index")])
+        .chain(common.iter().flat_map(|c| [c.join("refs/heads"), c.join("packed-refs")]));
+    for path in watched.filter(|p| p.exists()) {
+        println!("cargo:rerun-if-changed={}", path.display());
     }
 }
 
