@@ -25,15 +25,7 @@ pub fn evaluate(plan: &Plan, c: &CellModel, emit: &mut Emitter<impl Write>) -> R
         c.built.decoder.clone()
     };
     let t = Instant::now();
-    let result = held_out(plan, &model, &c.task, c.tokenizer.as_ref())?;
-    if !result.loss.is_finite() {
-        bail!(
-            "the held-out loss is not finite ({}): training diverged (lr {}, optimizer {}); a record cannot call this ok",
-            result.loss,
-            plan.train.schedule.peak,
-            plan.optimizer.kind().name(),
-        );
-    }
+    let result = final_held_out(plan, &model, &c.task, c.tokenizer.as_ref())?;
     emit.send(Event::Eval {
         result,
         secs: t.elapsed().as_secs_f64(),
@@ -50,6 +42,20 @@ pub fn evaluate(plan: &Plan, c: &CellModel, emit: &mut Emitter<impl Write>) -> R
         emit.send(Event::AlsoEval { score })?;
     }
     Ok(model)
+}
+
+/// The evaluation after training ([`held_out`]); a non-finite loss fails the cell.
+pub fn final_held_out(plan: &Plan, model: &dyn Answerer, task: &PreparedTask, tok: Option<&Tokenizer>) -> Result<EvalResult> {
+    let result = held_out(plan, model, task, tok)?;
+    if !result.loss.is_finite() {
+        bail!(
+            "the held-out loss is not finite ({}): training diverged (lr {}, optimizer {}); a record cannot call this ok",
+            result.loss,
+            plan.train.schedule.peak,
+            plan.optimizer.kind().name(),
+        );
+    }
+    Ok(result)
 }
 
 /// The held-out evaluation of a prepared task: teacher-forced loss, perplexity and token

@@ -20,7 +20,7 @@ mod train;
 pub use build::{model_info, trainer_config};
 pub use emit::Emitter;
 pub use estimate::{estimate_at_training_shapes, estimate_upper_bound};
-pub use evaluate::held_out;
+pub use evaluate::final_held_out;
 pub use events::{Event, GpuPhase};
 pub use flops::train_flops_per_token;
 pub use inference::{speed_prompt, NEW_TOKENS, REPEATS};
@@ -60,20 +60,19 @@ pub fn started(emit: &mut Emitter<impl Write>, baseline_rss_bytes: Option<u64>) 
 pub fn run_own(job: &CellJob, plan: &Plan, mut out: &mut dyn Write) -> Result<()> {
     let mut emit = Emitter::new(&mut out);
     started(&mut emit, current_rss_bytes())?;
-    let plan = plan.clone();
-    let opened = open::open(&plan)?;
-    if let Some(estimate) = estimate_at_training_shapes(&plan, &opened.cfg, &opened.task) {
+    let opened = open::open(plan)?;
+    if let Some(estimate) = estimate_at_training_shapes(plan, &opened.cfg, &opened.task) {
         emit.send(Event::Estimated { estimate })?;
     }
-    let mut cell = build::build(&plan, opened, &mut emit)?;
-    train::train(&plan, &mut cell, &mut emit)?;
-    let model = evaluate::evaluate(&plan, &cell, &mut emit)?;
+    let mut cell = build::build(plan, opened, &mut emit)?;
+    train::train(plan, &mut cell, &mut emit)?;
+    let model = evaluate::evaluate(plan, &cell, &mut emit)?;
     if plan.eval.inference_speed {
         emit.send(Event::Inference {
             speed: inference::speed(&model, plan.method.method)?,
         })?;
     }
-    save::save(&plan, &cell, job, &mut emit)?;
+    save::save(plan, &cell, job, &mut emit)?;
     emit.send(Event::Done {
         peak_rss_bytes: peak_rss_bytes(),
     })

@@ -61,7 +61,8 @@ pub fn relay(mut cmd: Command, engine: &str, model: ModelInfo, emit: &mut Emitte
             continue;
         };
         let at = |what: &str| format!("the {engine} engine's `{what}` event: {line}");
-        match v.get("event").and_then(|e| e.as_str()).unwrap_or("") {
+        let kind = v.get("event").and_then(|e| e.as_str()).unwrap_or("").to_string();
+        match kind.as_str() {
             "engine_started" => {
                 let s: Started = serde_json::from_value(v).with_context(|| at("engine_started"))?;
                 versions = s.versions;
@@ -69,7 +70,7 @@ pub fn relay(mut cmd: Command, engine: &str, model: ModelInfo, emit: &mut Emitte
             }
             "engine_loaded" => {
                 let l: Loaded = serde_json::from_value(v).with_context(|| at("engine_loaded"))?;
-                let pool = l.cuda.clone();
+                let pool = l.cuda;
                 emit.send(loaded(l, engine, &versions, &model)?)?;
                 if let Some(pool) = pool {
                     emit.send(Event::Gpu { at: GpuPhase::Load, pool })?;
@@ -88,7 +89,7 @@ pub fn relay(mut cmd: Command, engine: &str, model: ModelInfo, emit: &mut Emitte
                     .with_context(|| at("engine_optimizer_state"))?;
                 emit.send(Event::OptimizerState { bytes })?;
             }
-            "step" | "inference" => emit.send(serde_json::from_value::<Event>(v).with_context(|| at("step"))?)?,
+            "step" | "inference" => emit.send(serde_json::from_value::<Event>(v).with_context(|| at(&kind))?)?,
             "engine_done" => finished = Some(serde_json::from_value::<Finished>(v).with_context(|| at("engine_done"))?),
             "failed" => failed = Some(serde_json::from_value::<Failure>(v).with_context(|| at("failed"))?),
             _ => eprintln!("{line}"),

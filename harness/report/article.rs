@@ -130,9 +130,39 @@ struct Measured {
     eval_token_accuracy: Option<f64>,
 }
 
-/// Medians per (model as the table names it, method): one block per model, or per model and
-/// engine where the records ran several engines (`engine: pytorch` beside ftbench's own).
-fn measured(cells: &DataFrame) -> Result<Vec<(String, String, Measured)>> {
+/// One block of the table's rows: a model, and its engine where the records ran several
+/// (`engine: pytorch` beside ftbench's own).
+#[derive(Debug, Clone, PartialEq)]
+struct Block {
+    model: String,
+    engine: Option<String>,
+}
+
+impl Block {
+    /// The blocks of `models[i]` on `engines[i]`: per model and engine when the records ran
+    /// `several` engines, else per model.
+    fn of(models: Vec<String>, engines: &[String], several: bool) -> Vec<Block> {
+        models
+            .into_iter()
+            .zip(engines)
+            .map(|(model, e)| Block {
+                model,
+                engine: several.then(|| e.clone()),
+            })
+            .collect()
+    }
+
+    /// The table's `model` column.
+    fn label(&self) -> String {
+        match &self.engine {
+            Some(e) => format!("{} · {e} engine", self.model),
+            None => self.model.clone(),
+        }
+    }
+}
+
+/// Medians per block and method (a block per engine when the records ran `several`).
+fn measured(cells: &DataFrame, several: bool) -> Result<Vec<(Block, String, Measured)>> {
     let df = cells
         .clone()
         .lazy()
@@ -152,14 +182,8 @@ fn measured(cells: &DataFrame) -> Result<Vec<(String, String, Measured)>> {
         ])
         .collect()
         .context("medians per model and method")?;
-    let (models, methods, n) = (strs(&df, "model")?, strs(&df, "method")?, u64s(&df, "n")?);
-    let engines = strs(&df, "engine")?;
-    let several = engines.iter().collect::<std::collections::BTreeSet<_>>().len() > 1;
-    let models: Vec<String> = models
-        .iter()
-        .zip(&engines)
-        .map(|(m, e)| if several { block_name(m, e) } else { m.clone() })
-        .collect();
+    let (methods, n) = (strs(&df, "method")?, u64s(&df, "n")?);
+    let blocks = Block::of(strs(&df, "model")?, &strs(&df, "engine")?, several);
     let f = |c: &str| f64s(&df, c);
     let (pool, nvml) = (f("gpu_pool_peak_gb")?, f("gpu_nvml_peak_gb")?);
     let (tp, rss, above, est, tps, loss, acc) = (
@@ -174,7 +198,7 @@ fn measured(cells: &DataFrame) -> Result<Vec<(String, String, Measured)>> {
     Ok((0..df.height())
         .map(|i| {
             (
-                models[i].clone(),
+                blocks[i].clone(),
                 methods[i].clone(),
                 Measured {
                     n: n[i].unwrap_or(0),
@@ -191,19 +215,6 @@ fn measured(cells: &DataFrame) -> Result<Vec<(String, String, Measured)>> {
             )
         })
         .collect())
-}
-
-/// The table's name of a model's block on an engine, when the records ran several.
-fn block_name(model: &str, engine: &str) -> String {
-    format!("{model} · {engine} engine")
-}
-
-/// The model and engine of a block's name (the engine None for a one-engine table).
-fn split_block(name: &str) -> (&str, Option<&str>) {
-    match name.rsplit_once(" · ") {
-        Some((m, e)) if e.ends_with(" engine") => (m, Some(e.trim_end_matches(" engine"))),
-        _ => (name, None),
-    }
 }
 
 fn gb(v: f64) -> String {
@@ -256,11 +267,11 @@ fn estimated(metric: &str, method: Method, seven: Option<&SevenB>, full7: Option
 /// The measured accuracy of a method on one model from its real-task rows (tasks as trained):
 /// full fine-tuning's score per task, every other method's difference from it, in points with
 /// the 95% interval (paired by seed and item). None when the model scored no real task.
-fn accuracy_cell(metric: &str, model: &str, method: Method, rows: &[super::accuracy::AccuracyRow]) -> Option<String> {
+fn accuracy_cell(metric: &str, block: &Block, method: Method, rows: &[super::accuracy::AccuracyRow]) -> Option<String> {
     if metric != "Accuracy loss vs full" {
         return None;
     }
-    let (model, engine) = split_block(model);
+    let (model, engine) = (block.model.as_str(), block.engine.as_deref());
     let on_engine =
         |r: &super::accuracy::AccuracyRow| engine.is_none_or(|e| r.knobs.get("engine").map(String::as_str).unwrap_or("ftbench") == e);
     let mine: Vec<_> = rows
@@ -369,44 +380,37 @@ fn measured_cell(metric: &str, method: Method, m: Option<&Measured>, full: Optio
 /// task's difference from full fine-tuning with its interval (from `accuracy`); otherwise
 /// held-out token accuracy and loss.
 pub fn table(cells: &DataFrame, accuracy: &[super::accuracy::AccuracyRow], methods: &[Method]) -> Result<DataFrame> {
-    let measured = measured(cells)?;
-    let mut models: Vec<String> = Vec::new();
-    for (m, _, _) in &measured {
-        if !models.contains(m) {
-            models.push(m.clone());
-        }
-    }
-    // Models with no ok cell still get their rows (all "not run").
     let engines = strs(cells, "engine")?;
     let several = engines.iter().collect::<std::collections::BTreeSet<_>>().len() > 1;
-    for (m, e) in strs(cells, "model")?.into_iter().zip(&engines) {
-        let m = if several { block_name(&m, e) } else { m };
-        if !models.contains(&m) {
-            models.push(m);
+    let measured = measured(cells, several)?;
+    let mut blocks: Vec<Block> = Vec::new();
+    // Models with no ok cell still get their rows (all "not run").
+    for b in measured
+        .iter()
+        .map(|(b, _, _)| b.clone())
+        .chain(Block::of(strs(cells, "model")?, &engines, several))
+    {
+        if !blocks.contains(&b) {
+            blocks.push(b);
         }
     }
     let sevens: Vec<Option<SevenB>> = methods.iter().map(|m| seven_b(*m)).collect();
     let full7 = seven_b(reference());
     let (mut l_model, mut l_metric, mut l_column, mut l_value) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for model in &models {
-        let get = |method: Method| {
-            measured
-                .iter()
-                .find(|(mo, me, _)| mo == model && me == method.as_str())
-                .map(|x| &x.2)
-        };
+    for block in &blocks {
+        let get = |method: Method| measured.iter().find(|(b, me, _)| b == block && me == method.as_str()).map(|x| &x.2);
         for metric in METRICS {
             for (k, &method) in methods.iter().enumerate() {
                 let values = [
                     published(metric, method),
                     estimated(metric, method, sevens[k].as_ref(), full7.as_ref(), get(method)),
-                    match accuracy_cell(metric, model, method, accuracy) {
+                    match accuracy_cell(metric, block, method, accuracy) {
                         Some(text) => text,
                         None => measured_cell(metric, method, get(method), get(reference())),
                     },
                 ];
                 for (view, value) in VIEWS.iter().zip(values) {
-                    l_model.push(model.clone());
+                    l_model.push(block.label());
                     l_metric.push(metric.to_string());
                     l_column.push(format!("{method} · {view}"));
                     l_value.push(value);
