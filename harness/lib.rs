@@ -9,10 +9,12 @@
 pub mod atomic;
 pub mod child;
 pub mod data;
+pub mod deploy;
 pub mod engine;
 pub mod error;
 pub mod estimate;
 pub mod eval;
+pub mod export;
 pub mod knob;
 pub mod launch;
 pub mod load;

@@ -15,8 +15,9 @@ use anyhow::{bail, Context, Result};
 use std::io::Write;
 use std::time::Instant;
 
-/// Evaluates the trained model; returns it as it is deployed (for inference speed).
-pub fn evaluate(plan: &Plan, c: &CellModel, emit: &mut Emitter<impl Write>) -> Result<Decoder> {
+/// Evaluates the trained model; returns it as evaluated (for inference speed and the serving
+/// forms) with its held-out result.
+pub fn evaluate(plan: &Plan, c: &CellModel, emit: &mut Emitter<impl Write>) -> Result<(Decoder, EvalResult)> {
     // Adapters are evaluated as trained (unmerged); a full fine-tune as frozen weights, not
     // autograd-tracked Vars.
     let model = if plan.method.method.trains_base() {
@@ -27,7 +28,7 @@ pub fn evaluate(plan: &Plan, c: &CellModel, emit: &mut Emitter<impl Write>) -> R
     let t = Instant::now();
     let result = final_held_out(plan, &model, &c.task, c.tokenizer.as_ref())?;
     emit.send(Event::Eval {
-        result,
+        result: result.clone(),
         secs: t.elapsed().as_secs_f64(),
     })?;
     for other in &plan.eval.also_eval {
@@ -41,7 +42,7 @@ pub fn evaluate(plan: &Plan, c: &CellModel, emit: &mut Emitter<impl Write>) -> R
             score_task(&model, &tt, tok, plan.eval.max_new_tokens).with_context(|| format!("scoring also_eval task `{other}`"))?;
         emit.send(Event::AlsoEval { score })?;
     }
-    Ok(model)
+    Ok((model, result))
 }
 
 /// The evaluation after training ([`held_out`]); a non-finite loss fails the cell.

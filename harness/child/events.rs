@@ -3,7 +3,7 @@
 
 use crate::eval::{EvalResult, TaskScore};
 use crate::probe::Environment;
-use crate::record::{Artifact, CurvePoint, Failure, InferenceSpeed, ModelInfo, Ran, RecordEstimate};
+use crate::record::{Artifact, CurvePoint, Failure, InferenceSpeed, ModelInfo, Ran, RecordEstimate, ServedForm};
 use serde::{Deserialize, Serialize};
 
 /// Where in a run the CUDA pool was read.
@@ -58,6 +58,8 @@ pub enum Event {
     AlsoEval { score: TaskScore },
     /// Inference speed of the trained model (`inference_speed`).
     Inference { speed: InferenceSpeed },
+    /// A serving form was made, scored and timed (`deploy`).
+    Served { form: ServedForm },
     /// What the method produced: the adapter file, or the full checkpoint's size.
     Artifact { artifact: Artifact },
     /// The trained adapter was written (PEFT layout).

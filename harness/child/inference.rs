@@ -21,7 +21,7 @@ pub fn speed_prompt(cfg: &DecoderConfig) -> Vec<u32> {
 
 /// (prefill tokens/s, decode tokens/s): median of REPEATS greedy runs over a fixed prompt,
 /// running to NEW_TOKENS (no stop).
-fn speed_of(model: &Decoder) -> Result<(f64, f64, usize)> {
+pub(super) fn speed_of(model: &Decoder) -> Result<(f64, f64, usize)> {
     let prompt = speed_prompt(&model.cfg);
     let prompt_len = prompt.len();
     let mut pre = Vec::new();

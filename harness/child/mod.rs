@@ -5,6 +5,7 @@
 //! `failed` event (failure.rs).
 
 mod build;
+mod deploy;
 mod device;
 mod emit;
 mod estimate;
@@ -66,14 +67,18 @@ pub fn run_own(job: &CellJob, plan: &Plan, mut out: &mut dyn Write) -> Result<()
     }
     let mut cell = build::build(plan, opened, &mut emit)?;
     train::train(plan, &mut cell, &mut emit)?;
-    let model = evaluate::evaluate(plan, &cell, &mut emit)?;
+    let (model, result) = evaluate::evaluate(plan, &cell, &mut emit)?;
     if plan.eval.inference_speed {
         emit.send(Event::Inference {
             speed: inference::speed(&model, plan.method.method)?,
         })?;
     }
     save::save(plan, &cell, job, &mut emit)?;
-    emit.send(Event::Done {
-        peak_rss_bytes: peak_rss_bytes(),
-    })
+    // The record's peak is training's and evaluation's: serving forms, made afterwards, hold
+    // copies of the model that the cell's measurement must not count.
+    let peak = peak_rss_bytes();
+    if !plan.eval.deploy.is_empty() {
+        deploy::deploy(plan, &cell, &model, &result, &mut emit)?;
+    }
+    emit.send(Event::Done { peak_rss_bytes: peak })
 }

@@ -73,6 +73,12 @@ impl Engine for Pytorch {
         if !plan.eval.also_eval.is_empty() {
             return Some(("also_eval", "the engine scores the cell's own task only".into()));
         }
+        if !plan.eval.deploy.is_empty() {
+            return Some((
+                "deploy",
+                "serving forms are made and served by ftbench from its own trained model; run them on engine ftbench".into(),
+            ));
+        }
         None
     }
     fn run(&self, job: &CellJob, plan: &Plan, mut out: &mut dyn Write) -> Result<()> {

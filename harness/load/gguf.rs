@@ -67,6 +67,19 @@ impl GgufModel {
         &self.content.metadata
     }
 
+    /// The tensor `name` as stored (quantized, in llama.cpp's row order), read from the file.
+    pub fn qtensor(&self, name: &str) -> Result<candle_core::quantized::QTensor> {
+        let p = self.path.display();
+        let info = self
+            .content
+            .tensor_infos
+            .get(name)
+            .with_context(|| format!("{p}: missing tensor `{name}`"))?;
+        let mut f = std::io::BufReader::new(File::open(&self.path).with_context(|| format!("{p}: cannot open"))?);
+        info.read(&mut f, self.content.tensor_data_offset, &candle_core::Device::Cpu)
+            .with_context(|| format!("{p}: cannot read tensor `{name}`"))
+    }
+
     /// GGUF tensor names, sorted.
     pub fn tensor_names(&self) -> Vec<&str> {
         let mut v: Vec<&str> = self.content.tensor_infos.keys().map(String::as_str).collect();

@@ -11,6 +11,7 @@ use super::gguf::GgufModel;
 use crate::model::config::{DecoderConfig, Family};
 use crate::model::init::WeightSource;
 use anyhow::{bail, Context, Result};
+use candle_core::quantized::QTensor;
 use candle_core::{Device, Tensor};
 use std::collections::HashSet;
 use std::fs::File;
@@ -72,6 +73,26 @@ pub fn llama_cpp_unpermute(w: &Tensor, n_head: usize) -> candle_core::Result<Ten
         .transpose(1, 2)?
         .contiguous()?
         .reshape((out, inp))
+}
+
+/// [`llama_cpp_unpermute`] of a weight still quantized: GGML blocks run along a row, so the
+/// rows move as whole byte runs and the values stay exactly as stored.
+pub fn llama_cpp_unpermute_quantized(q: &QTensor, n_head: usize) -> candle_core::Result<QTensor> {
+    let (out, inp) = q.shape().dims2()?;
+    let ty = q.dtype();
+    let row = inp / ty.block_size() * ty.type_size();
+    let data = q.data()?;
+    let half = out / n_head / 2;
+    let mut bytes = Vec::with_capacity(data.len());
+    for h in 0..n_head {
+        for j in 0..2 {
+            for i in 0..half {
+                let r = h * 2 * half + 2 * i + j;
+                bytes.extend_from_slice(&data[r * row..(r + 1) * row]);
+            }
+        }
+    }
+    candle_core::quantized::ggml_file::qtensor_from_ggml(ty, &bytes, vec![out, inp], &Device::Cpu)
 }
 
 /// Hands out a GGUF file's tensors by Hugging Face name, dequantized to f32 in host memory one

@@ -15,9 +15,9 @@ mod spec;
 pub mod tokenizer;
 
 pub use gguf::GgufModel;
-pub use gguf_source::{gguf_name, llama_cpp_permute, llama_cpp_unpermute, GgufSource};
+pub use gguf_source::{gguf_name, llama_cpp_permute, llama_cpp_unpermute, llama_cpp_unpermute_quantized, GgufSource};
 pub use hf::{save_hf_dir, HfDir};
 pub use missing::{DEFAULT_REAL_MODEL, GEMMA3_REAL_MODEL};
 pub use safetensors_source::SafetensorsSource;
 pub use spec::{ModelSpec, OpenModel};
-pub use tokenizer::Tokenizer;
+pub use tokenizer::{byte_level_bpe, Tokenizer, GGUF_PRE_TOKENIZERS};

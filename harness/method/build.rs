@@ -2,7 +2,7 @@
 
 use super::kind::{AdaptCtx, BaseFormat, MethodConfig};
 use super::lora_init::InitInput;
-use super::{quantize_weight, Trainable};
+use super::{nf4_on, quantize_weight, Trainable};
 use crate::model::config::TensorRole;
 use crate::model::Precision;
 use crate::model::{Decoder, DecoderConfig, Layer, WeightSource};
@@ -238,11 +238,7 @@ impl Builder<'_> {
                 drop(w);
                 self.bytes.nf4_packed += nf4.packed_bytes() as u64;
                 self.bytes.quant_constants += nf4.constants_bytes() as u64;
-                if self.device.is_cpu() {
-                    Linear::Frozen(Arc::new(nf4))
-                } else {
-                    Linear::Frozen(Arc::new(ftbench_kernels::Nf4Device::upload(&nf4, self.device)?))
-                }
+                nf4_on(nf4, self.device)?
             }
         };
         if !adapted {

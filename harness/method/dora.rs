@@ -129,6 +129,13 @@ impl Adapter for DoraLinear {
         &self.lora.dropout
     }
 
+    fn rebased(&self, base: Linear) -> Arc<dyn Adapter> {
+        Arc::new(DoraLinear {
+            lora: LoraLinear { base, ..self.lora.clone() },
+            magnitude: self.magnitude.clone(),
+        })
+    }
+
     /// (m / ‖W + s·BA‖) ⊙ (W + s·BA), row by row (PEFT's merge).
     fn merged_weight(&self) -> candle_core::Result<Option<Tensor>> {
         let Some(merged) = self.lora.merged_weight()? else {

@@ -114,6 +114,10 @@ impl Adapter for LoraLinear {
         &self.dropout
     }
 
+    fn rebased(&self, base: Linear) -> Arc<dyn Adapter> {
+        Arc::new(LoraLinear { base, ..self.clone() })
+    }
+
     /// W + scale·B·A.
     fn merged_weight(&self) -> Result<Option<Tensor>> {
         let Some(w) = self.base.dense_frozen(self.a.dtype())? else {

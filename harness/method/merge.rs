@@ -55,3 +55,96 @@ pub fn frozen_copy(d: &Decoder) -> Result<Decoder> {
     out.fused = d.fused;
     Ok(out)
 }
+
+/// The decoder with every frozen base that is not stored dense (NF4, GGML) dequantized into a
+/// dense frozen weight of the compute dtype, adapters kept unmerged over it: QLoRA served over
+/// its dequantized base. Dense bases, norms and embeddings are shared.
+pub fn dequantized_bases(d: &Decoder) -> Result<Decoder> {
+    let dtype = d.dtype();
+    map_linears(d, |l| dense_base(l, dtype))
+}
+
+/// What a user deploys from a trained cell as one dense checkpoint: every trainable weight
+/// frozen, every adapter merged into its base (an NF4 base dequantized first, in the compute
+/// dtype); a model with nothing to merge as it is.
+pub fn merged_dense(d: &Decoder) -> Result<Decoder> {
+    let dense = dequantized_bases(&frozen_copy(d)?)?;
+    Ok(merge_adapters(&dense)?.unwrap_or(dense))
+}
+
+/// The decoder with every tensor (embeddings, norms, biases, linear weights, adapters merged or
+/// not) stored in `dtype`, computing in it.
+pub fn cast(d: &Decoder, dtype: candle_core::DType) -> Result<Decoder> {
+    use crate::nn::Linear;
+    use std::sync::Arc;
+    let linear = |l: &Linear| -> Result<Linear> {
+        Ok(match l {
+            Linear::Adapted(_) => anyhow::bail!("cast: merge the adapters first"),
+            l => Linear::Frozen(Arc::new(ftbench_kernels::DenseWeight(dense_weight(l, dtype)?))),
+        })
+    };
+    let layers = d
+        .layers
+        .iter()
+        .map(|l| -> Result<Layer> {
+            Ok(Layer {
+                norms: l.norms.iter().map(|t| t.to_dtype(dtype)).collect::<candle_core::Result<_>>()?,
+                linears: l.linears.iter().map(linear).collect::<Result<_>>()?,
+                biases: l
+                    .biases
+                    .iter()
+                    .map(|b| b.as_ref().map(|b| b.to_dtype(dtype)).transpose())
+                    .collect::<candle_core::Result<_>>()?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut out = Decoder::new(
+        d.cfg.clone(),
+        d.embed.to_dtype(dtype)?,
+        layers,
+        d.norm.to_dtype(dtype)?,
+        linear(&d.lm_head)?,
+    )?
+    .computing_in(dtype)?;
+    out.fused = d.fused;
+    Ok(out)
+}
+
+/// The dense (out, in) weight of a frozen or trainable linear, in `dtype` (NF4 dequantized).
+fn dense_weight(l: &crate::nn::Linear, dtype: candle_core::DType) -> Result<Tensor> {
+    use crate::nn::Linear;
+    Ok(match l {
+        Linear::Trainable(v) => v.as_tensor().detach().to_dtype(dtype)?,
+        Linear::Frozen(w) => w.dense(dtype)?,
+        Linear::Adapted(a) => anyhow::bail!("{}: an adapted linear has no single dense weight", a.describe()),
+    })
+}
+
+/// A linear over a dense frozen base: NF4 (or other stored forms) dequantized to `dtype`.
+fn dense_base(l: &crate::nn::Linear, dtype: candle_core::DType) -> Result<crate::nn::Linear> {
+    use crate::nn::Linear;
+    use std::sync::Arc;
+    let dense = |w: &Arc<dyn ftbench_kernels::FrozenWeight>| -> Result<Linear> {
+        Ok(Linear::Frozen(Arc::new(ftbench_kernels::DenseWeight(w.dense(dtype)?))))
+    };
+    Ok(match l {
+        Linear::Frozen(w) if w.name() != "ftbench-frozen-linear" => dense(w)?,
+        Linear::Adapted(a) => match a.base() {
+            Linear::Frozen(w) if w.name() != "ftbench-frozen-linear" => Linear::Adapted(a.rebased(dense(w)?)),
+            _ => l.clone(),
+        },
+        other => other.clone(),
+    })
+}
+
+/// The decoder with every block linear replaced by `f(linear)` (the LM head too), everything
+/// else shared.
+fn map_linears(d: &Decoder, mut f: impl FnMut(&crate::nn::Linear) -> Result<crate::nn::Linear>) -> Result<Decoder> {
+    let mut layers = Vec::with_capacity(d.layers.len());
+    for l in &d.layers {
+        layers.push(l.map_linears(|x| f(x).map(Some))?.expect("f maps every linear"));
+    }
+    let mut out = Decoder::new(d.cfg.clone(), d.embed.clone(), layers, d.norm.clone(), f(&d.lm_head)?)?.computing_in(d.dtype())?;
+    out.fused = d.fused;
+    Ok(out)
+}

@@ -37,8 +37,8 @@ pub use kind::{AdaptCtx, BaseFormat, FineTuning, Method, MethodConfig, Published
 pub use lora::LoraLinear;
 pub use lora_config::{LoraConfig, LINEAR_MODULES};
 pub use lora_init::{Init, InitInput, Initial, LoraInit};
-pub use merge::{frozen_copy, merge_adapters};
-pub use nf4::{check_block_size, quantize_weight};
+pub use merge::{cast, dequantized_bases, frozen_copy, merge_adapters, merged_dense};
+pub use nf4::{check_block_size, nf4_on, quantize_weight};
 pub use registry::{method_knobs, LORA_INITS, METHODS};
 
 /// A trainable parameter, by name (`model.layers.0.self_attn.q_proj.weight` for a full

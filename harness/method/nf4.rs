@@ -15,6 +15,17 @@ pub fn quantize_weight(w: &Tensor, block_size: usize, double_quant: bool) -> any
     Nf4Tensor::quantize(&values, (o, i), block_size, double_quant).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
+/// A frozen NF4 linear where the model runs: the host tensor on the CPU, its codes and
+/// constants copied as they are to a GPU.
+pub fn nf4_on(nf4: Nf4Tensor, device: &candle_core::Device) -> anyhow::Result<crate::nn::Linear> {
+    use std::sync::Arc;
+    Ok(crate::nn::Linear::Frozen(if device.is_cpu() {
+        Arc::new(nf4)
+    } else {
+        Arc::new(ftbench_kernels::Nf4Device::upload(&nf4, device)?)
+    }))
+}
+
 /// Checks an NF4 block size as the quantizer will (`must be ... found N`).
 pub fn check_block_size(block_size: u64) -> Result<(), String> {
     ftbench_kernels::check_blocksize(block_size as usize)

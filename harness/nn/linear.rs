@@ -31,6 +31,9 @@ pub trait Adapter: Send + Sync {
     /// The base with the adapter merged in, as one dense weight (out, in), for inference; None
     /// when the base is not dense (an NF4 base would have to be dequantized, changing what runs).
     fn merged_weight(&self) -> Result<Option<Tensor>>;
+    /// The same adapter (sharing its trained tensors) over another frozen base: the base as
+    /// served (an NF4 base dequantized, for instance).
+    fn rebased(&self, base: Linear) -> Arc<dyn Adapter>;
     /// A short description for debugging (`lora(r=16)`).
     fn describe(&self) -> String;
 }

@@ -4,9 +4,11 @@
 //! triplets of a weight or a gradient (svd.rs), which some methods and optimizers start from.
 
 mod dropout;
+mod ggml;
 mod linear;
 mod svd;
 
 pub use dropout::Dropout;
+pub use ggml::GgmlWeight;
 pub use linear::{matmul_t, Adapter, Linear};
 pub use svd::{top_singular, Singular};

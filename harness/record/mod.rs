@@ -9,6 +9,6 @@ mod schema;
 pub use io::{load_dir, read_record, record_path, write_atomic, LoadProblem};
 pub use lock::{cells_running_here, lock_path, try_lock, CellLock, Lock};
 pub use schema::{
-    Artifact, Conditions, CurvePoint, Failure, FailureKind, GpuMemory, InferenceSpeed, Memory, ModelInfo, Ran, Record, RecordEstimate,
-    Status, StepPoint, SuiteRef, TargetReached, Timing, WeightBytes, RECORD_SCHEMA_VERSION,
+    Artifact, Conditions, CurvePoint, Failure, FailureKind, GpuMemory, InferenceSpeed, Memory, ModelInfo, PairedDelta, Ran, Record,
+    RecordEstimate, ServedForm, Status, StepPoint, SuiteRef, TargetReached, Timing, WeightBytes, RECORD_SCHEMA_VERSION,
 };

@@ -188,6 +188,47 @@ pub struct InferenceSpeed {
     pub merged_decode_tokens_per_s: Option<f64>,
 }
 
+/// A serving form of the trained model (`deploy`): made from it without training again, scored
+/// on the same held-out items, timed like it (batch 1, KV cache), and sized.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ServedForm {
+    /// The form's name (`merged`, `gguf:Q4_K_M`; crate::deploy).
+    pub form: String,
+    /// The dtype its activations and matmuls ran in.
+    pub compute_dtype: String,
+    /// The held-out evaluation of the form (the cell's own items; for `as-trained` the cell's
+    /// evaluation itself).
+    pub eval: crate::eval::EvalResult,
+    /// The task's metric minus as-trained's, paired by item (None on tasks without a per-item
+    /// score, or when as-trained was not among the forms).
+    pub delta: Option<PairedDelta>,
+    /// Held-out loss minus as-trained's (nats per target token).
+    pub delta_loss: Option<f64>,
+    pub prefill_tokens_per_s: f64,
+    pub decode_tokens_per_s: f64,
+    /// What storing the form takes.
+    pub bytes: u64,
+    /// `file` (the size of the file written) or `tensors` (the bytes of its tensors as stored:
+    /// what a safetensors file of them holds, less its header).
+    pub bytes_of: String,
+    /// Seconds to make the form from the trained model (merge, cast, quantize, write, read back).
+    pub make_s: f64,
+    pub eval_s: f64,
+}
+
+/// A difference of per-item 0/1 scores on the same items: mean, its standard error
+/// (sd of the differences / √n) and the normal 95% interval, in the metric's units (fraction).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PairedDelta {
+    pub metric: String,
+    pub n: usize,
+    pub delta: f64,
+    pub stderr: f64,
+    pub ci95: (f64, f64),
+    /// Items the two score differently.
+    pub items_changed: usize,
+}
+
 /// What a method produces for a user to keep.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Artifact {
@@ -362,6 +403,9 @@ pub struct Record {
     pub inference: Option<InferenceSpeed>,
     #[serde(default)]
     pub artifact: Option<Artifact>,
+    /// The serving forms scored and timed after training (`deploy`), in the order asked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deploy: Vec<ServedForm>,
 }
 
 /// `ftbench estimate`'s answer for a cell, stored before the cell runs.

@@ -203,7 +203,7 @@ fn show(v: &serde_json::Value) -> String {
 
 /// Knobs a table's "settings" never show: its own columns (task, seed), or what only says how
 /// it was scored (the evaluation's size and extras).
-pub const NOT_SETTINGS: &[&str] = &["task", "also_eval", "eval_examples", "inference_speed", "seed"];
+pub const NOT_SETTINGS: &[&str] = &["task", "also_eval", "eval_examples", "inference_speed", "deploy", "seed"];
 
 /// A model's file or preset name, without its folder and its `preset:`/`gguf:`/`hf:` prefix.
 pub fn short_model(model: &str) -> String {

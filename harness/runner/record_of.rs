@@ -54,6 +54,7 @@ pub fn record_of(
         also_eval: f.also_eval,
         inference: f.inference,
         artifact: f.artifact,
+        deploy: f.deploy,
     }
 }
 
@@ -71,6 +72,7 @@ struct Fold {
     curve: Vec<crate::record::CurvePoint>,
     also_eval: Vec<crate::eval::TaskScore>,
     inference: Option<crate::record::InferenceSpeed>,
+    deploy: Vec<crate::record::ServedForm>,
     artifact: Option<crate::record::Artifact>,
     estimate: Option<crate::record::RecordEstimate>,
     done: bool,
@@ -133,6 +135,7 @@ impl Fold {
             Event::Curve { point } => self.curve.push(point.clone()),
             Event::AlsoEval { score } => self.also_eval.push(score.clone()),
             Event::Inference { speed } => self.inference = Some(speed.clone()),
+            Event::Served { form } => self.deploy.push(form.clone()),
             Event::Artifact { artifact } => self.artifact = Some(artifact.clone()),
             Event::Done { peak_rss_bytes } => {
                 self.done = true;

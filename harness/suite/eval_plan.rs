@@ -19,6 +19,9 @@ pub struct EvalPlan {
     /// Evaluations during training (`eval_every` > 0).
     pub curve: Option<CurvePlan>,
     pub inference_speed: bool,
+    /// Serving forms scored and timed after training (`deploy`), by name, each once, in the
+    /// order given; crate::deploy makes them.
+    pub deploy: Vec<&'static str>,
 }
 
 /// The evaluation curve: every `every` updates, the first `examples` held-out items.
@@ -86,6 +89,7 @@ impl EvalPlan {
                 target,
             }),
             inference_speed: k.inference_speed,
+            deploy: deploy_forms(&k.deploy).map_err(|e| bad("deploy", e))?,
         })
     }
 
@@ -93,6 +97,19 @@ impl EvalPlan {
     pub fn needs_tokenizer(&self) -> bool {
         self.task.is_text() || !self.also_eval.is_empty()
     }
+}
+
+/// The `deploy` list as registered form names; a name twice is an error.
+fn deploy_forms(names: &[String]) -> Result<Vec<&'static str>, String> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for n in names {
+        let f = crate::deploy::form(n)?.name();
+        if out.contains(&f) {
+            return Err(format!("`{n}` is listed twice"));
+        }
+        out.push(f);
+    }
+    Ok(out)
 }
 
 /// A time-to-quality target: a held-out metric and the value it must reach.

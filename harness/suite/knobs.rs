@@ -321,6 +321,8 @@ knobs! {
     target: String = String::new();
     /// After evaluation, measure inference speed: prefill and decode tokens/s of the trained model (for LoRA also with the adapters merged into the weights).
     inference_speed: bool = false;
+    /// Serving forms scored and timed after training, each made from the trained model without training again (`ftbench list` shows them): `as-trained`, `merged`, `bf16`, `dequantized-base`, `merged-nf4`, `gguf:Q8_0`, `gguf:Q4_K_M`. Each costs one more held-out evaluation and a speed run; forms that do not apply to a cell's method (merged on full) are left out of it.
+    deploy: Vec<String> = Vec::new();
     /// First steps whose times are reported separately as warm-up (allocations, caches).
     timing_warmup_steps: u32 = 2;
     /// Compute threads for the cell's process; 0 = every available core.
@@ -457,13 +459,14 @@ pub const EVAL_KNOBS: &[&str] = &[
     "timeout_s",
     "inference_speed",
     "engine",
+    "deploy",
 ];
 
 /// Knobs added after cell ids were first fixed, in the order they came. A cell's id hashes one of
 /// them only when it is set to a value other than its default, so adding a knob whose default
 /// reproduces what ftbench did before leaves every id unchanged: existing records still match
 /// their cells, and `run` does not redo them. Every new knob is appended here.
-pub const ADDED_AFTER_IDS: &[&str] = &["optimizer", "lora_plus_ratio", "precision", "lora_init", "engine"];
+pub const ADDED_AFTER_IDS: &[&str] = &["optimizer", "lora_plus_ratio", "precision", "lora_init", "engine", "deploy"];
 
 /// The knobs as a cell's id hashes them: every knob in declaration order, less those of
 /// [`ADDED_AFTER_IDS`] at the value ftbench ran before they existed ([`Knobs::before_added`]; a

@@ -22,6 +22,15 @@ pub trait FrozenWeight: Send + Sync {
     /// (out, in).
     fn shape(&self) -> (usize, usize);
     fn name(&self) -> &'static str;
+    /// Bytes the weight is stored in (codes and constants for a quantized one).
+    fn stored_bytes(&self) -> usize;
+    /// y = x·Wᵀ computed by the weight itself, for weights that only serve (a GGML-quantized
+    /// weight runs its own quantized matmul, as llama.cpp does, rather than dequantizing):
+    /// Some(y), untracked (nothing upstream of it can train). None, the default: the op
+    /// dequantizes with [`FrozenWeight::dense`] and multiplies.
+    fn serve(&self, _x: &Tensor) -> Option<Result<Tensor>> {
+        None
+    }
 }
 
 /// A dense frozen weight: a plain (non-`Var`) tensor.
@@ -36,6 +45,9 @@ impl FrozenWeight for DenseWeight {
     }
     fn name(&self) -> &'static str {
         "ftbench-frozen-linear"
+    }
+    fn stored_bytes(&self) -> usize {
+        self.0.elem_count() * self.0.dtype().size_in_bytes()
     }
 }
 
@@ -59,6 +71,9 @@ impl FrozenWeight for crate::nf4::Nf4Tensor {
     }
     fn name(&self) -> &'static str {
         "ftbench-nf4-linear"
+    }
+    fn stored_bytes(&self) -> usize {
+        self.packed().len() + self.absmax().bytes()
     }
 }
 
@@ -177,6 +192,9 @@ pub fn linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
 
 /// y = x·Wᵀ for a frozen `weight`; only x receives a gradient.
 pub fn frozen_linear(x: &Tensor, weight: &Arc<dyn FrozenWeight>) -> Result<Tensor> {
+    if let Some(y) = weight.serve(x) {
+        return y;
+    }
     x.contiguous()?.apply_op1(FrozenLinear(weight.clone()))
 }
 

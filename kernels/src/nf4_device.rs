@@ -98,6 +98,14 @@ impl FrozenWeight for Nf4Device {
     fn name(&self) -> &'static str {
         "ftbench-nf4-linear"
     }
+    fn stored_bytes(&self) -> usize {
+        let bytes = |t: &Tensor| t.elem_count() * t.dtype().size_in_bytes();
+        self.packed.elem_count()
+            + match &self.scales {
+                DeviceScales::Plain(a) => bytes(a),
+                DeviceScales::Double { codes, absmax2, code2, .. } => bytes(codes) + bytes(absmax2) + bytes(code2) + 4,
+            }
+    }
 }
 
 /// The dequantization as an op on the packed codes (no backward: the weight is frozen).
