@@ -123,6 +123,9 @@ enum Command {
     Estimate(Box<ftbench::estimate::EstimateArgs>),
     /// Greedy continuation of a prompt (KV cache), optionally with a trained LoRA/QLoRA adapter.
     Generate(runner::GenerateRequest),
+    /// Write a trained model (an adapter merged into its base, or a model as it is) as a Hugging
+    /// Face directory or a GGUF file for llama.cpp / Ollama.
+    Export(runner::ExportRequest),
     /// List model presets, tasks and suite knobs.
     List,
     /// Run one cell (what the runner spawns): reads the cell as JSON on stdin, writes events
@@ -166,6 +169,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Estimate(args) => ftbench::estimate::run_estimate(&args),
         Command::Generate(req) => {
             println!("{}", runner::run_generate(&req)?);
+            Ok(())
+        }
+        Command::Export(req) => {
+            println!("{}", runner::run_export(&req)?);
             Ok(())
         }
         Command::List => list(),
@@ -450,6 +457,10 @@ fn list() -> Result<()> {
             Err(why) => format!("NOT usable: {why}"),
         };
         println!("  {:<14} {}\n  {:<14} {here}", e.name(), e.doc(), "");
+    }
+    println!("\nServing forms (knob `deploy`; each made from the trained model, scored and timed):");
+    for f in ftbench::deploy::FORMS {
+        println!("  {:<17} {}", f.name(), f.doc());
     }
     println!("\nHardware (grid axis `hardware`): cpu, cuda:N (a build with the `cuda` feature: scripts/build-cuda.sh)");
     println!("\nKnobs (in `defaults`, as grid axes, in `together` points):");

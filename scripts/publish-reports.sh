@@ -5,12 +5,12 @@
 #
 #   cargo build --release && scripts/publish-reports.sh [NAME...]    # default: every published report
 #
-# NAME is a published report (accuracy, quickstart, families, engines): its records are results/NAME, and
+# NAME is a published report (accuracy, quickstart, families, engines, deploy): its records are results/NAME, and
 # for accuracy also results/power (suites/power.yaml, the accuracy study's power run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(accuracy quickstart families engines)
+[ ${#names[@]} -gt 0 ] || names=(accuracy quickstart families engines deploy)
 bin=target/release/ftbench
 [ -x "$bin" ] || { echo "build first: cargo build --release" >&2; exit 1; }
 browser=""

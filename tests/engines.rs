@@ -10,24 +10,7 @@ use common::{fetched, ftbench, records, text};
 use serde_json::Value;
 use std::path::Path;
 
-/// Whether the PyTorch engine can run here; with CI set, it must.
-fn pytorch_usable() -> bool {
-    let engine = ftbench::engine::EngineRef::lookup("pytorch").unwrap();
-    match engine.available() {
-        Ok(_) => true,
-        Err(why) => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI is set and the PyTorch engine is not usable: {why}"
-            );
-            let _ = std::io::Write::write_fmt(
-                &mut std::io::stderr(),
-                format_args!("SKIPPED: the PyTorch engine is not usable: {why}\n"),
-            );
-            false
-        }
-    }
-}
+use common::engine_python_usable as pytorch_usable;
 
 /// Runs `suite` (YAML) in a fresh folder; returns the folder and its records.
 fn run(suite: &str) -> (tempfile::TempDir, Vec<Value>) {

@@ -1,7 +1,7 @@
 //! The report as a person sees it: records from a real run of the binary on a tiny suite (with a
 //! failed cell), the CSVs, every SVG parsed, `report` merging folders, `compare` telling noise
 //! from change, and the HTML rendered in headless Chromium (DOM and screenshot); and the
-//! published reports (reports/accuracy, reports/quickstart, reports/families, reports/engines, rebuilt from their
+//! published reports (reports/accuracy, reports/quickstart, reports/families, reports/engines, reports/deploy, rebuilt from their
 //! committed records) laid out at 1280×800 as a reader sees them: no sideways scrolling, the
 //! verdict naming every method, the forest plot on the first screen, no overprinted chart labels.
 //!
@@ -385,6 +385,7 @@ fn published_reports_open_on_the_verdict_and_fit_a_laptop_screen() {
         ("quickstart", &["quickstart"][..]),
         ("families", &["families"][..]),
         ("engines", &["engines"][..]),
+        ("deploy", &["deploy"][..]),
     ] {
         let sources: Vec<PathBuf> = folders.iter().map(|f| root.join("results").join(f)).collect();
         let out = tmp.path().join(name);

@@ -51,7 +51,7 @@ impl ServingForm for GgufForm {
         };
         let bytes = write_gguf(&path, &trained.cfg, &weights, self.quant, &header)?;
         drop(weights);
-        let model = read_served_gguf(&path).with_context(|| format!("reading back {}", path.display()))?;
+        let model = read_served_gguf(&path, trained.device()).with_context(|| format!("reading back {}", path.display()))?;
         Ok(Served {
             model: model.computing_in(trained.dtype())?,
             bytes,

@@ -13,7 +13,9 @@ use candle_core::Device;
 use std::path::Path;
 use std::sync::Arc;
 
-pub fn read_served_gguf(path: &Path) -> Result<Decoder> {
+/// The model in `path`, its linears' blocks placed on `device` (a GPU runs candle's CUDA
+/// quantized matmuls).
+pub fn read_served_gguf(path: &Path, device: &Device) -> Result<Decoder> {
     let file = GgufModel::open(path)?;
     let cfg = file.config()?;
     let quantized = |hf: &str| -> Result<Linear> {
@@ -24,6 +26,10 @@ pub fn read_served_gguf(path: &Path) -> Result<Decoder> {
             q = llama_cpp_unpermute_quantized(&q, cfg.num_attention_heads)?;
         } else if permuted && g.ends_with(".attn_k.weight") {
             q = llama_cpp_unpermute_quantized(&q, cfg.num_key_value_heads)?;
+        }
+        if !device.is_cpu() {
+            let dims = q.shape().dims().to_vec();
+            q = candle_core::quantized::ggml_file::qtensor_from_ggml(q.dtype(), &q.data()?, dims, device)?;
         }
         Ok(Linear::Frozen(Arc::new(GgmlWeight::new(q)?)))
     };

@@ -8,7 +8,7 @@
 
 mod ftbench;
 mod job;
-mod python;
+pub mod python;
 mod pytorch;
 mod relay;
 mod replay;

@@ -12,17 +12,24 @@ pub struct GgmlWeight {
     q: Arc<QTensor>,
     matmul: QMatMul,
     shape: (usize, usize),
+    /// Whether candle's quantized kernel takes this weight's rows: its Q4_1, Q5_0 and Q5_1 dot
+    /// products assume an even number of blocks per row (a debug assertion; llama.cpp has no
+    /// such limit). Other rows are served dequantized: the same values, a dense matmul's speed.
+    direct: bool,
 }
 
 impl GgmlWeight {
     /// A (out, in) weight already quantized.
     pub fn new(q: QTensor) -> Result<GgmlWeight> {
         let shape = q.shape().dims2()?;
+        let paired = matches!(q.dtype(), GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1);
+        let direct = !paired || (shape.1 / q.dtype().block_size()).is_multiple_of(2);
         let q = Arc::new(q);
         Ok(GgmlWeight {
             matmul: QMatMul::from_arc(q.clone())?,
             q,
             shape,
+            direct,
         })
     }
 
@@ -45,6 +52,9 @@ impl FrozenWeight for GgmlWeight {
         self.q.storage_size_in_bytes()
     }
     fn serve(&self, x: &Tensor) -> Option<Result<Tensor>> {
+        if !self.direct {
+            return None;
+        }
         // The quantized kernels take f32 activations; other dtypes go back as they came.
         let dtype = x.dtype();
         Some(

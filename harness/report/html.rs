@@ -38,6 +38,8 @@ pub struct Inputs<'a> {
     pub gpu: &'a [super::gpu::GpuRow],
     /// Configurations run on both engines, side by side.
     pub engines: &'a [super::engines::EngineRow],
+    /// Serving forms of trained cells (`deploy`).
+    pub serving: &'a [super::serving::ServingRow],
     pub verdicts: &'a [super::verdict::Verdict],
     pub claims: &'a [super::claims::Claim],
     pub answers: &'a [super::answers::AnswerTable],
@@ -306,6 +308,8 @@ pub fn render(x: &Inputs) -> Result<String> {
     let article = article_views(x.article, x.article_methods)?;
     let methods = x.article_methods;
     let (forests, charts): (Vec<&Chart>, Vec<&Chart>) = x.charts.iter().partition(|c| c.file.starts_with("forest-"));
+    // Serving charts are shown in their own section, beside their table.
+    let (serving_charts, charts): (Vec<&Chart>, Vec<&Chart>) = charts.into_iter().partition(|c| c.file.starts_with("serving-"));
     let colors: std::collections::BTreeMap<&str, String> = crate::method::Method::all()
         .map(|m| {
             let (r, g, b) = m.color();
@@ -344,6 +348,9 @@ pub fn render(x: &Inputs) -> Result<String> {
                 accuracy_models => x.accuracy.iter().map(|a| a.model.as_str()).collect::<BTreeSet<_>>().len(),
                 gpu => Value::from(Serde(x.gpu)),
                 engines => Value::from(Serde(&super::engines::views(x.engines))),
+                serving => Value::from(Serde(&super::serving::views(x.serving))),
+                serving_best => Value::from(Serde(&super::serving::best_forms(x.serving))),
+                serving_charts => Value::from(Serde(&serving_charts)),
                 speeds => Value::from(Serde(&speed_views(x.records))),
                 artifacts => Value::from(Serde(&artifact_views(x.records))),
                 quality => Value::from(Serde(&quality_views(x.records))),

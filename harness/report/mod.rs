@@ -16,6 +16,7 @@ mod gpu;
 mod html;
 mod results_view;
 mod rows;
+mod serving;
 mod stats;
 mod verdict;
 
@@ -198,8 +199,15 @@ pub fn write_report(dirs: &[PathBuf], out: &Path) -> Result<ReportFiles> {
     let article_methods = article::methods(records.iter().map(|r| r.cell.method));
     let mut article = article::table(&cells, &accuracy_rows, &article_methods)?;
     let groups = frame::group_stats(&summary)?;
-    let charts = charts::all(&groups, &records, &rows, &accuracy_rows)?;
-    let verdicts = verdict::verdicts(&accuracy_rows, &groups, &rows, &records);
+    let serving_rows = serving::serving_rows(&records, &rows);
+    let charts = charts::all(&groups, &records, &rows, &accuracy_rows, &serving_rows)?;
+    let verdicts = verdict::verdicts(
+        &accuracy_rows,
+        &groups,
+        &rows,
+        &records,
+        &serving::best_form_by_config(&serving_rows),
+    );
     let claims = claims::claims(&accuracy_rows, &groups, &rows);
 
     std::fs::create_dir_all(out).with_context(|| format!("cannot create report folder {}", out.display()))?;
@@ -218,6 +226,9 @@ pub fn write_report(dirs: &[PathBuf], out: &Path) -> Result<ReportFiles> {
     let engine_rows = engines::engine_rows(&rows);
     if !engine_rows.is_empty() {
         engines::write_csv(&engine_rows, &out.join("engines.csv"))?;
+    }
+    if !serving_rows.is_empty() {
+        serving::write_csv(&serving_rows, &out.join("serving.csv"))?;
     }
     let mut chart_files = Vec::new();
     for c in &charts {
@@ -242,6 +253,7 @@ pub fn write_report(dirs: &[PathBuf], out: &Path) -> Result<ReportFiles> {
         accuracy: &accuracy_rows,
         gpu: &gpu_rows,
         engines: &engine_rows,
+        serving: &serving_rows,
         verdicts: &verdicts,
         claims: &claims,
         answers: &answers,
@@ -267,7 +279,7 @@ fn remove_stale_charts(out: &Path, written: &[PathBuf]) -> Result<()> {
     let ours = |name: &str| {
         let stem = name.strip_suffix(".svg").unwrap_or("");
         let (kind, n) = stem.split_once('-').unwrap_or((stem, "1"));
-        name.ends_with(".svg") && ["forest", "pareto", "loss", "eval"].contains(&kind) && n.chars().all(|c| c.is_ascii_digit())
+        name.ends_with(".svg") && ["forest", "pareto", "loss", "eval", "serving"].contains(&kind) && n.chars().all(|c| c.is_ascii_digit())
     };
     for e in std::fs::read_dir(out).with_context(|| format!("cannot read report folder {}", out.display()))? {
         let path = e?.path();

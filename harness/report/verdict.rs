@@ -36,6 +36,9 @@ pub struct VerdictRow {
     pub fits: String,
     pub speed: String,
     pub produces: String,
+    /// The serving form to deploy (`deploy` cells; report/serving.rs), `none keeps score and
+    /// speed`, or empty where no serving form was measured.
+    pub serve: String,
 }
 
 /// The verdict of one (model, task).
@@ -62,6 +65,9 @@ struct Cost {
     view: &'static str,
     tokens_per_s: Option<f64>,
     produces: Option<(String, f64)>,
+    /// The configuration's serving verdict: None, no forms measured; Some(None), no form keeps
+    /// score and speed.
+    serve: Option<Option<String>>,
 }
 
 /// Each configuration's cost, by config id. On a GPU the device's view (NVML, else the pool's
@@ -95,6 +101,7 @@ fn costs(groups: &[GroupStats], rows: &[Row], records: &[Record]) -> BTreeMap<St
                 view,
                 tokens_per_s: g.tokens_per_s.median,
                 produces,
+                serve: None,
             },
         );
     }
@@ -158,6 +165,11 @@ fn row(x: Scored, settings: String, cost: &Cost, full: Option<&Cost>, profiles: 
             .produces
             .as_ref()
             .map_or("–".into(), |(kind, b)| format!("{kind} {}", size_label(*b))),
+        serve: match &cost.serve {
+            None => String::new(),
+            Some(Some(form)) => form.clone(),
+            Some(None) => "none keeps score and speed".into(),
+        },
     }
 }
 
@@ -235,8 +247,20 @@ fn headline(block: &[&AccuracyRow], costs: &BTreeMap<String, Cost>) -> String {
 
 /// The verdicts of every (model, task) whose task was trained and scored (forgetting rows are
 /// left to the accuracy table), then of every (model, synthetic task) without a task score.
-pub fn verdicts(accuracy: &[AccuracyRow], groups: &[GroupStats], rows: &[Row], records: &[Record]) -> Vec<Verdict> {
-    let costs = costs(groups, rows, records);
+/// `serve`: each configuration's serving form to deploy, by config id (report/serving.rs).
+pub fn verdicts(
+    accuracy: &[AccuracyRow],
+    groups: &[GroupStats],
+    rows: &[Row],
+    records: &[Record],
+    serve: &BTreeMap<String, Option<String>>,
+) -> Vec<Verdict> {
+    let mut costs = costs(groups, rows, records);
+    for (id, form) in serve {
+        if let Some(c) = costs.get_mut(id) {
+            c.serve = Some(form.clone());
+        }
+    }
     let profiles = crate::estimate::load_profiles(None).map(|p| p.profiles).unwrap_or_default();
     let mut keys: Vec<(String, String)> = Vec::new();
     for a in accuracy.iter().filter(|a| a.trained_on == a.eval_task) {

@@ -4,6 +4,7 @@
 //! ftbench's running beside it.
 
 mod cell_estimate;
+mod export;
 pub mod generate;
 mod record_of;
 mod shard;
@@ -11,6 +12,7 @@ mod spawn;
 mod suite_run;
 
 pub use cell_estimate::{cell_estimate, estimate_cell};
+pub use export::{run_export, ExportRequest};
 pub use generate::{load_for_inference, parse_ids, run_generate, GenerateRequest, InferenceModel};
 pub use record_of::record_of;
 pub use shard::{cell_cost, partition, shard_cells, Partition, Shard};

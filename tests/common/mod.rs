@@ -28,6 +28,26 @@ pub fn fetched(relative: &str, script: &str) -> Option<PathBuf> {
     None
 }
 
+/// Whether the PyTorch engine's Python (torch, transformers, PEFT, bitsandbytes:
+/// scripts/setup-engines.sh) can run here; with CI set, it must.
+pub fn engine_python_usable() -> bool {
+    let engine = ftbench::engine::EngineRef::lookup("pytorch").unwrap();
+    match engine.available() {
+        Ok(_) => true,
+        Err(why) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI is set and the PyTorch engine is not usable: {why}"
+            );
+            let _ = std::io::Write::write_fmt(
+                &mut std::io::stderr(),
+                format_args!("SKIPPED: the PyTorch engine is not usable: {why}\n"),
+            );
+            false
+        }
+    }
+}
+
 /// Runs `ftbench ARGS` in `dir`.
 pub fn ftbench(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ftbench"))

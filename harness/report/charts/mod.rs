@@ -6,11 +6,13 @@ mod bars;
 mod forest;
 mod loss;
 mod scatter;
+mod serving;
 
 pub use bars::{memory, throughput};
 pub use forest::forest;
 pub use loss::{eval_curves, loss_curves};
 pub use scatter::{estimate_vs_measured, pareto};
+pub use serving::serving;
 
 use super::accuracy::AccuracyRow;
 use super::frame::GroupStats;
@@ -164,6 +166,27 @@ pub(super) fn lin_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
+/// A chart on `area` with a log x axis over `xs` (1-2-5 ticks) and a linear y axis over `ys`,
+/// in the scatter charts' margins.
+pub(super) fn log_x_chart<'a, 'b>(
+    area: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    xs: (f64, f64),
+    ys: (f64, f64),
+) -> Result<
+    ChartContext<
+        'a,
+        SVGBackend<'b>,
+        Cartesian2d<plotters::coord::combinators::WithKeyPoints<LogCoord<f64>>, plotters::coord::types::RangedCoordf64>,
+    >,
+> {
+    ChartBuilder::on(area)
+        .margin(14)
+        .x_label_area_size(44)
+        .y_label_area_size(56)
+        .build_cartesian_2d((xs.0..xs.1).log_scale().with_key_points(log_ticks(xs.0, xs.1)), ys.0..ys.1)
+        .map_err(err)
+}
+
 /// Every chart of a report, in page order.
 /// The house legend: white box, light border, at `position`.
 pub(super) fn draw_legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
@@ -179,13 +202,20 @@ pub(super) fn draw_legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::Coor
         .draw()
 }
 
-pub fn all(groups: &[GroupStats], records: &[Record], rows: &[Row], accuracy: &[AccuracyRow]) -> Result<Vec<Chart>> {
+pub fn all(
+    groups: &[GroupStats],
+    records: &[Record],
+    rows: &[Row],
+    accuracy: &[AccuracyRow],
+    serving_rows: &[crate::report::serving::ServingRow],
+) -> Result<Vec<Chart>> {
     let mut charts = forest(accuracy)?;
     charts.extend(pareto(groups, rows)?);
     charts.extend([memory(groups)?, throughput(groups)?]);
     charts.extend(loss_curves(records, rows)?);
     charts.extend(eval_curves(records, rows)?);
     charts.push(estimate_vs_measured(rows)?);
+    charts.extend(serving(serving_rows)?);
     Ok(charts)
 }
 

@@ -100,12 +100,7 @@ fn panel(area: &DrawingArea<SVGBackend, plotters::coord::Shift>, pts: &[&GroupSt
     }
     let xs = log_range(with_x.iter().flat_map(|(_, x)| [x.0, x.1, x.2]));
     let ys = lin_range(pts.iter().flat_map(|g| [acc(g).min, acc(g).max]).flatten().map(|a| 100.0 * a));
-    let mut chart = ChartBuilder::on(area)
-        .margin(14)
-        .x_label_area_size(44)
-        .y_label_area_size(56)
-        .build_cartesian_2d((xs.0..xs.1).log_scale().with_key_points(log_ticks(xs.0, xs.1)), ys.0..ys.1)
-        .map_err(err)?;
+    let mut chart = super::log_x_chart(area, xs, ys)?;
     let x_desc = match cost {
         Cost::Memory => "peak memory (process RSS), GB — log",
         Cost::TimePerToken => "training time per token, ms — log",
