@@ -220,23 +220,9 @@ pub fn write_report(dirs: &[PathBuf], out: &Path) -> Result<ReportFiles> {
     let accuracy_csv = out.join("accuracy.csv");
     accuracy::write_csv(&accuracy_rows, &accuracy_csv)?;
     let gpu_rows = gpu::gpu_rows(&records)?;
-    if !gpu_rows.is_empty() {
-        gpu::write_csv(&gpu_rows, &out.join("gpu.csv"))?;
-    }
     let engine_rows = engines::engine_rows(&rows);
-    if !engine_rows.is_empty() {
-        engines::write_csv(&engine_rows, &out.join("engines.csv"))?;
-    }
-    if !serving_rows.is_empty() {
-        serving::write_csv(&serving_rows, &out.join("serving.csv"))?;
-    }
-    let mut chart_files = Vec::new();
-    for c in &charts {
-        let path = out.join(&c.file);
-        write_file(&path, c.svg.as_bytes())?;
-        chart_files.push(path);
-    }
-    remove_stale_charts(out, &chart_files)?;
+    write_section_csvs(out, &gpu_rows, &engine_rows, &serving_rows)?;
+    let chart_files = write_charts(out, &charts)?;
     let html = out.join("index.html");
     let page = html::render(&html::Inputs {
         records: &records,
@@ -270,6 +256,38 @@ pub fn write_report(dirs: &[PathBuf], out: &Path) -> Result<ReportFiles> {
         problems: problems.len(),
         duplicates,
     })
+}
+
+/// The CSVs of the sections a report has only when its records call for them: GPU cells,
+/// configurations on both engines, serving forms.
+fn write_section_csvs(
+    out: &Path,
+    gpu_rows: &[gpu::GpuRow],
+    engine_rows: &[engines::EngineRow],
+    serving_rows: &[serving::ServingRow],
+) -> Result<()> {
+    if !gpu_rows.is_empty() {
+        gpu::write_csv(gpu_rows, &out.join("gpu.csv"))?;
+    }
+    if !engine_rows.is_empty() {
+        engines::write_csv(engine_rows, &out.join("engines.csv"))?;
+    }
+    if !serving_rows.is_empty() {
+        serving::write_csv(serving_rows, &out.join("serving.csv"))?;
+    }
+    Ok(())
+}
+
+/// Every chart as its SVG file, and no stale chart beside them.
+fn write_charts(out: &Path, charts: &[Chart]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for c in charts {
+        let path = out.join(&c.file);
+        write_file(&path, c.svg.as_bytes())?;
+        files.push(path);
+    }
+    remove_stale_charts(out, &files)?;
+    Ok(files)
 }
 
 /// Removes the numbered charts an earlier report left in `out` that this one did not write (a

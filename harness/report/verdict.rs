@@ -108,6 +108,16 @@ fn costs(groups: &[GroupStats], rows: &[Row], records: &[Record]) -> BTreeMap<St
     out
 }
 
+/// The costs with each configuration's serving verdict.
+fn with_serving(mut costs: BTreeMap<String, Cost>, serve: &BTreeMap<String, Option<String>>) -> BTreeMap<String, Cost> {
+    for (id, form) in serve {
+        if let Some(c) = costs.get_mut(id) {
+            c.serve = Some(form.clone());
+        }
+    }
+    costs
+}
+
 /// The smallest GPU class of the hardware profiles that holds `gb`.
 fn smallest_gpu(profiles: &[HardwareProfile], gb: f64) -> String {
     profiles
@@ -255,12 +265,7 @@ pub fn verdicts(
     records: &[Record],
     serve: &BTreeMap<String, Option<String>>,
 ) -> Vec<Verdict> {
-    let mut costs = costs(groups, rows, records);
-    for (id, form) in serve {
-        if let Some(c) = costs.get_mut(id) {
-            c.serve = Some(form.clone());
-        }
-    }
+    let costs = with_serving(costs(groups, rows, records), serve);
     let profiles = crate::estimate::load_profiles(None).map(|p| p.profiles).unwrap_or_default();
     let mut keys: Vec<(String, String)> = Vec::new();
     for a in accuracy.iter().filter(|a| a.trained_on == a.eval_task) {

@@ -145,22 +145,25 @@ impl Fold {
                 // for a process that died before reporting.
                 self.memory.peak_rss_bytes = peak_rss_bytes.or(self.memory.peak_rss_bytes);
             }
-            Event::Gpu { at, pool } => {
-                let g = self.gpu.get_or_insert_with(GpuMemory::default);
-                match at {
-                    GpuPhase::Load => {
-                        g.pool_after_load_bytes = Some(pool.used_bytes);
-                        g.pool_load_peak_bytes = Some(pool.used_high_bytes);
-                    }
-                    GpuPhase::FirstStep => g.pool_first_step_peak_bytes = Some(pool.used_high_bytes),
-                    GpuPhase::Train => {
-                        g.pool_peak_bytes = Some(pool.used_high_bytes);
-                        g.pool_reserved_peak_bytes = Some(pool.reserved_high_bytes);
-                    }
-                }
-            }
+            Event::Gpu { at, pool } => self.pool(*at, pool),
             // Read by `classify`.
             Event::Failed(_) => {}
+        }
+    }
+
+    /// A reading of the CUDA pool at a phase of the run.
+    fn pool(&mut self, at: GpuPhase, pool: &crate::probe::PoolReading) {
+        let g = self.gpu.get_or_insert_with(GpuMemory::default);
+        match at {
+            GpuPhase::Load => {
+                g.pool_after_load_bytes = Some(pool.used_bytes);
+                g.pool_load_peak_bytes = Some(pool.used_high_bytes);
+            }
+            GpuPhase::FirstStep => g.pool_first_step_peak_bytes = Some(pool.used_high_bytes),
+            GpuPhase::Train => {
+                g.pool_peak_bytes = Some(pool.used_high_bytes);
+                g.pool_reserved_peak_bytes = Some(pool.reserved_high_bytes);
+            }
         }
     }
 

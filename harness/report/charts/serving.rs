@@ -77,6 +77,9 @@ fn draw_panel(
         .draw()
         .map_err(err)?;
     let color = method_color(method);
+    // Labels stay inside the plotting area; every marker is an obstacle for every label.
+    let (xr, yr) = chart.plotting_area().get_pixel_range();
+    let bounds = (xr.start, yr.start, xr.end, yr.end);
     let mut placed: Vec<(i32, i32, i32, i32)> = Vec::new();
     for r in pts {
         let at = (r.decode_tokens_per_s, r.score);
@@ -87,7 +90,12 @@ fn draw_panel(
         };
         chart.draw_series(std::iter::once(Circle::new(at, 5, style))).map_err(err)?;
         let (px, py) = chart.backend_coord(&at);
-        let (dx, dy) = label_offset(&r.form, (px, py), &mut placed);
+        placed.push((px - 6, py - 6, px + 6, py + 6));
+    }
+    for r in pts {
+        let at = (r.decode_tokens_per_s, r.score);
+        let (px, py) = chart.backend_coord(&at);
+        let (dx, dy) = label_offset(&r.form, (px, py), bounds, &mut placed);
         chart
             .draw_series(std::iter::once(
                 EmptyElement::at(at) + Text::new(r.form.clone(), (dx, dy), (FONT, 11).into_font().color(&BLACK)),
@@ -97,29 +105,25 @@ fn draw_panel(
     Ok(())
 }
 
-/// Where a label goes relative to its marker at pixel `p`: the first of a few spots beside it
-/// whose box (estimated from the text) overprints no label placed before; the box is recorded.
-fn label_offset(text: &str, p: (i32, i32), placed: &mut Vec<(i32, i32, i32, i32)>) -> (i32, i32) {
+/// Where a label goes relative to its marker at pixel `p`: the first spot near it (right, left,
+/// centred; then further up and down) whose box, estimated from the text, lies inside `bounds`
+/// and overprints no label or marker placed before — else the inside spot that overprints
+/// fewest. The box is recorded.
+fn label_offset(text: &str, p: (i32, i32), bounds: (i32, i32, i32, i32), placed: &mut Vec<(i32, i32, i32, i32)>) -> (i32, i32) {
     let (w, h) = (text.chars().count() as i32 * 7 + 4, 14);
-    let spots = [
-        (8, -7),
-        (8, 7),
-        (8, -21),
-        (8, 21),
-        (-w - 8, -7),
-        (-w - 8, 7),
-        (8, -35),
-        (8, 35),
-        (-w - 8, -21),
-        (-w - 8, 21),
-    ];
-    let free = |b: &(i32, i32, i32, i32)| placed.iter().all(|o| b.2 <= o.0 || o.2 <= b.0 || b.3 <= o.1 || o.3 <= b.1);
     let boxed = |(dx, dy): (i32, i32)| (p.0 + dx, p.1 + dy, p.0 + dx + w, p.1 + dy + h);
+    let hits = |b: &(i32, i32, i32, i32)| placed.iter().filter(|o| b.0 < o.2 && o.0 < b.2 && b.1 < o.3 && o.1 < b.3).count();
+    let inside = |b: &(i32, i32, i32, i32)| b.0 >= bounds.0 && b.1 >= bounds.1 && b.2 <= bounds.2 && b.3 <= bounds.3;
+    let spots: Vec<(i32, i32)> = [-7, 7, -21, 21, -35, 35, -49, 49]
+        .iter()
+        .flat_map(|&dy| [(8, dy), (-w - 8, dy), (-w / 2, if dy < 0 { dy - 7 } else { dy + 7 })])
+        .collect();
     let spot = spots
         .iter()
         .copied()
-        .find(|s| free(&boxed(*s)))
-        .unwrap_or((8, -7 + 14 * placed.len() as i32));
+        .filter(|s| inside(&boxed(*s)))
+        .min_by_key(|s| hits(&boxed(*s)))
+        .unwrap_or((8, -7));
     placed.push(boxed(spot));
     spot
 }
