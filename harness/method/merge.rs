@@ -142,7 +142,8 @@ fn dense_base(l: &crate::nn::Linear, dtype: candle_core::DType) -> Result<crate:
 fn map_linears(d: &Decoder, mut f: impl FnMut(&crate::nn::Linear) -> Result<crate::nn::Linear>) -> Result<Decoder> {
     let mut layers = Vec::with_capacity(d.layers.len());
     for l in &d.layers {
-        layers.push(l.map_linears(|x| f(x).map(Some))?.expect("f maps every linear"));
+        let layer = l.map_linears(|x| f(x).map(Some))?;
+        layers.push(layer.ok_or_else(|| anyhow::anyhow!("a block linear did not map"))?);
     }
     let mut out = Decoder::new(d.cfg.clone(), d.embed.clone(), layers, d.norm.clone(), f(&d.lm_head)?)?.computing_in(d.dtype())?;
     out.fused = d.fused;
