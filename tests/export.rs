@@ -48,15 +48,64 @@ fn trained_adapter(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
         serde_json::json!({ "chat_template": CHAT }).to_string(),
     )
     .unwrap();
-    let suite = "schema: 1\nname: ex\ndefaults: {steps: 4, timing_warmup_steps: 1, batch_size: 2, seq_len: 16, eval_examples: 2, lr: 0.05, task: reverse, lora_targets: [all-linear], save_adapter: true}\ngrid: {models: [hf:m], methods: [lora]}\n";
+    let suite = "schema: 1\nname: ex\ndefaults: {steps: 4, timing_warmup_steps: 1, batch_size: 2, seq_len: 16, eval_examples: 2, lr: 0.05, task: reverse, lora_targets: [all-linear], save_adapter: true, save_checkpoint: true}\ngrid: {models: [hf:m], methods: [lora, full]}\n";
     std::fs::write(dir.join("ex.yaml"), suite).unwrap();
     let out = ftbench(dir, &["run", "ex.yaml"]);
     let recs = records(&dir.join("results/ex"));
-    assert_eq!(recs.len(), 1, "{}", text(&out));
+    assert_eq!(recs.len(), 2, "{}", text(&out));
+    let lora = recs.iter().find(|r| r["cell"]["method"] == "lora").unwrap();
+    assert!(lora.get("checkpoint").is_none(), "only full fine-tuning saves a checkpoint");
     let adapter = dir
         .join("results/ex")
-        .join(recs[0]["adapter"].as_str().expect("the adapter was saved"));
+        .join(lora["adapter"].as_str().expect("the adapter was saved"));
     (base, adapter)
+}
+
+/// The record of the cell trained with `method`.
+fn record_of(dir: &Path, method: &str) -> std::path::PathBuf {
+    common::json_files(&dir.join("results/ex"))
+        .into_iter()
+        .find(|f| std::fs::read_to_string(f).unwrap().contains(&format!("\"method\": \"{method}\"")))
+        .unwrap()
+}
+
+#[test]
+fn a_full_fine_tune_saves_its_checkpoint_and_exports_from_its_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    trained_adapter(dir);
+    let record = record_of(dir, "full");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    let ckpt = dir
+        .join("results/ex")
+        .join(r["checkpoint"].as_str().expect("the checkpoint was saved"));
+    for f in ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"] {
+        assert!(ckpt.join(f).is_file(), "{f}");
+    }
+    let saved = load_for_inference(Some(&format!("hf:{}", ckpt.display())), None, true, &Device::Cpu).unwrap();
+    let base = load_for_inference(Some(&format!("hf:{}", dir.join("m").display())), None, false, &Device::Cpu).unwrap();
+    assert!(
+        max_diff(&logits(&saved.built.decoder), &logits(&base.built.decoder)) > 1e-3,
+        "the checkpoint holds the trained weights"
+    );
+    let out = dir.join("full.gguf");
+    let o = ftbench(
+        dir,
+        &[
+            "export",
+            record.to_str().unwrap(),
+            "--format",
+            "gguf",
+            "--quant",
+            "f32",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let back = load_for_inference(Some(&format!("gguf:{}", out.display())), None, true, &Device::Cpu).unwrap();
+    let d = max_diff(&logits(&back.built.decoder), &logits(&saved.built.decoder));
+    assert!(d < 1e-4, "the exported full fine-tune reads back {d} away from its checkpoint");
 }
 
 #[test]
@@ -64,7 +113,7 @@ fn exports_read_back_the_same_in_ftbench_and_in_transformers() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let (base, adapter) = trained_adapter(dir);
-    let record = common::json_files(&dir.join("results/ex")).remove(0);
+    let record = record_of(dir, "lora");
     let m = load_for_inference(Some(&format!("hf:{}", base.display())), Some(&adapter), true, &Device::Cpu).unwrap();
     let merged = ftbench::method::merged_dense(&m.built.decoder).unwrap();
     let want = logits(&merged);

@@ -64,6 +64,8 @@ pub enum Event {
     Artifact { artifact: Artifact },
     /// The trained adapter was written (PEFT layout).
     AdapterSaved { dir: String },
+    /// A full fine-tune's checkpoint was written (a Hugging Face directory).
+    CheckpointSaved { dir: String },
     /// The CUDA memory pool at a point of the run. CUDA cells only.
     Gpu { at: GpuPhase, pool: crate::probe::PoolReading },
     /// Everything finished.

@@ -41,6 +41,9 @@ pub struct CellJob {
     pub cell: Cell,
     /// Where to save the trained adapter (when the cell's `save_adapter` is on).
     pub adapter_dir: Option<PathBuf>,
+    /// Where to save a full fine-tune's checkpoint (when the cell's `save_checkpoint` is on).
+    #[serde(default)]
+    pub checkpoint_dir: Option<PathBuf>,
     /// Where another engine finds the models ftbench writes for it (Hugging Face directories of
     /// presets and GGUF files), written once per model and seed and shared by the cells of a
     /// results folder (`results/SUITE/engine-models`); None: a temporary folder per cell.

@@ -1,4 +1,5 @@
-//! What the method produces: the trained adapter written in PEFT's layout (`save_adapter`), and
+//! What the method produces: the trained adapter written in PEFT's layout (`save_adapter`), a
+//! full fine-tune's checkpoint as a Hugging Face directory (`save_checkpoint`), and
 //! the size of the artifact — the adapter file as written, or the safetensors file of the
 //! trained tensors as it would be written.
 
@@ -25,9 +26,33 @@ pub fn save(plan: &Plan, c: &CellModel, job: &CellJob, emit: &mut Emitter<impl W
             dir: dir.display().to_string(),
         })?;
     }
+    let checkpoint = job.checkpoint_dir.as_deref().filter(|_| plan.save_checkpoint && m.trains_base());
+    if let Some(dir) = checkpoint {
+        save_checkpoint(dir, plan, c).context("saving the checkpoint")?;
+        emit.send(Event::CheckpointSaved {
+            dir: dir.display().to_string(),
+        })?;
+    }
     emit.send(Event::Artifact {
         artifact: artifact(&c.built, m, dir)?,
     })
+}
+
+/// The trained weights as a Hugging Face directory (in the master dtype, with the tokenizer),
+/// written beside `dir` and moved into place whole.
+fn save_checkpoint(dir: &Path, plan: &Plan, c: &CellModel) -> Result<()> {
+    let tmp = dir.with_extension("partial");
+    let _ = std::fs::remove_dir_all(&tmp);
+    let weights = crate::export::decoder_weights(&c.built.decoder, plan.precision.master)?;
+    // The model's tokenizer travels with it, also where the task did not need it (a preset has
+    // none).
+    let opened = match &c.tokenizer {
+        Some(_) => None,
+        None => plan.model.open().ok().and_then(|m| m.tokenizer().ok()),
+    };
+    crate::export::write_hf(&tmp, &c.cfg, &weights, c.tokenizer.as_ref().or(opened.as_ref()), &c.eos)?;
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::rename(&tmp, dir).with_context(|| format!("cannot move the checkpoint into {}", dir.display()))
 }
 
 /// The size of what the method produces: the adapter file as written, or (not written) the

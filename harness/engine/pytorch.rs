@@ -73,6 +73,12 @@ impl Engine for Pytorch {
         if !plan.eval.also_eval.is_empty() {
             return Some(("also_eval", "the engine scores the cell's own task only".into()));
         }
+        if plan.save_checkpoint && m.trains_base() {
+            return Some((
+                "save_checkpoint",
+                "the engine does not write its trained weights; run on engine ftbench".into(),
+            ));
+        }
         if !plan.eval.deploy.is_empty() {
             return Some((
                 "deploy",

@@ -18,6 +18,9 @@ impl FineTuning for Full {
     fn trains_base(&self) -> bool {
         true
     }
+    fn knobs(&self) -> Vec<&'static str> {
+        vec!["save_checkpoint"]
+    }
     fn published(&self) -> Option<&'static Published> {
         Some(&Published {
             params_updated: "100%",

@@ -387,6 +387,10 @@ pub struct Record {
     /// Where the trained adapter was saved (PEFT layout), relative to the record.
     #[serde(default)]
     pub adapter: Option<String>,
+    /// Where a full fine-tune's checkpoint was saved (`save_checkpoint`: a Hugging Face
+    /// directory), relative to the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<String>,
     /// The memory estimate made for this cell before it ran.
     #[serde(default)]
     pub estimate: Option<RecordEstimate>,

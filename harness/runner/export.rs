@@ -14,8 +14,9 @@ use std::path::{Path, PathBuf};
 /// What `ftbench export` was asked.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ExportRequest {
-    /// A trained adapter folder (a cell with `save_adapter: true` writes one), or a cell's record
-    /// (results/SUITE/ID.json) whose adapter was saved. Omit it to export --model as it is.
+    /// A trained adapter folder (a cell with `save_adapter: true` writes one), a full fine-tune's
+    /// checkpoint (`save_checkpoint: true`), or a cell's record (results/SUITE/ID.json) that saved
+    /// either. Omit it to export --model as it is.
     pub source: Option<PathBuf>,
     /// preset:NAME, hf:DIR or gguf:FILE (default: the adapter's base model).
     #[arg(long)]
@@ -34,8 +35,12 @@ pub struct ExportRequest {
 
 /// Runs an export; returns what to print.
 pub fn run_export(req: &ExportRequest) -> Result<String> {
-    let adapter = req.source.as_deref().map(adapter_of).transpose()?;
-    let m = load_for_inference(req.model.as_deref(), adapter.as_deref(), true, &Device::Cpu)?;
+    let (adapter, model) = match req.source.as_deref().map(source_of).transpose()? {
+        Some(Source::Adapter(dir)) => (Some(dir), req.model.clone()),
+        Some(Source::Checkpoint(dir)) => (None, Some(format!("hf:{}", dir.display()))),
+        None => (None, req.model.clone()),
+    };
+    let m = load_for_inference(model.as_deref(), adapter.as_deref(), true, &Device::Cpu)?;
     let merged = merged_dense(&m.built.decoder).context("merging the adapter")?;
     let cfg = merged.cfg.clone();
     let name = m.spec.to_string();
@@ -76,19 +81,31 @@ pub fn run_export(req: &ExportRequest) -> Result<String> {
     }
 }
 
-/// The adapter folder of a source: the folder itself, or the one a record names.
-fn adapter_of(source: &Path) -> Result<PathBuf> {
+/// What a source names: a trained adapter, or a full fine-tune's checkpoint.
+enum Source {
+    Adapter(PathBuf),
+    Checkpoint(PathBuf),
+}
+
+/// A folder (an adapter, or a checkpoint: it has config.json), or what a record names.
+fn source_of(source: &Path) -> Result<Source> {
     if source.is_dir() {
-        return Ok(source.to_path_buf());
+        return Ok(if source.join("config.json").is_file() {
+            Source::Checkpoint(source.to_path_buf())
+        } else {
+            Source::Adapter(source.to_path_buf())
+        });
     }
     let record = read_record(source)
         .map_err(anyhow::Error::msg)
         .with_context(|| format!("{}: neither an adapter folder nor a readable record", source.display()))?;
-    match record.adapter {
-        // Records name their adapter relative to their results folder.
-        Some(dir) => Ok(source.parent().unwrap_or(Path::new(".")).join(dir)),
-        None => bail!(
-            "{}: the cell ({} · {}) saved no adapter; run it with `save_adapter: true` (adapter methods) or export its model with --model",
+    // Records name what they saved relative to their results folder.
+    let folder = source.parent().unwrap_or(Path::new("."));
+    match (record.adapter, record.checkpoint) {
+        (Some(dir), _) => Ok(Source::Adapter(folder.join(dir))),
+        (None, Some(dir)) => Ok(Source::Checkpoint(folder.join(dir))),
+        (None, None) => bail!(
+            "{}: the cell ({} · {}) saved no adapter or checkpoint; run it with `save_adapter: true` (adapter methods) or `save_checkpoint: true` (full), or export a model with --model",
             source.display(),
             record.cell.model,
             record.cell.method

@@ -10,13 +10,19 @@ use crate::suite::{Cell, Plan};
 
 /// The record of `cell` from its process's outcome. Whatever the child reported before it
 /// failed (steps, memory) is kept.
+/// Where a cell's process was told to save what it trained, relative to the results folder.
+pub struct Saved {
+    pub adapter: String,
+    pub checkpoint: String,
+}
+
 pub fn record_of(
     suite: SuiteRef,
     cell: &Cell,
     started_at: String,
     out: &ChildOutcome,
     log: Option<String>,
-    adapter: Option<String>,
+    saved: Option<Saved>,
 ) -> Record {
     let plan = cell.plan().ok();
     let mut f = Fold::default();
@@ -48,7 +54,8 @@ pub fn record_of(
         steps: f.steps,
         eval: f.eval,
         log,
-        adapter: adapter.filter(|_| f.adapter_saved),
+        adapter: saved.as_ref().map(|s| s.adapter.clone()).filter(|_| f.adapter_saved),
+        checkpoint: saved.map(|s| s.checkpoint).filter(|_| f.checkpoint_saved),
         estimate: f.estimate,
         curve: f.curve,
         also_eval: f.also_eval,
@@ -77,6 +84,7 @@ struct Fold {
     estimate: Option<crate::record::RecordEstimate>,
     done: bool,
     adapter_saved: bool,
+    checkpoint_saved: bool,
     gpu: Option<GpuMemory>,
 }
 
@@ -132,6 +140,7 @@ impl Fold {
                 self.timing.eval_s = Some(*secs);
             }
             Event::AdapterSaved { .. } => self.adapter_saved = true,
+            Event::CheckpointSaved { .. } => self.checkpoint_saved = true,
             Event::Curve { point } => self.curve.push(point.clone()),
             Event::AlsoEval { score } => self.also_eval.push(score.clone()),
             Event::Inference { speed } => self.inference = Some(speed.clone()),

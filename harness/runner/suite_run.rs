@@ -222,12 +222,14 @@ impl Run<'_> {
         let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
         let log_rel = format!("logs/{}.stderr.log", cell.id);
         let adapter_rel = format!("adapters/{}", cell.id);
+        let checkpoint_rel = format!("checkpoints/{}", cell.id);
         // Made before the run, so the prediction cannot lean on the measurement.
         let estimate = super::cell_estimate::estimate_cell(cell);
         let others_at_start = cells_running_here(&self.results_dir).len();
         let job = CellJob {
             cell: cell.clone(),
             adapter_dir: Some(self.results_dir.join(&adapter_rel)),
+            checkpoint_dir: Some(self.results_dir.join(&checkpoint_rel)),
             models_dir: Some(self.results_dir.join("engine-models")),
         };
         let outcome = run_child(&self.opts.exe, &job, Some(&self.results_dir.join(&log_rel)), |e| {
@@ -236,7 +238,11 @@ impl Run<'_> {
                 steps.set_message(format!("{}  loss {loss:.4}", cell.label));
             }
         })?;
-        let mut record = record_of(self.suite_ref.clone(), cell, started_at, &outcome, Some(log_rel), Some(adapter_rel));
+        let saved = super::record_of::Saved {
+            adapter: adapter_rel,
+            checkpoint: checkpoint_rel,
+        };
+        let mut record = record_of(self.suite_ref.clone(), cell, started_at, &outcome, Some(log_rel), Some(saved));
         // The cell's own estimate (at the batches it trains on) when it made one; the runner's
         // (at the most a batch can hold) for a cell that failed before.
         record.estimate = record.estimate.take().or(estimate);

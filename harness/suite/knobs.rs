@@ -355,6 +355,8 @@ knobs! {
     lora_plus_ratio: f64 = 16.0;
     /// Adapter methods: save the trained adapter in PEFT's layout under results/SUITE/adapters/CELL_ID.
     save_adapter: bool = false;
+    /// Full fine-tuning: write the trained weights as a Hugging Face directory (results/SUITE/checkpoints/ID: config, safetensors in the master dtype, tokenizer) that transformers and `ftbench export` read. Costs the checkpoint's size on disk (4 bytes per parameter in f32).
+    save_checkpoint: bool = false;
     /// Which engine trains and answers the cell (`ftbench list` says which are usable here): `ftbench` (this program's decoder and kernels) or `pytorch` (PyTorch + transformers + PEFT + bitsandbytes in a Python child process, fed the same prepared batches, schedule, initial adapters and evaluation requests, scored by ftbench). The same cell on both tells what belongs to the method from what belongs to the engine.
     engine: String = "ftbench".to_string();
 }
@@ -466,7 +468,15 @@ pub const EVAL_KNOBS: &[&str] = &[
 /// them only when it is set to a value other than its default, so adding a knob whose default
 /// reproduces what ftbench did before leaves every id unchanged: existing records still match
 /// their cells, and `run` does not redo them. Every new knob is appended here.
-pub const ADDED_AFTER_IDS: &[&str] = &["optimizer", "lora_plus_ratio", "precision", "lora_init", "engine", "deploy"];
+pub const ADDED_AFTER_IDS: &[&str] = &[
+    "optimizer",
+    "lora_plus_ratio",
+    "precision",
+    "lora_init",
+    "engine",
+    "deploy",
+    "save_checkpoint",
+];
 
 /// The knobs as a cell's id hashes them: every knob in declaration order, less those of
 /// [`ADDED_AFTER_IDS`] at the value ftbench ran before they existed ([`Knobs::before_added`]; a

@@ -37,6 +37,8 @@ pub struct Plan {
     pub timeout_s: u32,
     /// Write the trained adapter (methods with adapters).
     pub save_adapter: bool,
+    /// Write a full fine-tune's trained weights as a Hugging Face directory.
+    pub save_checkpoint: bool,
     /// What trains the cell and answers its evaluation (`engine`): one of [`ENGINE_NAMES`],
     /// run by the engine registry (crate::engine, which sits above the plan).
     pub engine: &'static str,
@@ -76,6 +78,7 @@ impl Cell {
             threads: threads(k)?,
             timeout_s: at_least_one("timeout_s", k.timeout_s)?,
             save_adapter: k.save_adapter,
+            save_checkpoint: k.save_checkpoint,
             engine: engine(k)?,
         })
     }
