@@ -42,6 +42,7 @@ fn serve_all(
         eos: &c.eos,
         name: &name,
         scratch,
+        merged: Default::default(),
     };
     for f in plan.eval.deploy.iter().map(|n| form(n).map_err(anyhow::Error::msg)) {
         let f = f?;

@@ -2,7 +2,7 @@
 //! bf16, computing in bf16: what `model.to(torch.bfloat16)` and a bf16 safetensors export serve.
 
 use super::{held_bytes, ServeCtx, Served, ServingForm};
-use crate::method::{cast, merged_dense, Method};
+use crate::method::{cast, Method};
 use crate::model::Decoder;
 use anyhow::Result;
 use candle_core::DType;
@@ -19,8 +19,8 @@ impl ServingForm for Bf16 {
     fn not_for(&self, _method: Method) -> Option<&'static str> {
         None
     }
-    fn serve(&self, trained: &Decoder, _ctx: &ServeCtx) -> Result<Served> {
-        let model = cast(&merged_dense(trained)?, DType::BF16)?;
+    fn serve(&self, trained: &Decoder, ctx: &ServeCtx) -> Result<Served> {
+        let model = cast(&ctx.merged(trained)?, DType::BF16)?;
         Ok(Served {
             bytes: held_bytes(&model),
             model,

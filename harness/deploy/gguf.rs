@@ -5,7 +5,7 @@
 
 use super::{read_served_gguf, ServeCtx, Served, ServingForm};
 use crate::export::{decoder_weights, write_gguf, GgufHeader, GgufQuant};
-use crate::method::{merged_dense, Method};
+use crate::method::Method;
 use crate::model::Decoder;
 use anyhow::{Context, Result};
 
@@ -40,7 +40,7 @@ impl ServingForm for GgufForm {
         None
     }
     fn serve(&self, trained: &Decoder, ctx: &ServeCtx) -> Result<Served> {
-        let merged = merged_dense(trained)?;
+        let merged = ctx.merged(trained)?;
         let weights = decoder_weights(&merged, candle_core::DType::F32)?;
         drop(merged);
         let path = ctx.scratch.join(format!("model-{}.gguf", self.quant.name()));

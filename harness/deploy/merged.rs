@@ -4,7 +4,7 @@
 //! re-quantize the sum: that is `merged-nf4`).
 
 use super::{held_bytes, ServeCtx, Served, ServingForm};
-use crate::method::{merged_dense, Method};
+use crate::method::Method;
 use crate::model::Decoder;
 use anyhow::Result;
 
@@ -20,8 +20,8 @@ impl ServingForm for Merged {
     fn not_for(&self, method: Method) -> Option<&'static str> {
         (!method.has_adapters()).then_some("no adapter to merge")
     }
-    fn serve(&self, trained: &Decoder, _ctx: &ServeCtx) -> Result<Served> {
-        let model = merged_dense(trained)?;
+    fn serve(&self, trained: &Decoder, ctx: &ServeCtx) -> Result<Served> {
+        let model = ctx.merged(trained)?;
         Ok(Served {
             bytes: held_bytes(&model),
             model,

@@ -5,7 +5,7 @@
 //! bitsandbytes leaves them.
 
 use super::{held_bytes, ServeCtx, Served, ServingForm};
-use crate::method::{merged_dense, nf4_on, quantize_weight, Method};
+use crate::method::{nf4_on, quantize_weight, Method};
 use crate::model::Decoder;
 use crate::nn::Linear;
 use anyhow::{Context, Result};
@@ -23,7 +23,7 @@ impl ServingForm for MergedNf4 {
         None
     }
     fn serve(&self, trained: &Decoder, ctx: &ServeCtx) -> Result<Served> {
-        let merged = merged_dense(trained)?;
+        let merged = ctx.merged(trained)?;
         let device = merged.device().clone();
         let mut layers = Vec::with_capacity(merged.layers.len());
         for (i, l) in merged.layers.iter().enumerate() {

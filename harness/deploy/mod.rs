@@ -48,6 +48,21 @@ pub struct ServeCtx<'a> {
     pub name: &'a str,
     /// A folder for files the form writes (removed by the caller).
     pub scratch: &'a Path,
+    /// The trained model merged into one dense checkpoint, made by the first form that asks
+    /// (`ServeCtx::merged`) and shared by the others (construct it empty).
+    pub merged: std::cell::OnceCell<Decoder>,
+}
+
+impl ServeCtx<'_> {
+    /// `trained` as one dense checkpoint, adapters merged (`method::merged_dense`), made once
+    /// per cell: the forms served from the merge (merged, bf16, merged-nf4, GGUF) share it.
+    pub fn merged(&self, trained: &Decoder) -> Result<Decoder> {
+        if let Some(m) = self.merged.get() {
+            return Ok(m.clone());
+        }
+        let m = crate::method::merged_dense(trained)?;
+        Ok(self.merged.get_or_init(|| m).clone())
+    }
 }
 
 /// A served model and what it takes to store it.
